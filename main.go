@@ -1,0 +1,34 @@
+// Command pocketbase is the Hapta distribution: PocketBase with the hapta
+// plugin. It keeps every PocketBase command and flag.
+package main
+
+import (
+	"log"
+
+	"github.com/pocketbase/pocketbase"
+	"github.com/pocketbase/pocketbase/plugins/jsvm"
+	"github.com/pocketbase/pocketbase/plugins/migratecmd"
+	"github.com/pocketbase/pocketbase/tools/osutils"
+
+	_ "github.com/postr-inc/hapta/migrations"
+	"github.com/postr-inc/hapta/plugins/hapta"
+)
+
+func main() {
+	app := pocketbase.New()
+
+	// run from source (go run): watch pb_hooks and write Go migrations for
+	// collection changes made in the admin UI
+	fromSource := osutils.IsProbablyGoRun()
+
+	jsvm.MustRegister(app, jsvm.Config{HooksWatch: fromSource})
+	migratecmd.MustRegister(app, app.RootCmd, migratecmd.Config{
+		TemplateLang: migratecmd.TemplateLangGo,
+		Automigrate:  fromSource,
+	})
+	hapta.MustRegister(app, hapta.Config{RootCmd: app.RootCmd})
+
+	if err := app.Start(); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,96 @@
+package hapta
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// Config configures the hapta plugin.
+//
+// The embedded Settings are the values set in Go; hapta-config.json
+// overrides them key by key, and HAPTA_<KEY> environment variables override
+// the file. Zero values mean the documented defaults.
+type Config struct {
+	Settings
+
+	// ConfigFile is the path of the JSON configuration file. When empty the
+	// path comes from the --hapta-config flag (with RootCmd), then from the
+	// HAPTA_CONFIG environment variable; without either, ./hapta-config.json
+	// is read if it exists.
+	ConfigFile string
+
+	// RootCmd is the application's root command (app.RootCmd). When set,
+	// hapta adds its --hapta-config flag and makes `port` and `origin` the
+	// defaults of `serve` (an explicit --http or --origins wins).
+	RootCmd *cobra.Command
+}
+
+// Settings are the values of hapta-config.json's keys, after the file and
+// the environment were applied.
+type Settings struct {
+	// Port is the listen port of `serve` when --http is not given (key
+	// `port`, default 8090). The host stays PocketBase's 127.0.0.1.
+	Port int
+
+	// LogLevel is debug, info, warn or error (key `logLevel`, default info):
+	// PocketBase's minimum log level and hapta's.
+	LogLevel string
+
+	// Origins are the CORS origins allowed on every response (key `origin`,
+	// a string or a list; default "*").
+	Origins []string
+
+	// AdminEmail and AdminPassword, when both set, make sure a superuser with
+	// that email exists when the server starts (keys ADMIN_EMAIL and
+	// ADMIN_PASSWORD). An existing superuser is never changed.
+	AdminEmail    string
+	AdminPassword Secret
+
+	// JWTSecret signs hapta's own tokens (key JWT_SECRET). Empty or "*"
+	// means a random secret generated once and kept in pb_data.
+	JWTSecret Secret
+
+	// DatabaseURL is the public URL of this PocketBase (key DatabaseUrl). It
+	// becomes PocketBase's Application URL setting; empty leaves that alone.
+	DatabaseURL string
+
+	// Clover is the remote Clover identity server; empty TenantID disables it.
+	Clover CloverSettings
+
+	// AIEnabled (key AI_ENABLED) asks for AI features, which this build
+	// does not have: true only logs a warning at start.
+	AIEnabled bool
+}
+
+// CloverSettings locate this application's tenant on a Clover server.
+type CloverSettings struct {
+	TenantID  string // key Clover_Tenant_ID
+	Secret    Secret // key Clover_Secret
+	ServerURL string // key Clover_Server_Url
+}
+
+// Enabled reports whether a Clover tenant is configured.
+func (c CloverSettings) Enabled() bool { return c.TenantID != "" }
+
+const (
+	defaultPort     = 8090
+	defaultLogLevel = "info"
+	anyOrigin       = "*"
+
+	// generatedSecret asks for a JWT secret generated once and kept in pb_data.
+	generatedSecret = "*"
+	minJWTSecretLen = 32
+)
+
+// withDefaults fills the zero values that have a default.
+func (s Settings) withDefaults() Settings {
+	if s.Port == 0 {
+		s.Port = defaultPort
+	}
+	if s.LogLevel == "" {
+		s.LogLevel = defaultLogLevel
+	}
+	if s.Origins == nil {
+		s.Origins = []string{anyOrigin}
+	}
+	return s
+}

@@ -1,0 +1,126 @@
+package hapta
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/pocketbase/ozzo-validation/v4/is"
+)
+
+// validate checks every key and normalizes the log level; the first problem
+// is returned, naming its key.
+func (l *loadedSettings) validate() error {
+	checks := []struct {
+		key   string
+		check func() string // the problem, or "" when fine
+	}{
+		{"port", l.checkPort},
+		{"logLevel", l.checkLogLevel},
+		{"origin", l.checkOrigins},
+		{"ADMIN_EMAIL", l.checkAdminEmail},
+		{"ADMIN_PASSWORD", l.checkAdminPassword},
+		{"JWT_SECRET", l.checkJWTSecret},
+		{"DatabaseUrl", func() string { return checkOptionalURL(l.DatabaseURL) }},
+		{"Clover_Secret", l.checkCloverSecret},
+		{"Clover_Server_Url", l.checkCloverServerURL},
+	}
+	for _, c := range checks {
+		if problem := c.check(); problem != "" {
+			return &ConfigError{Key: c.key, Source: l.source(c.key), Problem: problem}
+		}
+	}
+	return nil
+}
+
+func (l *loadedSettings) checkPort() string {
+	if l.Port < 1 || l.Port > 65535 {
+		return fmt.Sprintf("must be from 1 to 65535, got %d", l.Port)
+	}
+	return ""
+}
+
+func (l *loadedSettings) checkLogLevel() string {
+	level := strings.ToLower(l.LogLevel)
+	if _, ok := logLevels[level]; !ok {
+		return fmt.Sprintf("must be debug, info, warn or error, got %q", l.LogLevel)
+	}
+	l.LogLevel = level
+	return ""
+}
+
+func (l *loadedSettings) checkOrigins() string {
+	if len(l.Origins) == 0 {
+		return `must name at least one origin, or "*" for any`
+	}
+	for _, origin := range l.Origins {
+		if origin == anyOrigin {
+			continue
+		}
+		scheme, rest, ok := strings.Cut(origin, "://")
+		if !ok || (scheme != "http" && scheme != "https") || rest == "" ||
+			strings.ContainsAny(rest, "/?# \t") {
+			return fmt.Sprintf(`%q is not an origin: use "*" or scheme://host[:port] with no path, like "https://app.example.com"`, origin)
+		}
+	}
+	return ""
+}
+
+func (l *loadedSettings) checkAdminEmail() string {
+	switch {
+	case l.AdminEmail == "" && l.AdminPassword != "":
+		return "is empty but ADMIN_PASSWORD is set; set both or neither"
+	case l.AdminEmail != "" && is.EmailFormat.Validate(l.AdminEmail) != nil:
+		return fmt.Sprintf("%q is not an email address", l.AdminEmail)
+	}
+	return ""
+}
+
+func (l *loadedSettings) checkAdminPassword() string {
+	if l.AdminEmail != "" && l.AdminPassword == "" {
+		return "is empty but ADMIN_EMAIL is set; set both or neither"
+	}
+	return ""
+}
+
+func (l *loadedSettings) checkJWTSecret() string {
+	if l.JWTSecret == "" || l.JWTSecret == generatedSecret {
+		return ""
+	}
+	if len(l.JWTSecret) < minJWTSecretLen {
+		return fmt.Sprintf(`is shorter than %d bytes; use a longer secret, or "*" to have one generated`, minJWTSecretLen)
+	}
+	return ""
+}
+
+func (l *loadedSettings) checkCloverSecret() string {
+	switch {
+	case !l.Clover.Enabled() && l.Clover.Secret != "":
+		return "is set but Clover_Tenant_ID is empty; set the tenant id to use Clover, or clear this key"
+	case l.Clover.Enabled() && l.Clover.Secret == "":
+		return "is required when Clover_Tenant_ID is set"
+	}
+	return ""
+}
+
+func (l *loadedSettings) checkCloverServerURL() string {
+	switch {
+	case !l.Clover.Enabled() && l.Clover.ServerURL != "":
+		return "is set but Clover_Tenant_ID is empty; set the tenant id to use Clover, or clear this key"
+	case l.Clover.Enabled() && l.Clover.ServerURL == "":
+		return "is required when Clover_Tenant_ID is set"
+	}
+	return checkOptionalURL(l.Clover.ServerURL)
+}
+
+// checkOptionalURL accepts "" or an absolute http(s) URL.
+func checkOptionalURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Sprintf("%q is not an absolute http:// or https:// URL", raw)
+	}
+	return ""
+}

@@ -1,0 +1,133 @@
+// Package hapta is the hapta plugin of the Hapta PocketBase distribution.
+//
+// It reads hapta-config.json (and HAPTA_<KEY> environment variables) when
+// the app bootstraps and applies it: the serve port, PocketBase's log level
+// and Application URL, CORS on every response, the configured superuser and
+// the secret for hapta's own tokens.
+//
+// Example:
+//
+//	app := pocketbase.New()
+//	hapta.MustRegister(app, hapta.Config{RootCmd: app.RootCmd})
+//	if err := app.Start(); err != nil {
+//		log.Fatal(err)
+//	}
+package hapta
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// MustRegister registers the hapta plugin and panics if that fails.
+func MustRegister(app core.App, config Config) {
+	if err := Register(app, config); err != nil {
+		panic(err)
+	}
+}
+
+// Register registers the hapta plugin. The configuration is read and
+// checked when the app bootstraps (at once if it already has), so a bad
+// configuration makes app.Start return an error before anything is served.
+func Register(app core.App, config Config) error {
+	p := &plugin{app: app, config: config, console: os.Stderr}
+
+	flagPath := ""
+	if config.RootCmd != nil {
+		if config.RootCmd.PersistentFlags().Lookup(configFlag) != nil {
+			return errors.New("hapta: the --" + configFlag + " flag is already defined; register the plugin once")
+		}
+		flagPath = addConfigFlag(config.RootCmd, os.Args[1:])
+		beforeCommand(config.RootCmd, p.adjustServe)
+	}
+	p.file = locateConfigFile(flagPath, config.ConfigFile)
+
+	app.OnBootstrap().BindFunc(p.onBootstrap)
+	app.OnServe().BindFunc(p.onServe)
+
+	if app.IsBootstrapped() {
+		if err := p.loadSettings(); err != nil {
+			return err
+		}
+		return p.setUp(app)
+	}
+	return nil
+}
+
+type plugin struct {
+	app     core.App
+	config  Config
+	file    configFile
+	console io.Writer // where hapta's log lines are printed outside dev mode
+
+	// set when the app bootstraps
+	settings  *loadedSettings
+	jwtSecret []byte
+	logger    *slog.Logger
+
+	// set by the serve command when --origins was given explicitly
+	originsFromFlag bool
+}
+
+func (p *plugin) onBootstrap(e *core.BootstrapEvent) error {
+	// read before PocketBase opens its databases: a bad configuration stops here
+	if err := p.loadSettings(); err != nil {
+		return err
+	}
+	if err := e.Next(); err != nil {
+		return err
+	}
+	return p.setUp(e.App)
+}
+
+func (p *plugin) loadSettings() error {
+	settings, err := loadSettings(p.config.Settings, p.file, os.Environ())
+	if err != nil {
+		return err
+	}
+	p.settings = settings
+	return nil
+}
+
+// setUp applies the settings that need the bootstrapped app.
+func (p *plugin) setUp(app core.App) error {
+	secret, err := resolveJWTSecret(p.settings.JWTSecret, app.DataDir())
+	if err != nil {
+		return err
+	}
+	p.jwtSecret = secret
+
+	if err := applyPocketBaseSettings(app, p.settings.Settings); err != nil {
+		return err
+	}
+
+	p.logger = newLogger(app, logLevels[p.settings.LogLevel], p.console)
+	p.logger.Debug("configuration loaded", "file", p.file.path, "settings", p.settings.Settings)
+	return nil
+}
+
+func (p *plugin) onServe(se *core.ServeEvent) error {
+	if !p.originsFromFlag {
+		// same id as PocketBase's default CORS middleware, which it replaces
+		se.Router.Bind(apis.CORS(apis.CORSConfig{AllowOrigins: p.settings.Origins}))
+	}
+
+	created, err := ensureSuperuser(se.App, p.settings)
+	if err != nil {
+		return err
+	}
+	if created {
+		p.logger.Info("created the ADMIN_EMAIL superuser", "email", p.settings.AdminEmail)
+	}
+
+	if p.settings.AIEnabled {
+		p.logger.Warn("AI_ENABLED is true, but this build of Hapta has no AI features; the setting has no effect")
+	}
+
+	return se.Next()
+}
