@@ -35,12 +35,18 @@ func MustRegister(app core.App, config Config) {
 // checked when the app bootstraps (at once if it already has), so a bad
 // configuration makes app.Start return an error before anything is served.
 func Register(app core.App, config Config) error {
-	p := &plugin{app: app, config: config, console: os.Stderr}
+	_, err := register(app, config, os.Stderr)
+	return err
+}
+
+// register is Register with the writer for hapta's console log lines.
+func register(app core.App, config Config, console io.Writer) (*plugin, error) {
+	p := &plugin{config: config, console: console}
 
 	flagPath := ""
 	if config.RootCmd != nil {
 		if config.RootCmd.PersistentFlags().Lookup(configFlag) != nil {
-			return errors.New("hapta: the --" + configFlag + " flag is already defined; register the plugin once")
+			return nil, errors.New("hapta: the --" + configFlag + " flag is already defined; register the plugin once")
 		}
 		flagPath = addConfigFlag(config.RootCmd, os.Args[1:])
 		beforeCommand(config.RootCmd, p.adjustServe)
@@ -52,15 +58,16 @@ func Register(app core.App, config Config) error {
 
 	if app.IsBootstrapped() {
 		if err := p.loadSettings(); err != nil {
-			return err
+			return nil, err
 		}
-		return p.setUp(app)
+		if err := p.setUp(app); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	return p, nil
 }
 
 type plugin struct {
-	app     core.App
 	config  Config
 	file    configFile
 	console io.Writer // where hapta's log lines are printed outside dev mode

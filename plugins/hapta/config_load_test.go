@@ -1,0 +1,253 @@
+package hapta
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// writeConfig writes a configuration file into a temporary directory.
+func writeConfig(t *testing.T, content string) configFile {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hapta-config.json")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return configFile{path: path, required: true}
+}
+
+const (
+	adminPassword = "admin-password-1234"
+	jwtSecret     = "jwt-secret-0123456789-0123456789-0123456789"
+	cloverSecret  = "clover-secret-98765"
+)
+
+func TestLoadSettingsReadsEveryKey(t *testing.T) {
+	file := writeConfig(t, `{
+		"port": 9123,
+		"logLevel": "WARN",
+		"origin": ["https://app.example.com", "http://localhost:5173"],
+		"ADMIN_EMAIL": "admin@example.com",
+		"ADMIN_PASSWORD": "`+adminPassword+`",
+		"JWT_SECRET": "`+jwtSecret+`",
+		"DatabaseUrl": "https://api.example.com",
+		"Clover_Tenant_ID": "tenant-1",
+		"Clover_Secret": "`+cloverSecret+`",
+		"Clover_Server_Url": "https://clover.example.com",
+		"AI_ENABLED": true
+	}`)
+
+	got, err := loadSettings(Settings{}, file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	want := Settings{
+		Port:          9123,
+		LogLevel:      "warn",
+		Origins:       []string{"https://app.example.com", "http://localhost:5173"},
+		AdminEmail:    "admin@example.com",
+		AdminPassword: adminPassword,
+		JWTSecret:     jwtSecret,
+		DatabaseURL:   "https://api.example.com",
+		Clover:        CloverSettings{TenantID: "tenant-1", Secret: cloverSecret, ServerURL: "https://clover.example.com"},
+		AIEnabled:     true,
+	}
+	if fmt.Sprintf("%#v", got.Settings) != fmt.Sprintf("%#v", want) ||
+		got.AdminPassword != want.AdminPassword || got.JWTSecret != want.JWTSecret || got.Clover.Secret != want.Clover.Secret {
+		t.Fatalf("settings:\n got %#v\nwant %#v", got.Settings, want)
+	}
+	if got.source("port") != file.path {
+		t.Fatalf("source of port = %q, want the file", got.source("port"))
+	}
+	if len(settingKeys) != 11 {
+		t.Fatalf("this test covers 11 keys, there are %d", len(settingKeys))
+	}
+}
+
+func TestLoadSettingsDefaults(t *testing.T) {
+	missing := configFile{path: filepath.Join(t.TempDir(), DefaultConfigFile)}
+
+	got, err := loadSettings(Settings{}, missing, nil)
+	if err != nil {
+		t.Fatalf("a missing default file must mean defaults, got %v", err)
+	}
+	if got.Port != 8090 || got.LogLevel != "info" || !slices.Equal(got.Origins, []string{"*"}) ||
+		got.JWTSecret != "" || got.AdminEmail != "" || got.Clover.Enabled() || got.AIEnabled {
+		t.Fatalf("defaults: %#v", got.Settings)
+	}
+}
+
+func TestLoadSettingsGoValuesAreDefaultsForTheFile(t *testing.T) {
+	file := writeConfig(t, `{"port": 9001}`)
+
+	got, err := loadSettings(Settings{Port: 7000, LogLevel: "debug"}, file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Port != 9001 || got.LogLevel != "debug" {
+		t.Fatalf("the file must override Go values and keep the others: port %d, logLevel %q", got.Port, got.LogLevel)
+	}
+}
+
+func TestLoadSettingsEnvironmentOverridesTheFile(t *testing.T) {
+	file := writeConfig(t, `{"port": 9001, "origin": "*", "AI_ENABLED": true, "logLevel": "error"}`)
+	environ := []string{
+		"HAPTA_PORT=9002",
+		"HAPTA_ORIGIN=https://a.example.com, https://b.example.com",
+		"HAPTA_AI_ENABLED=false",
+		"HAPTA_ADMIN_EMAIL=root@example.com",
+		"HAPTA_ADMIN_PASSWORD=" + adminPassword,
+		"HAPTA_JWT_SECRET=" + jwtSecret,
+		"HAPTA_DATABASEURL=http://localhost:9002",
+		"HAPTA_CLOVER_TENANT_ID=t-9",
+		"HAPTA_CLOVER_SECRET=" + cloverSecret,
+		"HAPTA_CLOVER_SERVER_URL=http://127.0.0.1:7777",
+		"HAPTA_CONFIG=" + file.path, // the file's own path is not a setting
+		"UNRELATED=1",
+	}
+
+	got, err := loadSettings(Settings{}, file, environ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Port != 9002 || got.AIEnabled || got.LogLevel != "error" ||
+		!slices.Equal(got.Origins, []string{"https://a.example.com", "https://b.example.com"}) ||
+		got.AdminEmail != "root@example.com" || got.AdminPassword != adminPassword ||
+		got.JWTSecret != jwtSecret || got.DatabaseURL != "http://localhost:9002" ||
+		got.Clover != (CloverSettings{TenantID: "t-9", Secret: cloverSecret, ServerURL: "http://127.0.0.1:7777"}) {
+		t.Fatalf("environment not applied: %#v", got.Settings)
+	}
+	if got.source("port") != "HAPTA_PORT" || got.source("logLevel") != file.path {
+		t.Fatalf("sources: port %q, logLevel %q", got.source("port"), got.source("logLevel"))
+	}
+}
+
+func TestLocateConfigFile(t *testing.T) {
+	t.Setenv(configPathEnv, "")
+	if got := locateConfigFile("", ""); got != (configFile{path: DefaultConfigFile}) {
+		t.Fatalf("default: %+v", got)
+	}
+	if got := locateConfigFile("", "go.json"); got != (configFile{path: "go.json", required: true}) {
+		t.Fatalf("Config.ConfigFile: %+v", got)
+	}
+	t.Setenv(configPathEnv, "env.json")
+	if got := locateConfigFile("", "go.json"); got != (configFile{path: "env.json", required: true}) {
+		t.Fatalf("HAPTA_CONFIG must win over Config.ConfigFile: %+v", got)
+	}
+	if got := locateConfigFile("flag.json", "go.json"); got != (configFile{path: "flag.json", required: true}) {
+		t.Fatalf("--hapta-config must win: %+v", got)
+	}
+}
+
+// TestLoadSettingsRejectsBadConfiguration covers each way a configuration
+// can be wrong: the error names the key and its source, and never a secret.
+func TestLoadSettingsRejectsBadConfiguration(t *testing.T) {
+	cases := []struct {
+		name    string
+		file    string
+		environ []string
+		want    []string // substrings of the message
+	}{
+		{"invalid JSON", "{\n  \"port\": 8090,\n  \"JWT_SECRET\": " + jwtSecret + "\n}", nil,
+			[]string{"invalid JSON at line 3, column 17"}},
+		{"truncated JSON", `{"port": 8090`, nil, []string{"invalid JSON at line 1", "unexpected end"}},
+		{"not an object", `[1, 2]`, nil, []string{"must hold a JSON object"}},
+		{"unknown key", `{"prot": 8090}`, nil, []string{`prot (from `, `unknown key; did you mean "port"?`}},
+		{"unknown key, other case", `{"admin_email": "a@b.co"}`, nil, []string{`did you mean "ADMIN_EMAIL"?`}},
+		{"port type", `{"port": "8090"}`, nil, []string{"port (from ", `must be an integer, got a string "8090"`}},
+		{"port fraction", `{"port": 80.5}`, nil, []string{"port", "must be an integer, got a number 80.5"}},
+		{"port null", `{"port": null}`, nil, []string{"port", "got null"}},
+		{"port zero", `{"port": 0}`, nil, []string{"port", "must be from 1 to 65535, got 0"}},
+		{"port too high", `{"port": 65536}`, nil, []string{"port", "must be from 1 to 65535, got 65536"}},
+		{"log level", `{"logLevel": "verbose"}`, nil, []string{"logLevel", `must be debug, info, warn or error, got "verbose"`}},
+		{"log level type", `{"logLevel": 3}`, nil, []string{"logLevel", "must be a string"}},
+		{"origin with path", `{"origin": "https://app.example.com/"}`, nil, []string{"origin", "is not an origin"}},
+		{"origin without scheme", `{"origin": ["localhost:3000"]}`, nil, []string{"origin", `"localhost:3000" is not an origin`}},
+		{"origin empty list", `{"origin": []}`, nil, []string{"origin", "at least one origin"}},
+		{"origin type", `{"origin": 5}`, nil, []string{"origin", "must be a string or a list of strings, got a number"}},
+		{"admin email without password", `{"ADMIN_EMAIL": "a@example.com"}`, nil, []string{"ADMIN_PASSWORD", "set both or neither"}},
+		{"admin password without email", `{"ADMIN_PASSWORD": "` + adminPassword + `"}`, nil, []string{"ADMIN_EMAIL", "set both or neither"}},
+		{"admin email format", `{"ADMIN_EMAIL": "admin", "ADMIN_PASSWORD": "` + adminPassword + `"}`, nil, []string{"ADMIN_EMAIL", "not an email address"}},
+		{"admin password type", `{"ADMIN_EMAIL": "a@example.com", "ADMIN_PASSWORD": 12345678}`, nil, []string{"ADMIN_PASSWORD", "must be a string, got a number"}},
+		{"short JWT secret", `{"JWT_SECRET": "short-secret"}`, nil, []string{"JWT_SECRET", "shorter than 32 bytes"}},
+		{"JWT secret type", `{"JWT_SECRET": true}`, nil, []string{"JWT_SECRET", "must be a string, got a boolean"}},
+		{"database URL", `{"DatabaseUrl": "localhost:8090"}`, nil, []string{"DatabaseUrl", "not an absolute http:// or https:// URL"}},
+		{"clover without secret", `{"Clover_Tenant_ID": "t1", "Clover_Server_Url": "https://c.example.com"}`, nil,
+			[]string{"Clover_Secret", "required when Clover_Tenant_ID is set"}},
+		{"clover without URL", `{"Clover_Tenant_ID": "t1", "Clover_Secret": "` + cloverSecret + `"}`, nil,
+			[]string{"Clover_Server_Url", "required when Clover_Tenant_ID is set"}},
+		{"clover URL scheme", `{"Clover_Tenant_ID": "t1", "Clover_Secret": "` + cloverSecret + `", "Clover_Server_Url": "clover.example.com"}`, nil,
+			[]string{"Clover_Server_Url", "not an absolute http:// or https:// URL"}},
+		{"clover secret without tenant", `{"Clover_Secret": "` + cloverSecret + `"}`, nil, []string{"Clover_Secret", "Clover_Tenant_ID is empty"}},
+		{"clover URL without tenant", `{"Clover_Server_Url": "https://c.example.com"}`, nil, []string{"Clover_Server_Url", "Clover_Tenant_ID is empty"}},
+		{"AI_ENABLED type", `{"AI_ENABLED": "yes"}`, nil, []string{"AI_ENABLED", "must be true or false"}},
+		{"env port", `{}`, []string{"HAPTA_PORT=http"}, []string{"port (from HAPTA_PORT)", `must be an integer, got "http"`}},
+		{"env port range", `{}`, []string{"HAPTA_PORT=99999"}, []string{"port (from HAPTA_PORT)", "must be from 1 to 65535"}},
+		{"env bool", `{}`, []string{"HAPTA_AI_ENABLED=maybe"}, []string{"AI_ENABLED (from HAPTA_AI_ENABLED)", "must be true or false"}},
+		{"env unknown", `{}`, []string{"HAPTA_PROT=1"}, []string{"HAPTA_PROT", "did you mean HAPTA_PORT?"}},
+		{"env short secret", `{}`, []string{"HAPTA_JWT_SECRET=" + jwtSecret[:31]}, []string{"JWT_SECRET (from HAPTA_JWT_SECRET)", "shorter than 32 bytes"}},
+	}
+
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := loadSettings(Settings{}, writeConfig(t, c.file), c.environ)
+			if err == nil {
+				t.Fatal("accepted a bad configuration")
+			}
+			var configErr *ConfigError
+			if !errors.As(err, &configErr) {
+				t.Fatalf("error %T is not a *ConfigError: %v", err, err)
+			}
+			for _, want := range c.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+			assertNoSecret(t, err.Error())
+		})
+	}
+}
+
+func TestLoadSettingsRequiresANamedFile(t *testing.T) {
+	missing := configFile{path: filepath.Join(t.TempDir(), "missing.json"), required: true}
+
+	_, err := loadSettings(Settings{}, missing, nil)
+	if err == nil || !strings.Contains(err.Error(), "missing.json: cannot read the file: no such file") {
+		t.Fatalf("a named but missing file must be an error, got %v", err)
+	}
+}
+
+// assertNoSecret fails when text holds one of the test secrets or a part.
+func assertNoSecret(t *testing.T, text string) {
+	t.Helper()
+	for _, secret := range []string{adminPassword, jwtSecret, jwtSecret[:31], cloverSecret, "12345678"} {
+		if strings.Contains(text, secret) {
+			t.Fatalf("secret %q leaked into %q", secret, text)
+		}
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	s := Settings{JWTSecret: jwtSecret, AdminPassword: adminPassword, Clover: CloverSettings{Secret: cloverSecret}}
+	for _, format := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+		assertNoSecret(t, fmt.Sprintf(format, s))
+		assertNoSecret(t, fmt.Sprintf(format, s.JWTSecret))
+	}
+	if s.JWTSecret.Reveal() != jwtSecret {
+		t.Fatal("Reveal must return the value")
+	}
+}
+
+func TestNearest(t *testing.T) {
+	keys := []string{"port", "logLevel", "origin", "DatabaseUrl"}
+	for name, want := range map[string]string{"prot": "port", "loglevel": "logLevel", "origins": "origin", "databaseURL": "DatabaseUrl"} {
+		if got := nearest(name, keys); got != want {
+			t.Errorf("nearest(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
