@@ -1,6 +1,7 @@
 package hapta
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,12 +94,10 @@ func (l *loadedSettings) applyFile(file configFile) error {
 		return &ConfigError{Source: file.path, Problem: describeJSONError(data, err)}
 	}
 
-	// sorted, so that the same file always reports the same first problem
-	names := make([]string, 0, len(values))
-	for name := range values {
-		names = append(names, name)
+	names, err := keysInOrder(data)
+	if err != nil {
+		return &ConfigError{Source: file.path, Problem: err.Error()}
 	}
-	slices.Sort(names)
 
 	for _, name := range names {
 		key, ok := findKey(name)
@@ -140,6 +139,33 @@ func (l *loadedSettings) applyEnv(environ []string) error {
 		l.sources[key.name] = name
 	}
 	return nil
+}
+
+// keysInOrder lists the keys of a valid JSON object in file order, refusing
+// a key given twice (encoding/json would keep the last one silently).
+func keysInOrder(data []byte) ([]string, error) {
+	decoder := json.NewDecoder(bytes.NewReader(data))
+	if _, err := decoder.Token(); err != nil { // the opening brace
+		return nil, err
+	}
+	var names []string
+	for decoder.More() {
+		token, err := decoder.Token()
+		if err != nil {
+			return nil, err
+		}
+		name := token.(string) // object keys are strings in valid JSON
+		if slices.Contains(names, name) {
+			return nil, fmt.Errorf("the key %q is given twice", name)
+		}
+		names = append(names, name)
+
+		var value json.RawMessage
+		if err := decoder.Decode(&value); err != nil {
+			return nil, err
+		}
+	}
+	return names, nil
 }
 
 // describeReadError drops the path that os errors repeat.

@@ -157,6 +157,7 @@ func TestLoadSettingsRejectsBadConfiguration(t *testing.T) {
 			[]string{"invalid JSON at line 3, column 17"}},
 		{"truncated JSON", `{"port": 8090`, nil, []string{"invalid JSON at line 1", "unexpected end"}},
 		{"not an object", `[1, 2]`, nil, []string{"must hold a JSON object"}},
+		{"key given twice", `{"port": 8090, "logLevel": "info", "port": 9000}`, nil, []string{`the key "port" is given twice`}},
 		{"unknown key", `{"prot": 8090}`, nil, []string{`prot (from `, `unknown key; did you mean "port"?`}},
 		{"unknown key, other case", `{"admin_email": "a@b.co"}`, nil, []string{`did you mean "ADMIN_EMAIL"?`}},
 		{"port type", `{"port": "8090"}`, nil, []string{"port (from ", `must be an integer, got a string "8090"`}},
