@@ -14,10 +14,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/postr-inc/hapta/internal/testsupport"
 )
 
 var binary string
@@ -45,28 +46,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // run is one ./pocketbase process in a working directory.
 type run struct {
 	cmd    *exec.Cmd
-	output *syncBuffer // stdout and stderr
+	output *testsupport.SyncBuffer // stdout and stderr
 	exited chan struct{}
 	err    error // set when exited is closed
 }
@@ -86,7 +69,7 @@ func workDir(t *testing.T, config string) string {
 // start runs ./pocketbase with args in dir, with extra environment entries.
 func start(t *testing.T, dir string, env []string, args ...string) *run {
 	t.Helper()
-	r := &run{cmd: exec.Command(binary, args...), output: &syncBuffer{}, exited: make(chan struct{})}
+	r := &run{cmd: exec.Command(binary, args...), output: &testsupport.SyncBuffer{}, exited: make(chan struct{})}
 	// as typed by a user in dir: PocketBase puts pb_data beside argv[0], and
 	// takes a binary under the temporary directory for `go run` (dev mode)
 	r.cmd.Args[0] = "./pocketbase"

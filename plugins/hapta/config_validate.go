@@ -22,7 +22,7 @@ func (l *loadedSettings) validate() error {
 		{"ADMIN_PASSWORD", l.checkAdminPassword},
 		{"JWT_SECRET", l.checkJWTSecret},
 		{"DatabaseUrl", func() string { return checkOptionalURL(l.DatabaseURL) }},
-		{"Clover_Secret", l.checkCloverSecret},
+		{"Clover_Secret", func() string { return l.checkCloverKey(l.Clover.Secret != "") }},
 		{"Clover_Server_Url", l.checkCloverServerURL},
 	}
 	for _, c := range checks {
@@ -93,22 +93,20 @@ func (l *loadedSettings) checkJWTSecret() string {
 	return ""
 }
 
-func (l *loadedSettings) checkCloverSecret() string {
+// checkCloverKey checks that a Clover key is set exactly when the tenant id is.
+func (l *loadedSettings) checkCloverKey(set bool) string {
 	switch {
-	case !l.Clover.Enabled() && l.Clover.Secret != "":
+	case !l.Clover.Enabled() && set:
 		return "is set but Clover_Tenant_ID is empty; set the tenant id to use Clover, or clear this key"
-	case l.Clover.Enabled() && l.Clover.Secret == "":
+	case l.Clover.Enabled() && !set:
 		return "is required when Clover_Tenant_ID is set"
 	}
 	return ""
 }
 
 func (l *loadedSettings) checkCloverServerURL() string {
-	switch {
-	case !l.Clover.Enabled() && l.Clover.ServerURL != "":
-		return "is set but Clover_Tenant_ID is empty; set the tenant id to use Clover, or clear this key"
-	case l.Clover.Enabled() && l.Clover.ServerURL == "":
-		return "is required when Clover_Tenant_ID is set"
+	if problem := l.checkCloverKey(l.Clover.ServerURL != ""); problem != "" {
+		return problem
 	}
 	return checkOptionalURL(l.Clover.ServerURL)
 }

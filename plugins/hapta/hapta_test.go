@@ -1,51 +1,33 @@
 package hapta
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
+
+	"github.com/postr-inc/hapta/internal/testsupport"
 )
-
-// lockedBuffer collects console output written from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testApp is a PocketBase app in a data directory with hapta registered
 // from a configuration file, not yet bootstrapped.
 type testApp struct {
 	core.App
 	plugin  *plugin
-	console *lockedBuffer
+	console *testsupport.SyncBuffer
 }
 
 func newTestApp(t *testing.T, dataDir, configJSON string) *testApp {
 	t.Helper()
 	app := core.NewBaseApp(core.BaseAppConfig{DataDir: dataDir})
-	console := &lockedBuffer{}
+	console := &testsupport.SyncBuffer{}
 	plugin, err := register(app, Config{ConfigFile: writeConfig(t, configJSON).path}, console)
 	if err != nil {
 		t.Fatal(err)
@@ -270,15 +252,7 @@ func TestCORSOnEveryResponse(t *testing.T) {
 	}
 
 	t.Run("preflight", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodOptions, server.URL+"/api/collections/users/records", nil)
-		req.Header.Set("Origin", "https://app.example.com")
-		req.Header.Set("Access-Control-Request-Method", "PATCH")
-		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
+		res := preflight(t, server.URL+"/api/collections/users/records", "https://app.example.com", "PATCH", "authorization, content-type")
 		if res.StatusCode != http.StatusNoContent ||
 			res.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
 			!strings.Contains(res.Header.Get("Access-Control-Allow-Methods"), "PATCH") ||
@@ -288,18 +262,28 @@ func TestCORSOnEveryResponse(t *testing.T) {
 	})
 
 	t.Run("preflight from a disallowed origin", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodOptions, server.URL+"/api/health", nil)
-		req.Header.Set("Origin", "https://evil.example.net")
-		req.Header.Set("Access-Control-Request-Method", "GET")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
+		res := preflight(t, server.URL+"/api/health", "https://evil.example.net", "GET", "")
 		if res.Header.Get("Access-Control-Allow-Origin") != "" || res.Header.Get("Access-Control-Allow-Methods") != "" {
 			t.Fatalf("a disallowed preflight got CORS headers: %v", res.Header)
 		}
 	})
+}
+
+// preflight sends a browser's CORS preflight request.
+func preflight(t *testing.T, url, origin, method, headers string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodOptions, url, nil)
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", method)
+	if headers != "" {
+		req.Header.Set("Access-Control-Request-Headers", headers)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res
 }
 
 func TestRegisterOnABootstrappedApp(t *testing.T) {
@@ -309,7 +293,7 @@ func TestRegisterOnABootstrappedApp(t *testing.T) {
 	}
 	defer app.Cleanup()
 
-	_, err = register(app, Config{ConfigFile: writeConfig(t, `{"logLevel": "error"}`).path}, &lockedBuffer{})
+	_, err = register(app, Config{ConfigFile: writeConfig(t, `{"logLevel": "error"}`).path}, &testsupport.SyncBuffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +301,7 @@ func TestRegisterOnABootstrappedApp(t *testing.T) {
 		t.Fatalf("settings not applied at once: minLevel %d", app.Settings().Logs.MinLevel)
 	}
 
-	_, err = register(app, Config{ConfigFile: filepath.Join(t.TempDir(), "missing.json")}, &lockedBuffer{})
+	_, err = register(app, Config{ConfigFile: filepath.Join(t.TempDir(), "missing.json")}, &testsupport.SyncBuffer{})
 	if err == nil {
 		t.Fatal("a bad configuration on a bootstrapped app must fail Register")
 	}
