@@ -12,6 +12,7 @@ import (
 
 	_ "github.com/postr-inc/hapta/migrations"
 	"github.com/postr-inc/hapta/plugins/hapta"
+	"github.com/postr-inc/hapta/routes"
 )
 
 func main() {
@@ -27,6 +28,7 @@ func main() {
 		Automigrate:  fromSource,
 	})
 	hapta.MustRegister(app, hapta.Config{RootCmd: app.RootCmd})
+	routes.Register(app)
 
 	if err := app.Start(); err != nil {
 		log.Fatal(err)

@@ -41,7 +41,11 @@ func Register(app core.App, config Config) error {
 
 // register is Register with the writer for hapta's console log lines.
 func register(app core.App, config Config, console io.Writer) (*plugin, error) {
-	p := &plugin{config: config, console: console}
+	p := &plugin{config: config, console: console, routes: &routeRegistry{}}
+	if app.Store().Has(pluginKey) {
+		return nil, errors.New("hapta: the plugin is already registered on this app")
+	}
+	app.Store().Set(pluginKey, p)
 
 	flagPath := ""
 	if config.RootCmd != nil {
@@ -67,6 +71,19 @@ func register(app core.App, config Config, console io.Writer) (*plugin, error) {
 	return p, nil
 }
 
+// pluginKey keeps the plugin in the app's store, for Handle.
+const pluginKey = "hapta.plugin"
+
+// pluginOf returns the hapta plugin registered on app. Handle needs it: a
+// route registered without the plugin is a programming error.
+func pluginOf(app core.App) *plugin {
+	p, ok := app.Store().Get(pluginKey).(*plugin)
+	if !ok {
+		panic("hapta: register the plugin (hapta.MustRegister) before adding routes with hapta.Handle")
+	}
+	return p
+}
+
 type plugin struct {
 	config  Config
 	file    configFile
@@ -79,6 +96,11 @@ type plugin struct {
 
 	// set by the serve command when --origins was given explicitly
 	originsFromFlag bool
+
+	// the routes added with Handle since the server started, and their
+	// OpenAPI document
+	routes  *routeRegistry
+	openAPI *openAPIDocument
 }
 
 func (p *plugin) onBootstrap(e *core.BootstrapEvent) error {
@@ -121,8 +143,14 @@ func (p *plugin) setUp(app core.App) error {
 func (p *plugin) onServe(se *core.ServeEvent) error {
 	if !p.originsFromFlag {
 		// same id as PocketBase's default CORS middleware, which it replaces
-		se.Router.Bind(apis.CORS(apis.CORSConfig{AllowOrigins: p.settings.Origins}))
+		se.Router.Bind(apis.CORS(apis.CORSConfig{
+			AllowOrigins:  p.settings.Origins,
+			ExposeHeaders: []string{RequestIDHeader},
+		}))
 	}
+	se.Router.Bind(requestIDMiddleware())
+	p.routes, p.openAPI = &routeRegistry{}, &openAPIDocument{}
+	se.Router.GET(OpenAPIPath, p.serveOpenAPI)
 
 	created, err := ensureSuperuser(se.App, p.settings)
 	if err != nil {
@@ -136,5 +164,9 @@ func (p *plugin) onServe(se *core.ServeEvent) error {
 		p.logger.Warn("AI_ENABLED is true, but this build of Hapta has no AI features; the setting has no effect")
 	}
 
-	return se.Next()
+	if err := se.Next(); err != nil {
+		return err
+	}
+	// the other OnServe hooks have added their routes by now
+	return p.routes.err()
 }

@@ -1,0 +1,62 @@
+package hapta
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// Context is what a hapta route handler sees of its request: who makes it,
+// the request's metadata, the services, and the ways to answer.
+type Context struct {
+	Principal Principal
+	Metadata  Metadata
+	Services  Services
+
+	// Event is PocketBase's request event, for anything else (its App is nil
+	// when the handler runs outside PocketBase, see HTTPHandler).
+	Event *core.RequestEvent
+}
+
+// Metadata describes the request.
+type Metadata struct {
+	RequestID string            // from a valid X-Request-ID header, or generated
+	Timestamp time.Time         // when hapta received the request
+	Method    string            //
+	Path      string            // the URL path
+	Params    map[string]string // the pattern's {name} values
+	Query     url.Values        //
+	Headers   http.Header       // the request's headers (Authorization included: never log them whole)
+	JSON      json.RawMessage   // the JSON body as sent, nil for other bodies
+	IP        string            // the client's IP, as PocketBase resolves it behind trusted proxies
+	UserAgent string            //
+}
+
+// Services are the application's services for handlers.
+type Services struct {
+	App    core.App     // nil outside PocketBase
+	Logger *slog.Logger // hapta's logger
+}
+
+// JSON answers with status and v encoded as JSON.
+func (c *Context) JSON(status int, v any) error { return c.Event.JSON(status, v) }
+
+// HTML answers with status and an HTML document.
+func (c *Context) HTML(status int, html string) error { return c.Event.HTML(status, html) }
+
+// Text answers with status and plain text.
+func (c *Context) Text(status int, text string) error { return c.Event.String(status, text) }
+
+// NoContent answers with status and no body.
+func (c *Context) NoContent(status int) error { return c.Event.NoContent(status) }
+
+// Error returns an error answer in PocketBase's ApiError shape; data may be
+// validation.Errors for per-field errors. Return it from the handler.
+func (c *Context) Error(status int, message string, data any) error {
+	return apis.NewApiError(status, message, data)
+}

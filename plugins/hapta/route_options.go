@@ -1,0 +1,93 @@
+package hapta
+
+import (
+	"github.com/pocketbase/pocketbase/apis"
+)
+
+// Guard decides whether a request may reach the handler: it returns nil to
+// let it through, or the error to answer (401, 403, ...). Guards run before
+// the input is bound, so a refused caller learns nothing about the schema.
+type Guard func(ctx *Context) error
+
+// RouteOption configures a route registered with Handle or HTTPHandler.
+type RouteOption func(*routeOptions)
+
+// authLevel is the authentication a route's guards require, for OpenAPI.
+type authLevel int
+
+const (
+	authNone authLevel = iota
+	authAny
+	authSuperuser
+)
+
+type routeOptions struct {
+	guards      []Guard
+	auth        authLevel
+	mayForbid   bool // a guard may answer 403
+	maxBody     int64
+	summary     string
+	description string
+	tags        []string
+}
+
+// RequireAuth answers 401 to requests without a valid auth token.
+func RequireAuth() RouteOption {
+	return func(o *routeOptions) {
+		o.auth = max(o.auth, authAny)
+		o.guards = append(o.guards, requireAuth)
+	}
+}
+
+// RequireSuperuser answers 401 to anonymous requests and 403 to those of
+// anyone but a superuser.
+func RequireSuperuser() RouteOption {
+	return func(o *routeOptions) {
+		o.auth = authSuperuser
+		o.mayForbid = true
+		o.guards = append(o.guards, requireAuth, requireSuperuser)
+	}
+}
+
+// WithGuard adds a guard; guards run in the order given.
+func WithGuard(guard Guard) RouteOption {
+	return func(o *routeOptions) {
+		o.guards = append(o.guards, guard)
+		o.mayForbid = true
+	}
+}
+
+// MaxBodySize limits the request body of the route to n bytes (413 above),
+// instead of PocketBase's default limit.
+func MaxBodySize(n int64) RouteOption {
+	return func(o *routeOptions) { o.maxBody = n }
+}
+
+// Summary, Description and Tags document the route in the OpenAPI document.
+func Summary(summary string) RouteOption {
+	return func(o *routeOptions) { o.summary = summary }
+}
+
+// Description is the route's longer description in the OpenAPI document.
+func Description(description string) RouteOption {
+	return func(o *routeOptions) { o.description = description }
+}
+
+// Tags group the route in the OpenAPI document.
+func Tags(tags ...string) RouteOption {
+	return func(o *routeOptions) { o.tags = append(o.tags, tags...) }
+}
+
+func requireAuth(ctx *Context) error {
+	if !ctx.Principal.IsAuthenticated {
+		return apis.NewUnauthorizedError("The request requires authentication.", nil)
+	}
+	return nil
+}
+
+func requireSuperuser(ctx *Context) error {
+	if !ctx.Principal.IsSuperuser() {
+		return apis.NewForbiddenError("Only superusers can perform this request.", nil)
+	}
+	return nil
+}

@@ -1,0 +1,58 @@
+// Package feed is GET /api/feed: the newest posts, a page at a time,
+// optionally of one author or matching words.
+package feed
+
+import (
+	"net/http"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/postr-inc/hapta/plugins/hapta"
+)
+
+// Page is the answer: PocketBase's list shape.
+type Page struct {
+	Page       int            `json:"page"`
+	PerPage    int            `json:"perPage"`
+	TotalItems int64          `json:"totalItems"`
+	Items      []*core.Record `json:"items"`
+}
+
+func Register(se *core.ServeEvent) {
+	hapta.Handle(se, "GET /api/feed", handle,
+		hapta.Summary("The newest posts, a page at a time"), hapta.Tags("posts"))
+}
+
+func handle(ctx *hapta.Context, in Input) error {
+	page, perPage := max(in.Page, 1), in.PerPage
+	if perPage == 0 {
+		perPage = defaultPerPage
+	}
+
+	filter := dbx.And()
+	if in.Author != "" {
+		filter = dbx.And(filter, dbx.HashExp{"author": in.Author})
+	}
+	if in.Search != "" {
+		filter = dbx.And(filter, dbx.Or(dbx.Like("title", in.Search), dbx.Like("body", in.Search)))
+	}
+
+	app := ctx.Services.App
+	total, err := app.CountRecords("posts", filter)
+	if err != nil {
+		return err
+	}
+	items := []*core.Record{}
+	err = app.RecordQuery("posts").
+		AndWhere(filter).
+		OrderBy("created DESC", "id DESC").
+		Limit(int64(perPage)).
+		Offset(int64((page - 1) * perPage)).
+		All(&items)
+	if err != nil {
+		return err
+	}
+
+	return ctx.JSON(http.StatusOK, Page{Page: page, PerPage: perPage, TotalItems: total, Items: items})
+}
