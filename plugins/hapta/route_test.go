@@ -127,8 +127,8 @@ func (r response) json(t *testing.T, v any) {
 
 // apiError is PocketBase's error shape.
 type apiError struct {
-	Status  int                          `json:"status"`
-	Message string                       `json:"message"`
+	Status  int                       `json:"status"`
+	Message string                    `json:"message"`
 	Data    map[string]map[string]any `json:"data"`
 }
 
