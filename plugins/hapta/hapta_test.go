@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
@@ -36,25 +35,10 @@ func newTestApp(t *testing.T, dataDir, configJSON string) *testApp {
 	return &testApp{App: app, plugin: plugin, console: console}
 }
 
-// serve runs the app's OnServe hooks on a real router and returns an HTTP
-// server for it, as apis.Serve does without listening on a fixed port.
+// serve serves the app over real HTTP; the error is a refused start.
 func (a *testApp) serve(t *testing.T) (*httptest.Server, error) {
 	t.Helper()
-	router, err := apis.NewRouter(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	event := &core.ServeEvent{App: a, Router: router}
-	if err := a.OnServe().Trigger(event, func(*core.ServeEvent) error { return nil }); err != nil {
-		return nil, err
-	}
-	mux, err := router.BuildMux()
-	if err != nil {
-		t.Fatal(err)
-	}
-	server := httptest.NewServer(mux)
-	t.Cleanup(server.Close)
-	return server, nil
+	return testsupport.Serve(t, a)
 }
 
 func TestBootstrapWritesLogLevelAndAppURLIntoPocketBase(t *testing.T) {

@@ -30,22 +30,25 @@ func handle(ctx *hapta.Context, in Input) error {
 		perPage = defaultPerPage
 	}
 
-	filter := dbx.And()
+	var filters []dbx.Expression
 	if in.Author != "" {
-		filter = dbx.And(filter, dbx.HashExp{"author": in.Author})
+		filters = append(filters, dbx.HashExp{"author": in.Author})
 	}
 	if in.Search != "" {
-		filter = dbx.And(filter, dbx.Or(dbx.Like("title", in.Search), dbx.Like("body", in.Search)))
+		filters = append(filters, dbx.Or(dbx.Like("title", in.Search), dbx.Like("body", in.Search)))
 	}
 
 	app := ctx.Services.App
-	total, err := app.CountRecords("posts", filter)
+	total, err := app.CountRecords("posts", filters...)
 	if err != nil {
 		return err
 	}
+	query := app.RecordQuery("posts")
+	for _, filter := range filters {
+		query.AndWhere(filter)
+	}
 	items := []*core.Record{}
-	err = app.RecordQuery("posts").
-		AndWhere(filter).
+	err = query.
 		OrderBy("created DESC", "id DESC").
 		Limit(int64(perPage)).
 		Offset(int64((page - 1) * perPage)).

@@ -1,0 +1,63 @@
+package hapta
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// The adapter serves hapta handlers from a plain net/http server: no
+// PocketBase app or router is involved here.
+func TestNewHTTPHandlerWithOnlyNetHTTP(t *testing.T) {
+	mux := http.NewServeMux()
+	mount := func(pattern string, h http.Handler, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux.Handle(pattern, h)
+	}
+	h, err := NewHTTPHandler("POST /notes/{id}", echoHandler, MaxBodySize(2048))
+	mount("POST /notes/{id}", h, err)
+	h, err = NewHTTPHandler("GET /private", func(ctx *Context, _ emptyInput) error { return ctx.NoContent(204) }, RequireAuth())
+	mount("GET /private", h, err)
+	h, err = NewHTTPHandler("GET /panic", func(*Context, emptyInput) error { panic("adapter boom") })
+	mount("GET /panic", h, err)
+	server := httptest.NewServer(mux)
+	defer server.Close()
+
+	res := send(t, "POST", server.URL+"/notes/std?page=2", "application/json", strings.NewReader(`{"title": "Plain Go"}`), "X-Request-ID", "std-1")
+	var got echo
+	res.json(t, &got)
+	if res.status != 200 || got.Input.ID != "std" || got.Input.Page != 2 || got.Input.Title != "Plain Go" ||
+		got.Metadata.Params["id"] != "std" || got.Metadata.IP != "127.0.0.1" || res.header.Get(RequestIDHeader) != "std-1" {
+		t.Fatalf("%d %s", res.status, res.body)
+	}
+
+	res = send(t, "POST", server.URL+"/notes/std", "application/json", strings.NewReader(`{"title": 5}`))
+	var bad apiError
+	res.json(t, &bad)
+	if res.status != 400 || bad.Data["title"]["code"] != "validation_invalid_type" || res.header.Get(RequestIDHeader) == "" {
+		t.Fatalf("bad input: %d %s", res.status, res.body)
+	}
+
+	res = send(t, "POST", server.URL+"/notes/std", "application/json", strings.NewReader(`{"title": "`+strings.Repeat("y", 4000)+`"}`))
+	if res.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("body limit: %d %s", res.status, res.body)
+	}
+
+	if res := send(t, "GET", server.URL+"/private", "", nil); res.status != 401 {
+		t.Fatalf("RequireAuth outside PocketBase: %d", res.status)
+	}
+	res = send(t, "GET", server.URL+"/panic", "", nil)
+	if res.status != 500 || strings.Contains(string(res.body), "adapter boom") {
+		t.Fatalf("panic: %d %s", res.status, res.body)
+	}
+}
+
+func TestNewHTTPHandlerRefusesABadSchema(t *testing.T) {
+	if _, err := NewHTTPHandler("GET /x", func(*Context, missingParam) error { return nil }); err == nil {
+		t.Fatal("a path field without its {name} in the pattern must be refused")
+	}
+}
