@@ -11,7 +11,7 @@ import (
 )
 
 // writeConfig writes a configuration file into a temporary directory.
-func writeConfig(t *testing.T, content string) configFile {
+func writeConfig(t testing.TB, content string) configFile {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "hapta-config.json")
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {

@@ -23,7 +23,7 @@ type testApp struct {
 	console *testsupport.SyncBuffer
 }
 
-func newTestApp(t *testing.T, dataDir, configJSON string) *testApp {
+func newTestApp(t testing.TB, dataDir, configJSON string) *testApp {
 	t.Helper()
 	app := core.NewBaseApp(core.BaseAppConfig{DataDir: dataDir})
 	console := &testsupport.SyncBuffer{}
@@ -36,7 +36,7 @@ func newTestApp(t *testing.T, dataDir, configJSON string) *testApp {
 }
 
 // serve serves the app over real HTTP; the error is a refused start.
-func (a *testApp) serve(t *testing.T) (*httptest.Server, error) {
+func (a *testApp) serve(t testing.TB) (*httptest.Server, error) {
 	t.Helper()
 	return testsupport.Serve(t, a)
 }

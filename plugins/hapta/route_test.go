@@ -82,7 +82,7 @@ func echoHandler(ctx *Context, in noteInput) error {
 type emptyInput struct{}
 
 // routesApp serves the test routes over real HTTP.
-func routesApp(t *testing.T) (*testApp, *httptest.Server) {
+func routesApp(t testing.TB) (*testApp, *httptest.Server) {
 	t.Helper()
 	app := newTestApp(t, t.TempDir(), `{"origin": "https://app.example.com"}`)
 	if err := app.Bootstrap(); err != nil {
