@@ -7,7 +7,7 @@ endif
 
 BINARY := pocketbase
 
-.PHONY: build serve test
+.PHONY: build serve test bench-routes
 
 ## build: compile the distribution into ./pocketbase
 build:
@@ -21,3 +21,8 @@ serve: build
 test:
 	go vet ./...
 	go test -race ./...
+
+## bench-routes: a hapta route against the same work as a bare PocketBase route
+bench-routes:
+	go test -run '^$$' -bench BenchmarkRoute -benchmem -count 6 ./plugins/hapta/ | tee bench-routes.txt
+	go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench-routes.txt
