@@ -50,20 +50,7 @@ func exampleApp(t *testing.T) (core.App, *httptest.Server) {
 
 func userToken(t *testing.T, app core.App, email string) (id, token string) {
 	t.Helper()
-	users, err := app.FindCollectionByNameOrId("users")
-	if err != nil {
-		t.Fatal(err)
-	}
-	user := core.NewRecord(users)
-	user.SetEmail(email)
-	user.SetPassword("password-123456")
-	if err := app.Save(user); err != nil {
-		t.Fatal(err)
-	}
-	token, err = user.NewAuthToken()
-	if err != nil {
-		t.Fatal(err)
-	}
+	user, token := testsupport.NewAuthRecord(t, app, "users", email)
 	return user.Id, token
 }
 

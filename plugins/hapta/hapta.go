@@ -97,8 +97,7 @@ type plugin struct {
 	// set by the serve command when --origins was given explicitly
 	originsFromFlag bool
 
-	// the routes added with Handle since the server started, and their
-	// OpenAPI document
+	// the routes added with Handle, and their OpenAPI document
 	routes  *routeRegistry
 	openAPI *openAPIDocument
 }
@@ -149,7 +148,7 @@ func (p *plugin) onServe(se *core.ServeEvent) error {
 		}))
 	}
 	se.Router.Bind(requestIDMiddleware())
-	p.routes, p.openAPI = &routeRegistry{}, &openAPIDocument{}
+	p.openAPI = &openAPIDocument{} // built from the routes of this start
 	se.Router.GET(OpenAPIPath, p.serveOpenAPI)
 
 	created, err := ensureSuperuser(se.App, p.settings)

@@ -9,6 +9,8 @@ import (
 
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/postr-inc/hapta/internal/testsupport"
 )
 
 // The benchmark's work: bind a path id, a query page and a JSON body,
@@ -85,17 +87,7 @@ func BenchmarkRoute(b *testing.B) {
 	}
 	handler := server.Config.Handler
 
-	users, err := app.FindCollectionByNameOrId("users")
-	if err != nil {
-		b.Fatal(err)
-	}
-	user := core.NewRecord(users)
-	user.SetEmail("bench@example.com")
-	user.SetPassword("bench-password-1")
-	if err := app.Save(user); err != nil {
-		b.Fatal(err)
-	}
-	token, _ := user.NewAuthToken()
+	_, token := testsupport.NewAuthRecord(b, app, "users", "bench@example.com")
 
 	const body = `{"title": "A benchmark post", "body": "Some text for the body of the post."}`
 	for _, caller := range []struct{ name, token string }{{"user", token}, {"anonymous", ""}} {

@@ -17,6 +17,8 @@ import (
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/filesystem"
+
+	"github.com/postr-inc/hapta/internal/testsupport"
 )
 
 // noteInput exercises every source and the usual field types.
@@ -411,26 +413,8 @@ func TestHandlerErrorsAndResponses(t *testing.T) {
 func TestPrincipalAndGuards(t *testing.T) {
 	app, server := routesApp(t)
 
-	users, err := app.FindCollectionByNameOrId("users")
-	if err != nil {
-		t.Fatal(err)
-	}
-	user := core.NewRecord(users)
-	user.SetEmail("user@example.com")
-	user.SetPassword("user-password-1")
-	if err := app.Save(user); err != nil {
-		t.Fatal(err)
-	}
-	userToken, _ := user.NewAuthToken()
-
-	superusers, _ := app.FindCollectionByNameOrId(core.CollectionNameSuperusers)
-	superuser := core.NewRecord(superusers)
-	superuser.SetEmail("root@example.com")
-	superuser.SetPassword("root-password-1")
-	if err := app.Save(superuser); err != nil {
-		t.Fatal(err)
-	}
-	superToken, _ := superuser.NewAuthToken()
+	user, userToken := testsupport.NewAuthRecord(t, app, "users", "user@example.com")
+	superuser, superToken := testsupport.NewAuthRecord(t, app, core.CollectionNameSuperusers, "root@example.com")
 
 	body := func() io.Reader { return strings.NewReader(`{"title": "Guarded"}`) }
 
