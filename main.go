@@ -11,6 +11,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/osutils"
 
 	_ "github.com/postr-inc/hapta/migrations"
+	"github.com/postr-inc/hapta/plugins/clover"
 	"github.com/postr-inc/hapta/plugins/hapta"
 	"github.com/postr-inc/hapta/routes"
 )
@@ -27,6 +28,7 @@ func main() {
 		TemplateLang: migratecmd.TemplateLangGo,
 		Automigrate:  fromSource,
 	})
+	clover.MustRegister(app, clover.Config{})
 	hapta.MustRegister(app, hapta.Config{RootCmd: app.RootCmd})
 	routes.Register(app)
 

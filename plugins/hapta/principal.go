@@ -7,6 +7,8 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/security"
 	"github.com/spf13/cast"
+
+	"github.com/postr-inc/hapta/plugins/clover"
 )
 
 // StrategyToken is the Strategy of a principal authenticated by a
@@ -38,11 +40,16 @@ func (p Principal) IsSuperuser() bool {
 	return p.IsAuthenticated && p.Collection == core.CollectionNameSuperusers
 }
 
+// TenantHeader names the tenant a request acts in. It counts only when the
+// principal is a member of that tenant.
+const TenantHeader = "X-Tenant-ID"
+
 // principalOf builds the principal from PocketBase's own authentication
-// of the request (e.Auth, loaded from its Authorization token).
-func principalOf(e *core.RequestEvent) Principal {
+// of the request (e.Auth, loaded from its Authorization token) and, with
+// app, the membership of the tenant the request names.
+func principalOf(e *core.RequestEvent, app core.App) (Principal, error) {
 	if e.Auth == nil {
-		return Principal{}
+		return Principal{}, nil
 	}
 	p := Principal{
 		IsAuthenticated: true,
@@ -59,7 +66,17 @@ func principalOf(e *core.RequestEvent) Principal {
 			p.ExpiresAt = time.Unix(exp, 0).UTC()
 		}
 	}
-	return p
+
+	if tenantID := e.Request.Header.Get(TenantHeader); tenantID != "" && app != nil {
+		membership, ok, err := clover.FindMembership(app, tenantID, p.ID)
+		if err != nil {
+			return Principal{}, err
+		}
+		if ok {
+			p.TenantID, p.Roles, p.HighestClearance = tenantID, membership.Roles, membership.HighestClearance
+		}
+	}
+	return p, nil
 }
 
 // authToken reads the token as PocketBase does: with or without "Bearer ".

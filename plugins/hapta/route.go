@@ -108,10 +108,9 @@ func newRouteSpec[In any](method, path string, handler HandlerFunc[In], options 
 // handler, turning errors and panics into ApiError answers.
 func (s *routeSpec) serve(e *core.RequestEvent, app core.App, ip string) (err error) {
 	ctx := &Context{
-		Principal: principalOf(e),
-		Metadata:  s.metadata(e, ip),
-		Services:  Services{App: app, Logger: s.logger},
-		Event:     e,
+		Metadata: s.metadata(e, ip),
+		Services: Services{App: app, Logger: s.logger},
+		Event:    e,
 	}
 
 	defer func() {
@@ -128,6 +127,9 @@ func (s *routeSpec) serve(e *core.RequestEvent, app core.App, ip string) (err er
 		err = apis.NewInternalServerError("", nil)
 	}()
 
+	if ctx.Principal, err = principalOf(e, app); err != nil {
+		return s.apiError(ctx, err)
+	}
 	for _, guard := range s.options.guards {
 		if err := guard(ctx); err != nil {
 			return err
