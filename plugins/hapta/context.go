@@ -41,6 +41,7 @@ type Metadata struct {
 type Services struct {
 	App    core.App     // nil outside PocketBase
 	Logger *slog.Logger // hapta's logger
+	Tokens *Tokens      // hapta's short-lived tokens; nil outside PocketBase
 }
 
 // JSON answers with status and v encoded as JSON.

@@ -84,15 +84,22 @@ func pluginOf(app core.App) *plugin {
 	return p
 }
 
+// ServicesOf returns hapta's services for Go code that runs without a
+// request (a cron job, a command, a hook).
+func ServicesOf(app core.App) Services {
+	p := pluginOf(app)
+	return Services{App: app, Logger: p.logger, Tokens: p.tokens}
+}
+
 type plugin struct {
 	config  Config
 	file    configFile
 	console io.Writer // where hapta's log lines are printed outside dev mode
 
 	// set when the app bootstraps
-	settings  *loadedSettings
-	jwtSecret []byte
-	logger    *slog.Logger
+	settings *loadedSettings
+	tokens   *Tokens
+	logger   *slog.Logger
 
 	// set by the serve command when --origins was given explicitly
 	originsFromFlag bool
@@ -128,7 +135,7 @@ func (p *plugin) setUp(app core.App) error {
 	if err != nil {
 		return err
 	}
-	p.jwtSecret = secret
+	p.tokens = &Tokens{app: app, secret: secret}
 
 	if err := applyPocketBaseSettings(app, p.settings.Settings); err != nil {
 		return err
@@ -148,6 +155,7 @@ func (p *plugin) onServe(se *core.ServeEvent) error {
 		}))
 	}
 	se.Router.Bind(requestIDMiddleware())
+	se.Router.Bind(p.tokens.middleware())
 	p.openAPI = &openAPIDocument{} // built from the routes of this start
 	se.Router.GET(OpenAPIPath, p.serveOpenAPI)
 

@@ -43,7 +43,7 @@ func (h standaloneHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.Response, e.Request = response, r
 
 	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
-	if err := h.spec.serve(e, nil, ip); err != nil {
+	if err := h.spec.serve(e, Services{Logger: h.spec.logger}, ip); err != nil {
 		router.ErrorHandler(response, r, err)
 	}
 }

@@ -53,7 +53,7 @@ func TestGeneratedJWTSecretSurvivesARestartOfTheApp(t *testing.T) {
 		if err := app.Bootstrap(); err != nil {
 			t.Fatal(err)
 		}
-		secrets[i] = app.plugin.jwtSecret
+		secrets[i] = app.plugin.tokens.secret
 		_ = app.ResetBootstrapState()
 	}
 	if len(secrets[0]) < minJWTSecretLen || !bytes.Equal(secrets[0], secrets[1]) {

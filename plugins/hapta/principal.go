@@ -60,6 +60,9 @@ func principalOf(e *core.RequestEvent, app core.App) (Principal, error) {
 		Strategy:        StrategyToken,
 		Record:          e.Auth,
 	}
+	if strategy, ok := e.Get(strategyKey).(string); ok {
+		p.Strategy = strategy
+	}
 	// PocketBase has verified the token already; only its expiry is read here
 	if claims, err := security.ParseUnverifiedJWT(authToken(e)); err == nil {
 		if exp := cast.ToInt64(claims["exp"]); exp > 0 {

@@ -45,7 +45,7 @@ func Handle[In any](se *core.ServeEvent, pattern string, handler HandlerFunc[In]
 	}
 
 	route := se.Router.Route(method, path, func(e *core.RequestEvent) error {
-		return spec.serve(e, e.App, e.RealIP())
+		return spec.serve(e, ServicesOf(e.App), e.RealIP())
 	})
 	if spec.options.maxBody > 0 {
 		route.Bind(apis.BodyLimit(spec.options.maxBody))
@@ -106,10 +106,10 @@ func newRouteSpec[In any](method, path string, handler HandlerFunc[In], options 
 
 // serve runs the route for one request: guards, binding, validation and the
 // handler, turning errors and panics into ApiError answers.
-func (s *routeSpec) serve(e *core.RequestEvent, app core.App, ip string) (err error) {
+func (s *routeSpec) serve(e *core.RequestEvent, services Services, ip string) (err error) {
 	ctx := &Context{
 		Metadata: s.metadata(e, ip),
-		Services: Services{App: app, Logger: s.logger},
+		Services: services,
 		Event:    e,
 	}
 
@@ -127,7 +127,7 @@ func (s *routeSpec) serve(e *core.RequestEvent, app core.App, ip string) (err er
 		err = apis.NewInternalServerError("", nil)
 	}()
 
-	if ctx.Principal, err = principalOf(e, app); err != nil {
+	if ctx.Principal, err = principalOf(e, services.App); err != nil {
 		return s.apiError(ctx, err)
 	}
 	for _, guard := range s.options.guards {
