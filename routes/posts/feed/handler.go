@@ -49,7 +49,7 @@ func handle(ctx *hapta.Context, in Input) error {
 	}
 	items := []*core.Record{}
 	err = query.
-		OrderBy("created DESC", "id DESC").
+		OrderBy("created DESC", "rowid DESC") // rowid: insertion order within a millisecond.
 		Limit(int64(perPage)).
 		Offset(int64((page - 1) * perPage)).
 		All(&items)
