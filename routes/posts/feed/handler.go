@@ -47,9 +47,10 @@ func handle(ctx *hapta.Context, in Input) error {
 	for _, filter := range filters {
 		query.AndWhere(filter)
 	}
+	// rowid keeps the insertion order of posts created in the same millisecond
 	items := []*core.Record{}
 	err = query.
-		OrderBy("created DESC", "rowid DESC") // rowid: insertion order within a millisecond.
+		OrderBy("created DESC", "rowid DESC").
 		Limit(int64(perPage)).
 		Offset(int64((page - 1) * perPage)).
 		All(&items)
