@@ -5,6 +5,7 @@ package routes
 import (
 	"github.com/pocketbase/pocketbase/core"
 
+	"github.com/postr-inc/hapta/routes/auth"
 	"github.com/postr-inc/hapta/routes/posts/create"
 	"github.com/postr-inc/hapta/routes/posts/feed"
 	"github.com/postr-inc/hapta/routes/posts/view"
@@ -13,6 +14,7 @@ import (
 // Register adds the example routes when the server starts.
 func Register(app core.App) {
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		auth.Register(se)
 		feed.Register(se)
 		view.Register(se)
 		create.Register(se)

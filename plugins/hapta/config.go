@@ -18,6 +18,9 @@ type Config struct {
 	// is read if it exists.
 	ConfigFile string
 
+	// Lockout limits failed logins per account (Go only; see LockoutConfig).
+	Lockout LockoutConfig
+
 	// RootCmd is the application's root command (app.RootCmd). When set,
 	// hapta adds its --hapta-config flag and makes `port` and `origin` the
 	// defaults of `serve` (an explicit --http or --origins wins).

@@ -42,6 +42,9 @@ type Services struct {
 	App    core.App     // nil outside PocketBase
 	Logger *slog.Logger // hapta's logger
 	Tokens *Tokens      // hapta's short-lived tokens; nil outside PocketBase
+
+	// Authenticate logs users in (password, OTP, OAuth2, MFA); nil outside PocketBase.
+	Authenticate *Authenticate
 }
 
 // JSON answers with status and v encoded as JSON.

@@ -88,7 +88,7 @@ func pluginOf(app core.App) *plugin {
 // request (a cron job, a command, a hook).
 func ServicesOf(app core.App) Services {
 	p := pluginOf(app)
-	return Services{App: app, Logger: p.logger, Tokens: p.tokens}
+	return Services{App: app, Logger: p.logger, Tokens: p.tokens, Authenticate: p.authenticate}
 }
 
 type plugin struct {
@@ -97,9 +97,10 @@ type plugin struct {
 	console io.Writer // where hapta's log lines are printed outside dev mode
 
 	// set when the app bootstraps
-	settings *loadedSettings
-	tokens   *Tokens
-	logger   *slog.Logger
+	settings     *loadedSettings
+	tokens       *Tokens
+	authenticate *Authenticate
+	logger       *slog.Logger
 
 	// set by the serve command when --origins was given explicitly
 	originsFromFlag bool
@@ -136,6 +137,11 @@ func (p *plugin) setUp(app core.App) error {
 		return err
 	}
 	p.tokens = &Tokens{app: app, secret: secret}
+	p.authenticate = &Authenticate{
+		app:     app,
+		lockout: newLockout(p.config.Lockout),
+		oauth2:  &oauth2States{states: map[string]oauth2State{}},
+	}
 
 	if err := applyPocketBaseSettings(app, p.settings.Settings); err != nil {
 		return err

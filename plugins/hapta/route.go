@@ -172,6 +172,11 @@ func (s *routeSpec) apiError(ctx *Context, err error) error {
 	if errors.As(err, &fieldErrors) {
 		return apis.NewBadRequestError(errInvalidInput, fieldErrors)
 	}
+	var lockedOut *LockedOutError
+	if errors.As(err, &lockedOut) {
+		ctx.Event.Response.Header().Set("Retry-After", lockedOut.retryAfterSeconds())
+		return apis.NewTooManyRequestsError(lockedOut.Error(), nil)
+	}
 	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, fs.ErrNotExist) {
 		return apis.NewNotFoundError("", err)
 	}

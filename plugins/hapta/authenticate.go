@@ -1,0 +1,398 @@
+package hapta
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// The authentication strategies, also the Strategy of the principal they
+// produce.
+const (
+	StrategyPassword = "password"
+	StrategyOTP      = "otp"
+	StrategyOAuth2   = "oauth2"
+)
+
+// Authenticate logs users in with password, OTP and OAuth2, and completes
+// MFA with a second factor. It runs PocketBase's own auth endpoints in
+// process, so every auth collection's settings (enabled methods, identity
+// fields, MFA, OTP length and duration, OAuth2 providers, auth rule), its
+// hooks and its rate limits apply exactly as on PocketBase's REST API, and
+// the answer is PocketBase's standard token and record. On top of them it
+// adds a lockout per account (PocketBase limits per IP) and keeps OAuth2's
+// state and PKCE verifier on the server.
+type Authenticate struct {
+	app      core.App
+	lockout  *Lockout
+	oauth2   *oauth2States
+	muxOnce  sync.Once
+	mux      http.Handler
+	muxError error
+}
+
+// Caller is the client on whose behalf a login runs: its address and
+// headers count for PocketBase's rate limits, trusted proxy headers and
+// auth alerts. The zero Caller is a local call from Go.
+type Caller struct {
+	RemoteAddr string
+	Header     http.Header
+}
+
+// CallerOf is the client of a hapta request.
+func CallerOf(ctx *Context) Caller {
+	return Caller{RemoteAddr: ctx.Event.Request.RemoteAddr, Header: ctx.Event.Request.Header}
+}
+
+// AuthResult is a login's outcome. When the collection requires MFA and
+// this was the first factor, IsAuthenticated is false and MFAID is the id
+// to send with the second factor.
+type AuthResult struct {
+	IsAuthenticated bool           `json:"isAuthenticated"`
+	Token           string         `json:"token,omitempty"`
+	Record          map[string]any `json:"record,omitempty"`
+	Meta            map[string]any `json:"meta,omitempty"`
+	MFAID           string         `json:"mfaId,omitempty"`
+	Principal       Principal      `json:"principal"`
+}
+
+// PasswordLogin is the password strategy's input.
+type PasswordLogin struct {
+	Collection string // the auth collection, "users" when empty
+	Identity   string // email or another identity field of the collection (username)
+	Password   string
+	MFAID      string // the first factor's MFAID, when this is the second
+	TenantID   string // the tenant for the principal (X-Tenant-ID)
+}
+
+// OTPLogin is the one-time password strategy's input.
+type OTPLogin struct {
+	Collection string
+	OTPID      string // from RequestOTP
+	Code       string // the code mailed to the user
+	MFAID      string
+	TenantID   string
+}
+
+// OAuth2Login is the OAuth2 strategy's input: the code and state the
+// provider sent back to RedirectURL.
+type OAuth2Login struct {
+	Collection  string
+	Provider    string
+	Code        string
+	State       string
+	RedirectURL string
+	CreateData  map[string]any // fields of a record created on first login
+	MFAID       string
+	TenantID    string
+}
+
+// OAuth2Start is where to send the user: AuthURL, with State to check.
+type OAuth2Start struct {
+	AuthURL string `json:"authUrl"`
+	State   string `json:"state"`
+}
+
+const defaultAuthCollection = "users"
+
+// Password logs in with an identity and a password.
+func (a *Authenticate) Password(caller Caller, login PasswordLogin) (*AuthResult, error) {
+	collection := collectionOr(login.Collection)
+	account := collection + ":" + strings.ToLower(strings.TrimSpace(login.Identity))
+	return a.withLockout(account, login.TenantID, StrategyPassword, func() (int, []byte, error) {
+		return a.call(caller, "/api/collections/"+url.PathEscape(collection)+"/auth-with-password", login.MFAID,
+			map[string]any{"identity": login.Identity, "password": login.Password})
+	})
+}
+
+// RequestOTP mails a one-time password to email and returns the id to log
+// in with. An unknown email gets an id too, as on PocketBase's endpoint, so
+// that the answer does not tell which emails have accounts.
+func (a *Authenticate) RequestOTP(caller Caller, collection, email string) (otpID string, err error) {
+	status, body, err := a.call(caller, "/api/collections/"+url.PathEscape(collectionOr(collection))+"/request-otp", "",
+		map[string]any{"email": email})
+	if err != nil {
+		return "", err
+	}
+	if status != http.StatusOK {
+		return "", decodeAPIError(status, body)
+	}
+	var answer struct {
+		OTPID string `json:"otpId"`
+	}
+	if err := json.Unmarshal(body, &answer); err != nil {
+		return "", err
+	}
+	return answer.OTPID, nil
+}
+
+// OTP logs in with a mailed one-time password.
+func (a *Authenticate) OTP(caller Caller, login OTPLogin) (*AuthResult, error) {
+	collection := collectionOr(login.Collection)
+	return a.withLockout(collection+":otp:"+login.OTPID, login.TenantID, StrategyOTP, func() (int, []byte, error) {
+		return a.call(caller, "/api/collections/"+url.PathEscape(collection)+"/auth-with-otp", login.MFAID,
+			map[string]any{"otpId": login.OTPID, "password": login.Code})
+	})
+}
+
+// StartOAuth2 begins the authorization code flow with PKCE for a provider
+// configured on the collection. The state and verifier stay on the server
+// for OAuth2StateLifetime; the user goes to AuthURL.
+func (a *Authenticate) StartOAuth2(caller Caller, collection, provider, redirectURL string) (*OAuth2Start, error) {
+	collection = collectionOr(collection)
+	if err := checkRedirectURL(redirectURL); err != nil {
+		return nil, err
+	}
+	status, body, err := a.callMethod(caller, http.MethodGet, "/api/collections/"+url.PathEscape(collection)+"/auth-methods", "", nil)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, decodeAPIError(status, body)
+	}
+	var methods struct {
+		OAuth2 struct {
+			Enabled   bool `json:"enabled"`
+			Providers []struct {
+				Name         string `json:"name"`
+				State        string `json:"state"`
+				AuthURL      string `json:"authURL"`
+				CodeVerifier string `json:"codeVerifier"`
+			} `json:"providers"`
+		} `json:"oauth2"`
+	}
+	if err := json.Unmarshal(body, &methods); err != nil {
+		return nil, err
+	}
+	for _, p := range methods.OAuth2.Providers {
+		if p.Name == provider && methods.OAuth2.Enabled {
+			a.oauth2.put(p.State, oauth2State{collection: collection, provider: provider, verifier: p.CodeVerifier, redirectURL: redirectURL})
+			return &OAuth2Start{AuthURL: p.AuthURL + url.QueryEscape(redirectURL), State: p.State}, nil
+		}
+	}
+	return nil, apis.NewBadRequestError(fmt.Sprintf("The collection has no OAuth2 provider %q enabled.", provider), nil)
+}
+
+// OAuth2 completes the flow: the state must be one StartOAuth2 issued, for
+// the same provider and redirect URL, used once and not expired.
+func (a *Authenticate) OAuth2(caller Caller, login OAuth2Login) (*AuthResult, error) {
+	state, ok := a.oauth2.take(login.State)
+	if !ok || state.provider != login.Provider || state.redirectURL != login.RedirectURL ||
+		(login.Collection != "" && state.collection != login.Collection) {
+		return nil, apis.NewBadRequestError("Invalid or expired OAuth2 state.", nil)
+	}
+	body := map[string]any{
+		"provider": login.Provider, "code": login.Code, "codeVerifier": state.verifier, "redirectURL": login.RedirectURL,
+	}
+	if login.CreateData != nil {
+		body["createData"] = login.CreateData
+	}
+	status, answer, err := a.call(caller, "/api/collections/"+url.PathEscape(state.collection)+"/auth-with-oauth2", login.MFAID, body)
+	if err != nil {
+		return nil, err
+	}
+	return a.result(status, answer, login.TenantID, StrategyOAuth2)
+}
+
+// withLockout runs a credential check unless the account is locked out,
+// counting failures and clearing them on success.
+func (a *Authenticate) withLockout(account, tenantID, strategy string, check func() (int, []byte, error)) (*AuthResult, error) {
+	if err := a.lockout.Check(account); err != nil {
+		return nil, err
+	}
+	status, body, err := check()
+	if err != nil {
+		return nil, err
+	}
+	switch status {
+	case http.StatusOK, http.StatusUnauthorized: // logged in, or the first factor of MFA passed
+		a.lockout.Succeeded(account)
+	case http.StatusBadRequest:
+		a.lockout.Failed(account)
+	}
+	return a.result(status, body, tenantID, strategy)
+}
+
+// result reads PocketBase's auth answer.
+func (a *Authenticate) result(status int, body []byte, tenantID, strategy string) (*AuthResult, error) {
+	var answer struct {
+		Token  string         `json:"token"`
+		Record map[string]any `json:"record"`
+		Meta   map[string]any `json:"meta"`
+		MFAID  string         `json:"mfaId"`
+	}
+	if status == http.StatusOK || status == http.StatusUnauthorized {
+		if err := json.Unmarshal(body, &answer); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case status == http.StatusUnauthorized && answer.MFAID != "":
+		return &AuthResult{MFAID: answer.MFAID}, nil
+	case status != http.StatusOK:
+		return nil, decodeAPIError(status, body)
+	}
+
+	record, err := a.app.FindAuthRecordByToken(answer.Token, core.TokenTypeAuth)
+	if err != nil {
+		return nil, err
+	}
+	principal, err := principalFromRecord(a.app, record, strategy, answer.Token, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return &AuthResult{IsAuthenticated: true, Token: answer.Token, Record: answer.Record, Meta: answer.Meta, Principal: principal}, nil
+}
+
+// call POSTs a JSON body to one of PocketBase's endpoints, in process.
+func (a *Authenticate) call(caller Caller, path, mfaID string, body any) (int, []byte, error) {
+	return a.callMethod(caller, http.MethodPost, path, mfaID, body)
+}
+
+func (a *Authenticate) callMethod(caller Caller, method, path, mfaID string, body any) (int, []byte, error) {
+	a.muxOnce.Do(func() {
+		pbRouter, err := apis.NewRouter(a.app)
+		if err == nil {
+			a.mux, err = pbRouter.BuildMux()
+		}
+		a.muxError = err
+	})
+	if a.muxError != nil {
+		return 0, nil, a.muxError
+	}
+
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return 0, nil, err
+		}
+	}
+	target := path
+	if mfaID != "" {
+		target += "?mfaId=" + url.QueryEscape(mfaID)
+	}
+	req, err := http.NewRequest(method, "http://hapta.internal"+target, bytes.NewReader(payload))
+	if err != nil {
+		return 0, nil, err
+	}
+	for name, values := range caller.Header {
+		// the caller's own credentials and body framing are not forwarded
+		switch http.CanonicalHeaderKey(name) {
+		case "Authorization", "Cookie", "Content-Type", "Content-Length", "Transfer-Encoding":
+			continue
+		}
+		req.Header[name] = values
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.RemoteAddr = caller.RemoteAddr
+	if req.RemoteAddr == "" {
+		req.RemoteAddr = "127.0.0.1:0"
+	}
+
+	response := newBufferedResponse()
+	a.mux.ServeHTTP(response, req)
+	return response.status, response.body.Bytes(), nil
+}
+
+// decodeAPIError rebuilds PocketBase's error answer as an ApiError.
+func decodeAPIError(status int, body []byte) error {
+	var answer struct {
+		Message string         `json:"message"`
+		Data    map[string]any `json:"data"`
+	}
+	_ = json.Unmarshal(body, &answer)
+	apiErr := apis.NewApiError(status, answer.Message, nil)
+	if answer.Data != nil {
+		apiErr.Data = answer.Data
+	}
+	return apiErr
+}
+
+func collectionOr(collection string) string {
+	if collection == "" {
+		return defaultAuthCollection
+	}
+	return collection
+}
+
+func checkRedirectURL(raw string) error {
+	if problem := checkOptionalURL(raw); problem != "" || raw == "" {
+		return apis.NewBadRequestError("The redirect URL must be an absolute http(s) URL.", nil)
+	}
+	return nil
+}
+
+// principalFromRecord is the principal of a fresh login.
+func principalFromRecord(app core.App, record *core.Record, strategy, token, tenantID string) (Principal, error) {
+	e := &core.RequestEvent{App: app, Auth: record}
+	e.Request, _ = http.NewRequest(http.MethodGet, "/", nil)
+	e.Request.Header.Set("Authorization", token)
+	if tenantID != "" {
+		e.Request.Header.Set(TenantHeader, tenantID)
+	}
+	e.Set(strategyKey, strategy)
+	return principalOf(e, app)
+}
+
+// bufferedResponse collects an in-process answer.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func newBufferedResponse() *bufferedResponse {
+	return &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+}
+
+func (r *bufferedResponse) Header() http.Header         { return r.header }
+func (r *bufferedResponse) Write(p []byte) (int, error) { return r.body.Write(p) }
+func (r *bufferedResponse) WriteHeader(status int)      { r.status = status }
+
+// OAuth2StateLifetime is how long a started OAuth2 login may take.
+const OAuth2StateLifetime = 10 * time.Minute
+
+type oauth2State struct {
+	collection, provider, verifier, redirectURL string
+	expires                                     time.Time
+}
+
+// oauth2States keeps started OAuth2 logins until they complete or expire.
+type oauth2States struct {
+	mu     sync.Mutex
+	states map[string]oauth2State
+}
+
+func (s *oauth2States) put(state string, value oauth2State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	for key, old := range s.states { // forget abandoned logins
+		if now.After(old.expires) {
+			delete(s.states, key)
+		}
+	}
+	value.expires = now.Add(OAuth2StateLifetime)
+	s.states[state] = value
+}
+
+// take returns and forgets a state: each is good for one completion.
+func (s *oauth2States) take(state string) (oauth2State, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	value, ok := s.states[state]
+	delete(s.states, state)
+	if !ok || time.Now().After(value.expires) {
+		return oauth2State{}, false
+	}
+	return value, true
+}
