@@ -1,0 +1,422 @@
+package auth_test
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tests"
+
+	"github.com/postr-inc/hapta/internal/testsupport"
+	_ "github.com/postr-inc/hapta/migrations"
+	"github.com/postr-inc/hapta/plugins/clover"
+	"github.com/postr-inc/hapta/plugins/hapta"
+	"github.com/postr-inc/hapta/routes"
+)
+
+const password = "password-for-tests-1" // testsupport.NewAuthRecord's
+
+type authApp struct {
+	*tests.TestApp
+	server *httptest.Server
+}
+
+// newAuthApp is the distribution's app with a test mailer; lockout after
+// 3 failures a minute.
+func newAuthApp(t *testing.T, configure func(users *core.Collection)) *authApp {
+	t.Helper()
+	app, err := tests.NewTestApp(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Cleanup)
+	if err := app.RunAllMigrations(); err != nil {
+		t.Fatal(err)
+	}
+	if configure != nil {
+		users, err := app.FindCollectionByNameOrId("users")
+		if err != nil {
+			t.Fatal(err)
+		}
+		configure(users)
+		if err := app.Save(users); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	config := filepath.Join(t.TempDir(), "hapta-config.json")
+	if err := os.WriteFile(config, []byte(`{"logLevel": "error"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clover.MustRegister(app, clover.Config{})
+	hapta.MustRegister(app, hapta.Config{ConfigFile: config, Lockout: hapta.LockoutConfig{MaxFailures: 3, Window: time.Minute}})
+	routes.Register(app)
+	server, err := testsupport.Serve(t, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &authApp{TestApp: app, server: server}
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func (a *authApp) login(t *testing.T, query string, body map[string]any, headers ...string) answer {
+	t.Helper()
+	payload, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, a.server.URL+"/auth?"+query, strings.NewReader(string(payload)))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	decoded := map[string]any{}
+	if err := json.Unmarshal(data, &decoded); err != nil {
+		t.Fatalf("not JSON: %s", data)
+	}
+	return answer{status: res.StatusCode, header: res.Header, body: decoded}
+}
+
+func (r answer) principal() map[string]any {
+	p, _ := r.body["principal"].(map[string]any)
+	return p
+}
+
+func TestPasswordLogin(t *testing.T) {
+	a := newAuthApp(t, nil)
+	user, _ := testsupport.NewAuthRecord(t, a, "users", "ann@example.com")
+
+	ok := a.login(t, "type=password", map[string]any{"emailOrUsername": "ann@example.com", "password": password})
+	if ok.status != 200 || ok.body["isAuthenticated"] != true || ok.body["token"] == "" ||
+		ok.body["record"].(map[string]any)["id"] != user.Id {
+		t.Fatalf("login: %d %v", ok.status, ok.body)
+	}
+	if p := ok.principal(); p["id"] != user.Id || p["strategy"] != hapta.StrategyPassword || p["collection"] != "users" || p["expiresAt"] == nil {
+		t.Fatalf("principal: %v", p)
+	}
+	// the token is PocketBase's own
+	if _, err := a.FindAuthRecordByToken(ok.body["token"].(string), core.TokenTypeAuth); err != nil {
+		t.Fatalf("the token is not a PocketBase auth token: %v", err)
+	}
+
+	wrong := a.login(t, "type=password", map[string]any{"emailOrUsername": "ann@example.com", "password": "wrong-password"})
+	unknown := a.login(t, "type=password", map[string]any{"emailOrUsername": "nobody@example.com", "password": "wrong-password"})
+	if wrong.status != 400 || unknown.status != 400 || wrong.body["message"] != unknown.body["message"] {
+		t.Fatalf("a wrong password and an unknown account must answer alike: %v / %v", wrong.body, unknown.body)
+	}
+
+	invalid := a.login(t, "type=password", map[string]any{"emailOrUsername": "an", "password": "12345"})
+	data, _ := invalid.body["data"].(map[string]any)
+	if invalid.status != 400 || data["emailOrUsername"] == nil || data["password"] == nil {
+		t.Fatalf("schema: %d %v", invalid.status, invalid.body)
+	}
+	if res := a.login(t, "type=telepathy", nil); res.status != 400 {
+		t.Fatalf("unknown type: %d", res.status)
+	}
+}
+
+func TestLockoutPerAccount(t *testing.T) {
+	a := newAuthApp(t, nil)
+	testsupport.NewAuthRecord(t, a, "users", "bo@example.com")
+	attempt := func(pass string) answer {
+		return a.login(t, "type=password", map[string]any{"emailOrUsername": "bo@example.com", "password": pass})
+	}
+
+	// a success clears the failures
+	attempt("wrong-1")
+	attempt("wrong-2")
+	if res := attempt(password); res.status != 200 {
+		t.Fatalf("login after 2 failures: %d", res.status)
+	}
+	for i := 0; i < 3; i++ {
+		if res := attempt("wrong-again"); res.status != 400 {
+			t.Fatalf("failure %d: %d", i, res.status)
+		}
+	}
+
+	// locked: even the right password, even from another address
+	locked := attempt(password)
+	retry := locked.header.Get("Retry-After")
+	if locked.status != 429 || retry == "" || retry == "0" {
+		t.Fatalf("after 3 failures: %d Retry-After %q %v", locked.status, retry, locked.body)
+	}
+	_, err := hapta.ServicesOf(a).Authenticate.Password(hapta.Caller{RemoteAddr: "203.0.113.9:5555"},
+		hapta.PasswordLogin{Identity: "BO@example.com", Password: password})
+	var lockedOut *hapta.LockedOutError
+	if !asLockedOut(err, &lockedOut) || lockedOut.RetryAfter <= 0 || lockedOut.RetryAfter > time.Minute {
+		t.Fatalf("from another IP, in other letter case: %v", err)
+	}
+
+	// unknown accounts lock the same way: no enumeration through 429s
+	for i := 0; i < 3; i++ {
+		a.login(t, "type=password", map[string]any{"emailOrUsername": "ghost@example.com", "password": "whatever"})
+	}
+	if res := a.login(t, "type=password", map[string]any{"emailOrUsername": "ghost@example.com", "password": "whatever"}); res.status != 429 {
+		t.Fatalf("an unknown account did not lock: %d", res.status)
+	}
+}
+
+func asLockedOut(err error, target **hapta.LockedOutError) bool {
+	locked, ok := err.(*hapta.LockedOutError)
+	*target = locked
+	return ok
+}
+
+var otpCode = regexp.MustCompile(`<strong>([0-9A-Za-z]+)</strong>`)
+
+// requestOTP asks for a one-time password for email and returns its id and
+// the code from the mail (PocketBase sends it in the background).
+func (a *authApp) requestOTP(t *testing.T, email string) (otpID, code string) {
+	t.Helper()
+	before := a.TestMailer.TotalSend()
+	res := a.login(t, "type=otp", map[string]any{"email": email})
+	otpID, _ = res.body["otpId"].(string)
+	if res.status != 200 || otpID == "" {
+		t.Fatalf("request-otp: %d %v", res.status, res.body)
+	}
+	for deadline := time.Now().Add(5 * time.Second); a.TestMailer.TotalSend() == before; {
+		if time.Now().After(deadline) {
+			t.Fatal("no mail was sent")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	match := otpCode.FindStringSubmatch(a.TestMailer.LastMessage().HTML)
+	if match == nil {
+		t.Fatalf("no code in the mail: %s", a.TestMailer.LastMessage().HTML)
+	}
+	return otpID, match[1]
+}
+
+func enableOTP(users *core.Collection) { users.OTP.Enabled = true }
+
+func TestOTPLogin(t *testing.T) {
+	a := newAuthApp(t, enableOTP)
+	user, _ := testsupport.NewAuthRecord(t, a, "users", "otto@example.com")
+
+	otpID, code := a.requestOTP(t, "otto@example.com")
+
+	if res := a.login(t, "type=otp", map[string]any{"otpId": otpID, "code": "000000x"}); res.status != 400 {
+		t.Fatalf("a wrong code: %d %v", res.status, res.body)
+	}
+	res := a.login(t, "type=otp", map[string]any{"otpId": otpID, "code": code})
+	if res.status != 200 || res.principal()["id"] != user.Id || res.principal()["strategy"] != hapta.StrategyOTP {
+		t.Fatalf("login: %d %v", res.status, res.body)
+	}
+
+	// an expired one-time password is refused
+	otpID, code = a.requestOTP(t, "otto@example.com")
+	past := time.Now().Add(-time.Hour).UTC().Format("2006-01-02 15:04:05.000Z")
+	result, err := a.NonconcurrentDB().NewQuery("UPDATE _otps SET created = {:past} WHERE id = {:id}").
+		Bind(map[string]any{"past": past, "id": otpID}).Execute()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := result.RowsAffected(); n != 1 {
+		t.Fatalf("aged %d one-time passwords, want 1", n)
+	}
+	if res := a.login(t, "type=otp", map[string]any{"otpId": otpID, "code": code}); res.status != 400 {
+		t.Fatalf("an expired code: %d %v", res.status, res.body)
+	}
+
+	// an unknown email gets an id too, as a known one does
+	if res := a.login(t, "type=otp", map[string]any{"email": "stranger@example.com"}); res.status != 200 || res.body["otpId"] == "" {
+		t.Fatalf("unknown email: %d %v", res.status, res.body)
+	}
+}
+
+func TestMFAAcrossTwoFactors(t *testing.T) {
+	a := newAuthApp(t, func(users *core.Collection) {
+		users.OTP.Enabled = true
+		users.MFA.Enabled = true
+	})
+	user, _ := testsupport.NewAuthRecord(t, a, "users", "mia@example.com")
+
+	first := a.login(t, "type=password", map[string]any{"emailOrUsername": "mia@example.com", "password": password})
+	mfaID, _ := first.body["mfaId"].(string)
+	if first.status != 401 || mfaID == "" || first.body["isAuthenticated"] != false || first.body["token"] != nil {
+		t.Fatalf("first factor: %d %v", first.status, first.body)
+	}
+
+	otpID, code := a.requestOTP(t, "mia@example.com")
+	second := a.login(t, "type=mfa", map[string]any{"mfaId": mfaID, "otpId": otpID, "code": code})
+	if second.status != 200 || second.principal()["id"] != user.Id || second.body["token"] == "" {
+		t.Fatalf("second factor: %d %v", second.status, second.body)
+	}
+
+	// the mfa id served once
+	otpID, code = a.requestOTP(t, "mia@example.com")
+	if reused := a.login(t, "type=mfa", map[string]any{"mfaId": mfaID, "otpId": otpID, "code": code}); reused.status == 200 {
+		t.Fatalf("a reused mfa id logged in: %v", reused.body)
+	}
+	if res := a.login(t, "type=mfa", map[string]any{"emailOrUsername": "mia@example.com", "password": password}); res.status != 400 {
+		t.Fatalf("mfa without its id: %d", res.status)
+	}
+}
+
+// fakeProvider is an OpenID Connect provider on loopback: it issues codes
+// bound to the PKCE challenge, checks the verifier at the token endpoint and
+// serves the user's info.
+type fakeProvider struct {
+	*httptest.Server
+	mu         sync.Mutex
+	challenges map[string]string // code -> code_challenge
+}
+
+func newFakeProvider(t *testing.T) *fakeProvider {
+	p := &fakeProvider{challenges: map[string]string{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("code_challenge_method") != "S256" || q.Get("client_id") != "hapta-client" {
+			http.Error(w, "bad authorization request", http.StatusBadRequest)
+			return
+		}
+		code := "code-" + q.Get("state")[:8]
+		p.mu.Lock()
+		p.challenges[code] = q.Get("code_challenge")
+		p.mu.Unlock()
+		http.Redirect(w, r, q.Get("redirect_uri")+"?code="+code+"&state="+url.QueryEscape(q.Get("state")), http.StatusFound)
+	})
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		p.mu.Lock()
+		challenge, ok := p.challenges[r.PostForm.Get("code")]
+		delete(p.challenges, r.PostForm.Get("code"))
+		p.mu.Unlock()
+		sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+		if !ok || base64.RawURLEncoding.EncodeToString(sum[:]) != challenge {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error": "invalid_grant"}`))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token": "access-1", "token_type": "Bearer", "expires_in": 3600}`))
+	})
+	mux.HandleFunc("GET /userinfo", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer access-1" {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"sub": "oidc-user-1", "email": "olga@example.com", "email_verified": true, "name": "Olga"}`))
+	})
+	p.Server = httptest.NewServer(mux)
+	t.Cleanup(p.Close)
+	return p
+}
+
+// authorize plays the browser: it follows authUrl to the provider and
+// returns the code and state of the redirect back.
+func (p *fakeProvider) authorize(t *testing.T, authURL string) (code, state string) {
+	t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	location, err := url.Parse(res.Header.Get("Location"))
+	if res.StatusCode != http.StatusFound || err != nil {
+		t.Fatalf("authorize: %d %v", res.StatusCode, res.Header)
+	}
+	return location.Query().Get("code"), location.Query().Get("state")
+}
+
+func TestOAuth2Login(t *testing.T) {
+	provider := newFakeProvider(t)
+	a := newAuthApp(t, func(users *core.Collection) {
+		users.OAuth2.Enabled = true
+		users.OAuth2.Providers = []core.OAuth2ProviderConfig{{
+			Name: "oidc", ClientId: "hapta-client", ClientSecret: "hapta-secret",
+			AuthURL: provider.URL + "/authorize", TokenURL: provider.URL + "/token", UserInfoURL: provider.URL + "/userinfo",
+		}}
+	})
+	const redirect = "http://localhost:5173/oauth-callback"
+
+	start := func() (authURL, state string) {
+		t.Helper()
+		res := a.login(t, "type=oauth", map[string]any{"provider": "oidc", "redirectUrl": redirect})
+		authURL, _ = res.body["authUrl"].(string)
+		state, _ = res.body["state"].(string)
+		if res.status != 200 || !strings.HasPrefix(authURL, provider.URL+"/authorize?") || state == "" {
+			t.Fatalf("start: %d %v", res.status, res.body)
+		}
+		return authURL, state
+	}
+	complete := func(code, state string) answer {
+		return a.login(t, "type=oauth", map[string]any{"provider": "oidc", "redirectUrl": redirect, "code": code, "state": state})
+	}
+
+	authURL, state := start()
+	code, returnedState := provider.authorize(t, authURL)
+	if returnedState != state {
+		t.Fatalf("the provider returned state %q, want %q", returnedState, state)
+	}
+	if res := complete(code, "forged-state"); res.status != 400 {
+		t.Fatalf("a wrong state: %d %v", res.status, res.body)
+	}
+	res := complete(code, state)
+	if res.status != 200 || res.principal()["email"] != "olga@example.com" || res.principal()["strategy"] != hapta.StrategyOAuth2 {
+		t.Fatalf("login: %d %v", res.status, res.body)
+	}
+	if res := complete(code, state); res.status != 400 {
+		t.Fatalf("a state used twice: %d %v", res.status, res.body)
+	}
+
+	// a code obtained for one login, completed with another login's state,
+	// reaches the provider with the wrong PKCE verifier: refused
+	authURL1, _ := start()
+	_, state2 := start()
+	code1, _ := provider.authorize(t, authURL1)
+	if res := complete(code1, state2); res.status != 400 {
+		t.Fatalf("a wrong verifier: %d %v", res.status, res.body)
+	}
+
+	if res := a.login(t, "type=oauth", map[string]any{"provider": "github", "redirectUrl": redirect}); res.status != 400 {
+		t.Fatalf("a provider the collection lacks: %d %v", res.status, res.body)
+	}
+}
+
+func TestLoginPrincipalHasTheTenant(t *testing.T) {
+	a := newAuthApp(t, nil)
+	user, _ := testsupport.NewAuthRecord(t, a, "users", "tia@example.com")
+	save := func(collection string, data map[string]any) *core.Record {
+		c, _ := a.FindCollectionByNameOrId(collection)
+		record := core.NewRecord(c)
+		record.Load(data)
+		if err := a.Save(record); err != nil {
+			t.Fatal(err)
+		}
+		return record
+	}
+	tenant := save(clover.TenantsCollection, map[string]any{"name": "T"})
+	role := save(clover.RolesCollection, map[string]any{"tenant": tenant.Id, "name": "auditor", "security_level": 7})
+	save(clover.MembersCollection, map[string]any{"tenant": tenant.Id, "user": user.Id, "roles": []string{role.Id}})
+
+	res := a.login(t, "type=password", map[string]any{"emailOrUsername": "tia@example.com", "password": password}, hapta.TenantHeader, tenant.Id)
+	p := res.principal()
+	if res.status != 200 || p["tenantId"] != tenant.Id || p["highestClearance"] != 7.0 {
+		t.Fatalf("principal: %d %v", res.status, p)
+	}
+}
