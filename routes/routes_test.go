@@ -1,7 +1,6 @@
 package routes_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,16 +30,10 @@ func exampleApp(t *testing.T) (core.App, *httptest.Server) {
 		t.Fatal(err)
 	}
 
-	app := core.NewBaseApp(core.BaseAppConfig{DataDir: filepath.Join(dir, "pb_data")})
-	hapta.MustRegister(app, hapta.Config{ConfigFile: config})
-	routes.Register(app)
-	if err := app.Bootstrap(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = app.ResetBootstrapState() })
-	if err := app.RunAllMigrations(); err != nil {
-		t.Fatal(err)
-	}
+	app := testsupport.NewApp(t, func(app core.App) {
+		hapta.MustRegister(app, hapta.Config{ConfigFile: config})
+		routes.Register(app)
+	})
 	server, err := testsupport.Serve(t, app)
 	if err != nil {
 		t.Fatal(err)
@@ -56,24 +49,8 @@ func userToken(t *testing.T, app core.App, email string) (id, token string) {
 
 func call(t *testing.T, method, url, token, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	var decoded map[string]any
-	if err := json.Unmarshal(data, &decoded); err != nil {
-		t.Fatalf("%s %s: not JSON: %s", method, url, data)
-	}
-	return res.StatusCode, decoded
+	answer := testsupport.CallJSON(t, method, url, body, "Authorization", token)
+	return answer.Status, answer.Body
 }
 
 func TestExampleRoutes(t *testing.T) {

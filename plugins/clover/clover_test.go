@@ -3,11 +3,8 @@ package clover_test
 import (
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"testing"
 
 	validation "github.com/pocketbase/ozzo-validation/v4"
@@ -34,15 +31,7 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	app := core.NewBaseApp(core.BaseAppConfig{DataDir: t.TempDir()})
-	clover.MustRegister(app, clover.Config{})
-	if err := app.Bootstrap(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = app.ResetBootstrapState() })
-	if err := app.RunAllMigrations(); err != nil {
-		t.Fatal(err)
-	}
+	app := testsupport.NewApp(t, func(app core.App) { clover.MustRegister(app, clover.Config{}) })
 	server, err := testsupport.Serve(t, app)
 	if err != nil {
 		t.Fatal(err)
@@ -66,35 +55,14 @@ func newWorld(t *testing.T) *world {
 
 func (w *world) save(t *testing.T, collection string, data map[string]any) *core.Record {
 	t.Helper()
-	c, err := w.app.FindCollectionByNameOrId(collection)
-	if err != nil {
-		t.Fatal(err)
-	}
-	record := core.NewRecord(c)
-	record.Load(data)
-	if err := w.app.Save(record); err != nil {
-		t.Fatalf("saving %s: %v", collection, err)
-	}
-	return record
+	return testsupport.SaveRecord(t, w.app, collection, data)
 }
 
 // rest calls PocketBase's own REST API as user ("" for anonymous).
 func (w *world) rest(t *testing.T, user, method, path, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, w.server.URL+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if user != "" {
-		req.Header.Set("Authorization", w.tokens[user])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	decoded := map[string]any{}
-	_ = json.Unmarshal(data, &decoded)
-	return res.StatusCode, decoded
+	answer := testsupport.CallJSON(t, method, w.server.URL+path, body, "Authorization", w.tokens[user])
+	return answer.Status, answer.Body
 }
 
 // listed returns the values of field in the items a list call answers.

@@ -12,20 +12,6 @@ import (
 	"github.com/postr-inc/hapta/plugins/clover"
 )
 
-func saveRecord(t *testing.T, app core.App, collection string, data map[string]any) *core.Record {
-	t.Helper()
-	c, err := app.FindCollectionByNameOrId(collection)
-	if err != nil {
-		t.Fatal(err)
-	}
-	record := core.NewRecord(c)
-	record.Load(data)
-	if err := app.Save(record); err != nil {
-		t.Fatal(err)
-	}
-	return record
-}
-
 func TestTenantPrincipalAndGuards(t *testing.T) {
 	app := newTestApp(t, t.TempDir(), `{}`)
 	clover.MustRegister(app, clover.Config{})
@@ -48,15 +34,15 @@ func TestTenantPrincipalAndGuards(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tenantA := saveRecord(t, app, clover.TenantsCollection, map[string]any{"name": "A"})
-	tenantB := saveRecord(t, app, clover.TenantsCollection, map[string]any{"name": "B"})
-	editor := saveRecord(t, app, clover.RolesCollection, map[string]any{"tenant": tenantA.Id, "name": "editor", "security_level": 30})
-	chief := saveRecord(t, app, clover.RolesCollection, map[string]any{"tenant": tenantA.Id, "name": "chief", "security_level": 60})
+	tenantA := testsupport.SaveRecord(t, app, clover.TenantsCollection, map[string]any{"name": "A"})
+	tenantB := testsupport.SaveRecord(t, app, clover.TenantsCollection, map[string]any{"name": "B"})
+	editor := testsupport.SaveRecord(t, app, clover.RolesCollection, map[string]any{"tenant": tenantA.Id, "name": "editor", "security_level": 30})
+	chief := testsupport.SaveRecord(t, app, clover.RolesCollection, map[string]any{"tenant": tenantA.Id, "name": "chief", "security_level": 60})
 	bob, bobToken := testsupport.NewAuthRecord(t, app, "users", "bob@example.com")
 	carol, carolToken := testsupport.NewAuthRecord(t, app, "users", "carol@example.com")
 	_, eveToken := testsupport.NewAuthRecord(t, app, "users", "eve@example.com")
-	saveRecord(t, app, clover.MembersCollection, map[string]any{"tenant": tenantA.Id, "user": bob.Id, "roles": []string{editor.Id}})
-	saveRecord(t, app, clover.MembersCollection, map[string]any{"tenant": tenantA.Id, "user": carol.Id, "roles": []string{editor.Id, chief.Id}})
+	testsupport.SaveRecord(t, app, clover.MembersCollection, map[string]any{"tenant": tenantA.Id, "user": bob.Id, "roles": []string{editor.Id}})
+	testsupport.SaveRecord(t, app, clover.MembersCollection, map[string]any{"tenant": tenantA.Id, "user": carol.Id, "roles": []string{editor.Id, chief.Id}})
 
 	principal := func(path, token, tenant string) (int, Principal) {
 		t.Helper()

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -70,35 +69,16 @@ func newAuthApp(t *testing.T, configure func(users *core.Collection)) *authApp {
 	return &authApp{TestApp: app, server: server}
 }
 
-type answer struct {
-	status int
-	header http.Header
-	body   map[string]any
-}
+type answer struct{ testsupport.JSONAnswer }
 
 func (a *authApp) login(t *testing.T, query string, body map[string]any, headers ...string) answer {
 	t.Helper()
 	payload, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, a.server.URL+"/auth?"+query, strings.NewReader(string(payload)))
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	decoded := map[string]any{}
-	if err := json.Unmarshal(data, &decoded); err != nil {
-		t.Fatalf("not JSON: %s", data)
-	}
-	return answer{status: res.StatusCode, header: res.Header, body: decoded}
+	return answer{testsupport.CallJSON(t, http.MethodPost, a.server.URL+"/auth?"+query, string(payload), headers...)}
 }
 
 func (r answer) principal() map[string]any {
-	p, _ := r.body["principal"].(map[string]any)
+	p, _ := r.Body["principal"].(map[string]any)
 	return p
 }
 
@@ -107,31 +87,31 @@ func TestPasswordLogin(t *testing.T) {
 	user, _ := testsupport.NewAuthRecord(t, a, "users", "ann@example.com")
 
 	ok := a.login(t, "type=password", map[string]any{"emailOrUsername": "ann@example.com", "password": password})
-	if ok.status != 200 || ok.body["isAuthenticated"] != true || ok.body["token"] == "" ||
-		ok.body["record"].(map[string]any)["id"] != user.Id {
-		t.Fatalf("login: %d %v", ok.status, ok.body)
+	if ok.Status != 200 || ok.Body["isAuthenticated"] != true || ok.Body["token"] == "" ||
+		ok.Body["record"].(map[string]any)["id"] != user.Id {
+		t.Fatalf("login: %d %v", ok.Status, ok.Body)
 	}
 	if p := ok.principal(); p["id"] != user.Id || p["strategy"] != hapta.StrategyPassword || p["collection"] != "users" || p["expiresAt"] == nil {
 		t.Fatalf("principal: %v", p)
 	}
 	// the token is PocketBase's own
-	if _, err := a.FindAuthRecordByToken(ok.body["token"].(string), core.TokenTypeAuth); err != nil {
+	if _, err := a.FindAuthRecordByToken(ok.Body["token"].(string), core.TokenTypeAuth); err != nil {
 		t.Fatalf("the token is not a PocketBase auth token: %v", err)
 	}
 
 	wrong := a.login(t, "type=password", map[string]any{"emailOrUsername": "ann@example.com", "password": "wrong-password"})
 	unknown := a.login(t, "type=password", map[string]any{"emailOrUsername": "nobody@example.com", "password": "wrong-password"})
-	if wrong.status != 400 || unknown.status != 400 || wrong.body["message"] != unknown.body["message"] {
-		t.Fatalf("a wrong password and an unknown account must answer alike: %v / %v", wrong.body, unknown.body)
+	if wrong.Status != 400 || unknown.Status != 400 || wrong.Body["message"] != unknown.Body["message"] {
+		t.Fatalf("a wrong password and an unknown account must answer alike: %v / %v", wrong.Body, unknown.Body)
 	}
 
 	invalid := a.login(t, "type=password", map[string]any{"emailOrUsername": "an", "password": "12345"})
-	data, _ := invalid.body["data"].(map[string]any)
-	if invalid.status != 400 || data["emailOrUsername"] == nil || data["password"] == nil {
-		t.Fatalf("schema: %d %v", invalid.status, invalid.body)
+	data, _ := invalid.Body["data"].(map[string]any)
+	if invalid.Status != 400 || data["emailOrUsername"] == nil || data["password"] == nil {
+		t.Fatalf("schema: %d %v", invalid.Status, invalid.Body)
 	}
-	if res := a.login(t, "type=telepathy", nil); res.status != 400 {
-		t.Fatalf("unknown type: %d", res.status)
+	if res := a.login(t, "type=telepathy", nil); res.Status != 400 {
+		t.Fatalf("unknown type: %d", res.Status)
 	}
 }
 
@@ -145,20 +125,20 @@ func TestLockoutPerAccount(t *testing.T) {
 	// a success clears the failures
 	attempt("wrong-1")
 	attempt("wrong-2")
-	if res := attempt(password); res.status != 200 {
-		t.Fatalf("login after 2 failures: %d", res.status)
+	if res := attempt(password); res.Status != 200 {
+		t.Fatalf("login after 2 failures: %d", res.Status)
 	}
 	for i := 0; i < 3; i++ {
-		if res := attempt("wrong-again"); res.status != 400 {
-			t.Fatalf("failure %d: %d", i, res.status)
+		if res := attempt("wrong-again"); res.Status != 400 {
+			t.Fatalf("failure %d: %d", i, res.Status)
 		}
 	}
 
 	// locked: even the right password, even from another address
 	locked := attempt(password)
-	retry := locked.header.Get("Retry-After")
-	if locked.status != 429 || retry == "" || retry == "0" {
-		t.Fatalf("after 3 failures: %d Retry-After %q %v", locked.status, retry, locked.body)
+	retry := locked.Header.Get("Retry-After")
+	if locked.Status != 429 || retry == "" || retry == "0" {
+		t.Fatalf("after 3 failures: %d Retry-After %q %v", locked.Status, retry, locked.Body)
 	}
 	_, err := hapta.ServicesOf(a).Authenticate.Password(hapta.Caller{RemoteAddr: "203.0.113.9:5555"},
 		hapta.PasswordLogin{Identity: "BO@example.com", Password: password})
@@ -171,8 +151,8 @@ func TestLockoutPerAccount(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		a.login(t, "type=password", map[string]any{"emailOrUsername": "ghost@example.com", "password": "whatever"})
 	}
-	if res := a.login(t, "type=password", map[string]any{"emailOrUsername": "ghost@example.com", "password": "whatever"}); res.status != 429 {
-		t.Fatalf("an unknown account did not lock: %d", res.status)
+	if res := a.login(t, "type=password", map[string]any{"emailOrUsername": "ghost@example.com", "password": "whatever"}); res.Status != 429 {
+		t.Fatalf("an unknown account did not lock: %d", res.Status)
 	}
 }
 
@@ -190,9 +170,9 @@ func (a *authApp) requestOTP(t *testing.T, email string) (otpID, code string) {
 	t.Helper()
 	before := a.TestMailer.TotalSend()
 	res := a.login(t, "type=otp", map[string]any{"email": email})
-	otpID, _ = res.body["otpId"].(string)
-	if res.status != 200 || otpID == "" {
-		t.Fatalf("request-otp: %d %v", res.status, res.body)
+	otpID, _ = res.Body["otpId"].(string)
+	if res.Status != 200 || otpID == "" {
+		t.Fatalf("request-otp: %d %v", res.Status, res.Body)
 	}
 	for deadline := time.Now().Add(5 * time.Second); a.TestMailer.TotalSend() == before; {
 		if time.Now().After(deadline) {
@@ -215,12 +195,12 @@ func TestOTPLogin(t *testing.T) {
 
 	otpID, code := a.requestOTP(t, "otto@example.com")
 
-	if res := a.login(t, "type=otp", map[string]any{"otpId": otpID, "code": "000000x"}); res.status != 400 {
-		t.Fatalf("a wrong code: %d %v", res.status, res.body)
+	if res := a.login(t, "type=otp", map[string]any{"otpId": otpID, "code": "000000x"}); res.Status != 400 {
+		t.Fatalf("a wrong code: %d %v", res.Status, res.Body)
 	}
 	res := a.login(t, "type=otp", map[string]any{"otpId": otpID, "code": code})
-	if res.status != 200 || res.principal()["id"] != user.Id || res.principal()["strategy"] != hapta.StrategyOTP {
-		t.Fatalf("login: %d %v", res.status, res.body)
+	if res.Status != 200 || res.principal()["id"] != user.Id || res.principal()["strategy"] != hapta.StrategyOTP {
+		t.Fatalf("login: %d %v", res.Status, res.Body)
 	}
 
 	// an expired one-time password is refused
@@ -234,13 +214,13 @@ func TestOTPLogin(t *testing.T) {
 	if n, _ := result.RowsAffected(); n != 1 {
 		t.Fatalf("aged %d one-time passwords, want 1", n)
 	}
-	if res := a.login(t, "type=otp", map[string]any{"otpId": otpID, "code": code}); res.status != 400 {
-		t.Fatalf("an expired code: %d %v", res.status, res.body)
+	if res := a.login(t, "type=otp", map[string]any{"otpId": otpID, "code": code}); res.Status != 400 {
+		t.Fatalf("an expired code: %d %v", res.Status, res.Body)
 	}
 
 	// an unknown email gets an id too, as a known one does
-	if res := a.login(t, "type=otp", map[string]any{"email": "stranger@example.com"}); res.status != 200 || res.body["otpId"] == "" {
-		t.Fatalf("unknown email: %d %v", res.status, res.body)
+	if res := a.login(t, "type=otp", map[string]any{"email": "stranger@example.com"}); res.Status != 200 || res.Body["otpId"] == "" {
+		t.Fatalf("unknown email: %d %v", res.Status, res.Body)
 	}
 }
 
@@ -252,24 +232,24 @@ func TestMFAAcrossTwoFactors(t *testing.T) {
 	user, _ := testsupport.NewAuthRecord(t, a, "users", "mia@example.com")
 
 	first := a.login(t, "type=password", map[string]any{"emailOrUsername": "mia@example.com", "password": password})
-	mfaID, _ := first.body["mfaId"].(string)
-	if first.status != 401 || mfaID == "" || first.body["isAuthenticated"] != false || first.body["token"] != nil {
-		t.Fatalf("first factor: %d %v", first.status, first.body)
+	mfaID, _ := first.Body["mfaId"].(string)
+	if first.Status != 401 || mfaID == "" || first.Body["isAuthenticated"] != false || first.Body["token"] != nil {
+		t.Fatalf("first factor: %d %v", first.Status, first.Body)
 	}
 
 	otpID, code := a.requestOTP(t, "mia@example.com")
 	second := a.login(t, "type=mfa", map[string]any{"mfaId": mfaID, "otpId": otpID, "code": code})
-	if second.status != 200 || second.principal()["id"] != user.Id || second.body["token"] == "" {
-		t.Fatalf("second factor: %d %v", second.status, second.body)
+	if second.Status != 200 || second.principal()["id"] != user.Id || second.Body["token"] == "" {
+		t.Fatalf("second factor: %d %v", second.Status, second.Body)
 	}
 
 	// the mfa id served once
 	otpID, code = a.requestOTP(t, "mia@example.com")
-	if reused := a.login(t, "type=mfa", map[string]any{"mfaId": mfaID, "otpId": otpID, "code": code}); reused.status == 200 {
-		t.Fatalf("a reused mfa id logged in: %v", reused.body)
+	if reused := a.login(t, "type=mfa", map[string]any{"mfaId": mfaID, "otpId": otpID, "code": code}); reused.Status == 200 {
+		t.Fatalf("a reused mfa id logged in: %v", reused.Body)
 	}
-	if res := a.login(t, "type=mfa", map[string]any{"emailOrUsername": "mia@example.com", "password": password}); res.status != 400 {
-		t.Fatalf("mfa without its id: %d", res.status)
+	if res := a.login(t, "type=mfa", map[string]any{"emailOrUsername": "mia@example.com", "password": password}); res.Status != 400 {
+		t.Fatalf("mfa without its id: %d", res.Status)
 	}
 }
 
@@ -357,10 +337,10 @@ func TestOAuth2Login(t *testing.T) {
 	start := func() (authURL, state string) {
 		t.Helper()
 		res := a.login(t, "type=oauth", map[string]any{"provider": "oidc", "redirectUrl": redirect})
-		authURL, _ = res.body["authUrl"].(string)
-		state, _ = res.body["state"].(string)
-		if res.status != 200 || !strings.HasPrefix(authURL, provider.URL+"/authorize?") || state == "" {
-			t.Fatalf("start: %d %v", res.status, res.body)
+		authURL, _ = res.Body["authUrl"].(string)
+		state, _ = res.Body["state"].(string)
+		if res.Status != 200 || !strings.HasPrefix(authURL, provider.URL+"/authorize?") || state == "" {
+			t.Fatalf("start: %d %v", res.Status, res.Body)
 		}
 		return authURL, state
 	}
@@ -373,15 +353,15 @@ func TestOAuth2Login(t *testing.T) {
 	if returnedState != state {
 		t.Fatalf("the provider returned state %q, want %q", returnedState, state)
 	}
-	if res := complete(code, "forged-state"); res.status != 400 {
-		t.Fatalf("a wrong state: %d %v", res.status, res.body)
+	if res := complete(code, "forged-state"); res.Status != 400 {
+		t.Fatalf("a wrong state: %d %v", res.Status, res.Body)
 	}
 	res := complete(code, state)
-	if res.status != 200 || res.principal()["email"] != "olga@example.com" || res.principal()["strategy"] != hapta.StrategyOAuth2 {
-		t.Fatalf("login: %d %v", res.status, res.body)
+	if res.Status != 200 || res.principal()["email"] != "olga@example.com" || res.principal()["strategy"] != hapta.StrategyOAuth2 {
+		t.Fatalf("login: %d %v", res.Status, res.Body)
 	}
-	if res := complete(code, state); res.status != 400 {
-		t.Fatalf("a state used twice: %d %v", res.status, res.body)
+	if res := complete(code, state); res.Status != 400 {
+		t.Fatalf("a state used twice: %d %v", res.Status, res.Body)
 	}
 
 	// a code obtained for one login, completed with another login's state,
@@ -389,12 +369,12 @@ func TestOAuth2Login(t *testing.T) {
 	authURL1, _ := start()
 	_, state2 := start()
 	code1, _ := provider.authorize(t, authURL1)
-	if res := complete(code1, state2); res.status != 400 {
-		t.Fatalf("a wrong verifier: %d %v", res.status, res.body)
+	if res := complete(code1, state2); res.Status != 400 {
+		t.Fatalf("a wrong verifier: %d %v", res.Status, res.Body)
 	}
 
-	if res := a.login(t, "type=oauth", map[string]any{"provider": "github", "redirectUrl": redirect}); res.status != 400 {
-		t.Fatalf("a provider the collection lacks: %d %v", res.status, res.body)
+	if res := a.login(t, "type=oauth", map[string]any{"provider": "github", "redirectUrl": redirect}); res.Status != 400 {
+		t.Fatalf("a provider the collection lacks: %d %v", res.Status, res.Body)
 	}
 }
 
@@ -402,13 +382,7 @@ func TestLoginPrincipalHasTheTenant(t *testing.T) {
 	a := newAuthApp(t, nil)
 	user, _ := testsupport.NewAuthRecord(t, a, "users", "tia@example.com")
 	save := func(collection string, data map[string]any) *core.Record {
-		c, _ := a.FindCollectionByNameOrId(collection)
-		record := core.NewRecord(c)
-		record.Load(data)
-		if err := a.Save(record); err != nil {
-			t.Fatal(err)
-		}
-		return record
+		return testsupport.SaveRecord(t, a, collection, data)
 	}
 	tenant := save(clover.TenantsCollection, map[string]any{"name": "T"})
 	role := save(clover.RolesCollection, map[string]any{"tenant": tenant.Id, "name": "auditor", "security_level": 7})
@@ -416,7 +390,7 @@ func TestLoginPrincipalHasTheTenant(t *testing.T) {
 
 	res := a.login(t, "type=password", map[string]any{"emailOrUsername": "tia@example.com", "password": password}, hapta.TenantHeader, tenant.Id)
 	p := res.principal()
-	if res.status != 200 || p["tenantId"] != tenant.Id || p["highestClearance"] != 7.0 {
-		t.Fatalf("principal: %d %v", res.status, p)
+	if res.Status != 200 || p["tenantId"] != tenant.Id || p["highestClearance"] != 7.0 {
+		t.Fatalf("principal: %d %v", res.Status, p)
 	}
 }

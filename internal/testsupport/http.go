@@ -1,0 +1,48 @@
+package testsupport
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// JSONAnswer is an HTTP answer whose body is a JSON object.
+type JSONAnswer struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+}
+
+// CallJSON sends a JSON body (none when "") with header name/value pairs
+// (empty values are left out) and decodes the JSON object answered.
+func CallJSON(t testing.TB, method, url, body string, headers ...string) JSONAnswer {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] != "" {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	answer := JSONAnswer{Status: res.StatusCode, Header: res.Header, Body: map[string]any{}}
+	if len(data) == 0 { // 204 and the like
+		return answer
+	}
+	if err := json.Unmarshal(data, &answer.Body); err != nil {
+		t.Fatalf("%s %s answered %d, not a JSON object: %s", method, url, res.StatusCode, data)
+	}
+	return answer
+}
