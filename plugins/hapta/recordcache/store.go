@@ -1,0 +1,110 @@
+package recordcache
+
+import (
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+	"golang.org/x/sync/singleflight"
+)
+
+// Answer is a computed answer: an HTTP status, content type and body.
+// Cached answers are shared: their Body must not be modified.
+type Answer struct {
+	Status      int
+	ContentType string
+	Body        []byte
+
+	snapshot uint64
+	ttl      time.Duration
+}
+
+// entryOverhead approximates the bytes an entry costs beyond its key and body.
+const entryOverhead = 96
+
+// Store is a bounded cache of answers, validated against Versions.
+type Store struct {
+	versions *Versions
+	answers  *otter.Cache[string, *Answer]
+	flights  singleflight.Group
+
+	hits, misses, loads, evictions atomic.Uint64
+}
+
+// NewStore keeps answers up to maxBytes in all (keys and bodies included),
+// evicting by otter's W-TinyLFU policy, each for its own TTL.
+func NewStore(versions *Versions, maxBytes uint64) *Store {
+	s := &Store{versions: versions}
+	s.answers = otter.Must(&otter.Options[string, *Answer]{
+		MaximumWeight: maxBytes,
+		Weigher: func(key string, a *Answer) uint32 {
+			return uint32(min(len(key)+len(a.Body)+entryOverhead, 1<<31))
+		},
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *Answer]) time.Duration {
+			return e.Value.ttl
+		}),
+		OnDeletion: func(e otter.DeletionEvent[string, *Answer]) {
+			if e.WasEvicted() {
+				s.evictions.Add(1)
+			}
+		},
+	})
+	return s
+}
+
+// Get returns the answer for key: the stored one while none of deps has
+// changed since it was computed, otherwise load's. A 200 answer is stored
+// for ttl, unless a dependency changed while it was computed. Concurrent
+// misses of a key at the same versions share one load.
+func (s *Store) Get(key string, deps Deps, ttl time.Duration, load func() (*Answer, error)) (answer *Answer, hit bool, err error) {
+	snapshot := s.versions.snapshot(deps)
+	if stored, ok := s.answers.GetIfPresent(key); ok && stored.snapshot == snapshot {
+		s.hits.Add(1)
+		return stored, true, nil
+	}
+	s.misses.Add(1)
+
+	shared, err, _ := s.flights.Do(key+"\x00"+strconv.FormatUint(snapshot, 10), func() (any, error) {
+		s.loads.Add(1)
+		loaded, err := load()
+		if err != nil {
+			return nil, err
+		}
+		if loaded.Status == http.StatusOK && ttl > 0 && s.versions.snapshot(deps) == snapshot {
+			loaded.snapshot, loaded.ttl = snapshot, ttl
+			s.answers.Set(key, loaded)
+		}
+		return loaded, nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return shared.(*Answer), false, nil
+}
+
+// Stats are the store's counters since it started.
+type Stats struct {
+	Hits          uint64 `json:"hits"`
+	Misses        uint64 `json:"misses"`
+	Loads         uint64 `json:"loads"`
+	Evictions     uint64 `json:"evictions"`
+	Invalidations uint64 `json:"invalidations"`
+	Bytes         uint64 `json:"bytes"`
+	MaxBytes      uint64 `json:"maxBytes"`
+	Entries       int    `json:"entries"`
+}
+
+func (s *Store) Stats() Stats {
+	return Stats{
+		Hits:          s.hits.Load(),
+		Misses:        s.misses.Load(),
+		Loads:         s.loads.Load(),
+		Evictions:     s.evictions.Load(),
+		Invalidations: s.versions.bumps.Load(),
+		Bytes:         s.answers.WeightedSize(),
+		MaxBytes:      s.answers.GetMaximum(),
+		Entries:       s.answers.EstimatedSize(),
+	}
+}

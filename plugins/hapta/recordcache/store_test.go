@@ -1,0 +1,236 @@
+package recordcache
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+	_ "github.com/pocketbase/pocketbase/migrations" // PocketBase's system collections
+)
+
+// itemsApp is a PocketBase app with an "items" collection and versions
+// bound to its writes.
+func itemsApp(t testing.TB) (core.App, *core.Collection, *Versions) {
+	t.Helper()
+	app := core.NewBaseApp(core.BaseAppConfig{DataDir: t.TempDir()})
+	if err := app.Bootstrap(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = app.ResetBootstrapState() })
+	items := core.NewBaseCollection("items")
+	items.Fields.Add(&core.NumberField{Name: "n"}, &core.TextField{Name: "payload"})
+	if err := app.Save(items); err != nil {
+		t.Fatal(err)
+	}
+	versions := NewVersions()
+	versions.BindTo(app)
+	return app, items, versions
+}
+
+// loadItem reads an item's n as an answer, as a cached endpoint would.
+func loadItem(app core.App, id string) func() (*Answer, error) {
+	return func() (*Answer, error) {
+		record, err := app.FindRecordById("items", id)
+		if err != nil {
+			return nil, err
+		}
+		body, _ := json.Marshal(map[string]any{"n": record.GetInt("n")})
+		return &Answer{Status: 200, ContentType: "application/json", Body: body}, nil
+	}
+}
+
+func readN(t testing.TB, a *Answer) int {
+	var v struct{ N int }
+	if err := json.Unmarshal(a.Body, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v.N
+}
+
+func TestHitsUntilAWrite(t *testing.T) {
+	app, items, versions := itemsApp(t)
+	store := NewStore(versions, 1<<20)
+	record := core.NewRecord(items)
+	record.Set("n", 1)
+	if err := app.Save(record); err != nil {
+		t.Fatal(err)
+	}
+	deps := Deps{Record: &RecordRef{items.Id, record.Id}}
+
+	if _, hit, _ := store.Get("item", deps, time.Minute, loadItem(app, record.Id)); hit {
+		t.Fatal("first read hit")
+	}
+	answer, hit, _ := store.Get("item", deps, time.Minute, loadItem(app, record.Id))
+	if !hit || readN(t, answer) != 1 {
+		t.Fatalf("second read: hit %v n %d", hit, readN(t, answer))
+	}
+
+	record.Set("n", 2)
+	if err := app.Save(record); err != nil {
+		t.Fatal(err)
+	}
+	answer, hit, _ = store.Get("item", deps, time.Minute, loadItem(app, record.Id))
+	if hit || readN(t, answer) != 2 {
+		t.Fatalf("after a write: hit %v n %d", hit, readN(t, answer))
+	}
+
+	// a rolled-back transaction changes nothing, so the answer stays cached
+	_ = app.RunInTransaction(func(tx core.App) error {
+		r, _ := tx.FindRecordById("items", record.Id)
+		r.Set("n", 99)
+		if err := tx.Save(r); err != nil {
+			return err
+		}
+		return fmt.Errorf("roll back")
+	})
+	answer, hit, _ = store.Get("item", deps, time.Minute, loadItem(app, record.Id))
+	if !hit || readN(t, answer) != 2 {
+		t.Fatalf("after a rollback: hit %v n %d", hit, readN(t, answer))
+	}
+
+	// another record of the collection leaves this one's answer alone
+	other := core.NewRecord(items)
+	if err := app.Save(other); err != nil {
+		t.Fatal(err)
+	}
+	if _, hit, _ = store.Get("item", deps, time.Minute, loadItem(app, record.Id)); !hit {
+		t.Fatal("a write to another record dropped the answer")
+	}
+	// but not a list of the collection
+	listDeps := Deps{Collections: []string{items.Id}}
+	store.Get("list", listDeps, time.Minute, loadItem(app, record.Id))
+	other.Set("n", 5)
+	_ = app.Save(other)
+	if _, hit, _ = store.Get("list", listDeps, time.Minute, loadItem(app, record.Id)); hit {
+		t.Fatal("a list survived a write to its collection")
+	}
+
+	// a schema or rules change drops everything
+	items.ListRule = nil
+	if err := app.Save(items); err != nil {
+		t.Fatal(err)
+	}
+	if _, hit, _ = store.Get("item", deps, time.Minute, loadItem(app, record.Id)); hit {
+		t.Fatal("an answer survived a change of its collection")
+	}
+}
+
+// A load that began before a write and ends after it must not be stored.
+func TestALoadThatRacedAWriteIsNotStored(t *testing.T) {
+	app, items, versions := itemsApp(t)
+	store := NewStore(versions, 1<<20)
+	record := core.NewRecord(items)
+	if err := app.Save(record); err != nil {
+		t.Fatal(err)
+	}
+	deps := Deps{Record: &RecordRef{items.Id, record.Id}}
+
+	store.Get("item", deps, time.Minute, func() (*Answer, error) {
+		answer, err := loadItem(app, record.Id)() // reads n = 0
+		record.Set("n", 1)
+		if err := app.Save(record); err != nil { // commits while the load is in flight
+			t.Fatal(err)
+		}
+		return answer, err
+	})
+	answer, hit, _ := store.Get("item", deps, time.Minute, loadItem(app, record.Id))
+	if hit || readN(t, answer) != 1 {
+		t.Fatalf("served the raced load: hit %v n %d", hit, readN(t, answer))
+	}
+}
+
+// Readers and writers at once: after every committed write, no read that
+// starts later returns an older value. Run with -race.
+func TestNoStaleReadAfterACommittedWrite(t *testing.T) {
+	app, items, versions := itemsApp(t)
+	store := NewStore(versions, 1<<20)
+
+	const records = 4
+	ids := make([]string, records)
+	committed := make([]atomic.Int64, records)
+	for i := range ids {
+		record := core.NewRecord(items)
+		if err := app.Save(record); err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = record.Id
+	}
+
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	var wg sync.WaitGroup
+	var reads, stale atomic.Int64
+	for i := range ids {
+		wg.Add(1)
+		go func(i int) { // one writer per record keeps its values increasing
+			defer wg.Done()
+			for n := 1; time.Now().Before(deadline); n++ {
+				record, err := app.FindRecordById("items", ids[i])
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				record.Set("n", n)
+				if err := app.Save(record); err != nil {
+					t.Error(err)
+					return
+				}
+				committed[i].Store(int64(n))
+			}
+		}(i)
+	}
+	for reader := 0; reader < 6; reader++ {
+		wg.Add(1)
+		go func(reader int) {
+			defer wg.Done()
+			for j := 0; time.Now().Before(deadline); j++ {
+				i := (reader + j) % records
+				floor := committed[i].Load()
+				deps := Deps{Record: &RecordRef{items.Id, ids[i]}}
+				if j%3 == 0 {
+					deps = Deps{Collections: []string{items.Id}}
+				}
+				answer, _, err := store.Get("item-"+strconv.Itoa(i)+"-"+strconv.Itoa(j%3), deps, time.Minute, loadItem(app, ids[i]))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				reads.Add(1)
+				if int64(readN(t, answer)) < floor {
+					stale.Add(1)
+				}
+			}
+		}(reader)
+	}
+	wg.Wait()
+
+	stats := store.Stats()
+	t.Logf("reads %d, hits %d, loads %d, invalidations %d", reads.Load(), stats.Hits, stats.Loads, stats.Invalidations)
+	if stale.Load() > 0 {
+		t.Fatalf("%d of %d reads returned data older than a write committed before they started", stale.Load(), reads.Load())
+	}
+	if stats.Hits == 0 || reads.Load() < 100 {
+		t.Fatalf("the test did not exercise the cache: %+v after %d reads", stats, reads.Load())
+	}
+}
+
+func TestTheByteBoundHolds(t *testing.T) {
+	_, _, versions := itemsApp(t)
+	const maxBytes = 256 << 10
+	store := NewStore(versions, maxBytes)
+	big := make([]byte, 10<<10)
+	for i := 0; i < 500; i++ { // 5 MB offered to a 256 KiB cache
+		store.Get("big-"+strconv.Itoa(i), Deps{}, time.Minute, func() (*Answer, error) {
+			return &Answer{Status: 200, Body: big}, nil
+		})
+	}
+	store.answers.CleanUp()
+	stats := store.Stats()
+	if stats.Bytes > maxBytes || stats.Evictions == 0 || stats.Entries == 0 {
+		t.Fatalf("byte bound: %+v", stats)
+	}
+}
