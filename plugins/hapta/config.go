@@ -62,6 +62,24 @@ type Settings struct {
 	// AIEnabled (key AI_ENABLED) asks for AI features, which this build
 	// does not have: true only logs a warning at start.
 	AIEnabled bool
+
+	// Cache is the record cache (key `cache`).
+	Cache CacheSettings
+}
+
+// CacheSettings configure the record cache: which collections it keeps,
+// whether PocketBase's own GET record endpoints use it, and its bounds.
+type CacheSettings struct {
+	MaxBytes    int64                              `json:"maxBytes"` // default 64 MiB
+	MinTTL      string                             `json:"minTtl"`   // the dynamic TTL's bounds: default 1s
+	MaxTTL      string                             `json:"maxTtl"`   // and 5m
+	Collections map[string]CollectionCacheSettings `json:"collections"`
+}
+
+// CollectionCacheSettings configure the cache of one collection.
+type CollectionCacheSettings struct {
+	HTTP bool   `json:"http"` // also cache PocketBase's GET /api/collections/{c}/records[/{id}]
+	TTL  string `json:"ttl"`  // "dynamic" (the default) or a duration such as "30s"
 }
 
 // CloverSettings locate this application's tenant on a Clover server.
@@ -82,6 +100,12 @@ const (
 	// generatedSecret asks for a JWT secret generated once and kept in pb_data.
 	generatedSecret = "*"
 	minJWTSecretLen = 32
+
+	defaultCacheMaxBytes = 64 << 20
+	minCacheMaxBytes     = 1 << 20
+	defaultCacheMinTTL   = "1s"
+	defaultCacheMaxTTL   = "5m"
+	dynamicTTL           = "dynamic"
 )
 
 // withDefaults fills the zero values that have a default.

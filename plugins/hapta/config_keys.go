@@ -11,11 +11,12 @@ import (
 // settingKey is one key of hapta-config.json: how its JSON value and its
 // HAPTA_<KEY> environment value land in Settings.
 type settingKey struct {
-	name   string // exactly as written in hapta-config.json
-	secret bool   // its value never appears in messages
-	expect string // the accepted shape, for error messages
-	decode func(s *Settings, raw json.RawMessage) error
-	parse  func(s *Settings, text string) error
+	name     string // exactly as written in hapta-config.json
+	secret   bool   // its value never appears in messages
+	detailed bool   // a decoding error says what is wrong inside the value
+	expect   string // the accepted shape, for error messages
+	decode   func(s *Settings, raw json.RawMessage) error
+	parse    func(s *Settings, text string) error
 }
 
 // envName is the environment variable that overrides the key.
@@ -36,6 +37,29 @@ var settingKeys = []settingKey{
 	newKey("Clover_Secret", "a string", true, func(s *Settings) *Secret { return &s.Clover.Secret }, parseSecret),
 	newKey("Clover_Server_Url", "a string", false, func(s *Settings) *string { return &s.Clover.ServerURL }, parseString),
 	newKey("AI_ENABLED", "true or false", false, func(s *Settings) *bool { return &s.AIEnabled }, strconv.ParseBool),
+	cacheKey(),
+}
+
+// cacheKey is the `cache` object; in the environment, HAPTA_CACHE holds it
+// as JSON. Unknown fields are refused, as unknown keys are.
+func cacheKey() settingKey {
+	decode := func(s *Settings, raw []byte) error {
+		decoder := json.NewDecoder(bytes.NewReader(raw))
+		decoder.DisallowUnknownFields()
+		var cache CacheSettings
+		if err := decoder.Decode(&cache); err != nil {
+			return err
+		}
+		s.Cache = cache
+		return nil
+	}
+	return settingKey{
+		name:     "cache",
+		detailed: true,
+		expect:   `an object such as {"maxBytes": 67108864, "collections": {"posts": {"http": true, "ttl": "dynamic"}}}`,
+		decode:   func(s *Settings, raw json.RawMessage) error { return decode(s, raw) },
+		parse:    func(s *Settings, text string) error { return decode(s, []byte(text)) },
+	}
 }
 
 // newKey describes a key whose JSON value decodes straight into one field.
@@ -119,6 +143,9 @@ func (k settingKey) decodeValue(s *Settings, raw json.RawMessage) error {
 		return errors.New("must be " + k.expect + ", got null")
 	}
 	if err := k.decode(s, raw); err != nil {
+		if k.detailed {
+			return errors.New("must be " + k.expect + ": " + strings.TrimPrefix(err.Error(), "json: "))
+		}
 		got := jsonKind(raw)
 		if !k.secret {
 			got += " " + string(raw)
@@ -131,6 +158,9 @@ func (k settingKey) decodeValue(s *Settings, raw json.RawMessage) error {
 // parseValue applies one environment value.
 func (k settingKey) parseValue(s *Settings, text string) error {
 	if err := k.parse(s, text); err != nil {
+		if k.detailed {
+			return errors.New("must be " + k.expect + ": " + strings.TrimPrefix(err.Error(), "json: "))
+		}
 		if k.secret {
 			return errors.New("must be " + k.expect)
 		}

@@ -38,7 +38,8 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 		"Clover_Tenant_ID": "tenant-1",
 		"Clover_Secret": "`+cloverSecret+`",
 		"Clover_Server_Url": "https://clover.example.com",
-		"AI_ENABLED": true
+		"AI_ENABLED": true,
+		"cache": {"maxBytes": 2097152, "collections": {"posts": {"http": true, "ttl": "30s"}}}
 	}`)
 
 	got, err := loadSettings(Settings{}, file, nil)
@@ -56,6 +57,8 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 		DatabaseURL:   "https://api.example.com",
 		Clover:        CloverSettings{TenantID: "tenant-1", Secret: cloverSecret, ServerURL: "https://clover.example.com"},
 		AIEnabled:     true,
+		Cache: CacheSettings{MaxBytes: 2 << 20, MinTTL: "1s", MaxTTL: "5m",
+			Collections: map[string]CollectionCacheSettings{"posts": {HTTP: true, TTL: "30s"}}},
 	}
 	if fmt.Sprintf("%#v", got.Settings) != fmt.Sprintf("%#v", want) ||
 		got.AdminPassword != want.AdminPassword || got.JWTSecret != want.JWTSecret || got.Clover.Secret != want.Clover.Secret {
@@ -64,8 +67,8 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 	if got.source("port") != file.path {
 		t.Fatalf("source of port = %q, want the file", got.source("port"))
 	}
-	if len(settingKeys) != 11 {
-		t.Fatalf("this test covers 11 keys, there are %d", len(settingKeys))
+	if len(settingKeys) != 12 {
+		t.Fatalf("this test covers 12 keys, there are %d", len(settingKeys))
 	}
 }
 
@@ -191,6 +194,12 @@ func TestLoadSettingsRejectsBadConfiguration(t *testing.T) {
 		{"env port range", `{}`, []string{"HAPTA_PORT=99999"}, []string{"port (from HAPTA_PORT)", "must be from 1 to 65535"}},
 		{"env bool", `{}`, []string{"HAPTA_AI_ENABLED=maybe"}, []string{"AI_ENABLED (from HAPTA_AI_ENABLED)", "must be true or false"}},
 		{"env unknown", `{}`, []string{"HAPTA_PROT=1"}, []string{"HAPTA_PROT", "did you mean HAPTA_PORT?"}},
+		{"cache unknown field", `{"cache": {"collections": {"posts": {"htp": true}}}}`, nil, []string{"cache (from ", `unknown field "htp"`}},
+		{"cache type", `{"cache": []}`, nil, []string{"cache (from ", "must be an object"}},
+		{"cache too small", `{"cache": {"maxBytes": 1000}}`, nil, []string{"cache", "maxBytes must be at least 1048576"}},
+		{"cache ttl", `{"cache": {"collections": {"posts": {"ttl": "soon"}}}}`, nil, []string{"cache", "collections.posts.ttl must be a duration"}},
+		{"cache ttl bounds", `{"cache": {"minTtl": "10m", "maxTtl": "1m"}}`, nil, []string{"cache", "minTtl 10m is longer than maxTtl 1m"}},
+		{"env cache JSON", `{}`, []string{`HAPTA_CACHE={"maxBytes": "big"}`}, []string{"cache (from HAPTA_CACHE)", "must be an object"}},
 		{"env short secret", `{}`, []string{"HAPTA_JWT_SECRET=" + jwtSecret[:31]}, []string{"JWT_SECRET (from HAPTA_JWT_SECRET)", "shorter than 32 bytes"}},
 	}
 

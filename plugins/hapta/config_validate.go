@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/pocketbase/ozzo-validation/v4/is"
 )
@@ -24,6 +25,7 @@ func (l *loadedSettings) validate() error {
 		{"DatabaseUrl", func() string { return checkOptionalURL(l.DatabaseURL) }},
 		{"Clover_Secret", func() string { return l.checkCloverKey(l.Clover.Secret != "") }},
 		{"Clover_Server_Url", l.checkCloverServerURL},
+		{"cache", l.checkCache},
 	}
 	for _, c := range checks {
 		if problem := c.check(); problem != "" {
@@ -121,4 +123,52 @@ func checkOptionalURL(raw string) string {
 		return fmt.Sprintf("%q is not an absolute http:// or https:// URL", raw)
 	}
 	return ""
+}
+
+// checkCache fills the cache's defaults and checks its sizes and durations.
+func (l *loadedSettings) checkCache() string {
+	c := &l.Cache
+	if c.MaxBytes == 0 {
+		c.MaxBytes = defaultCacheMaxBytes
+	}
+	if c.MinTTL == "" {
+		c.MinTTL = defaultCacheMinTTL
+	}
+	if c.MaxTTL == "" {
+		c.MaxTTL = defaultCacheMaxTTL
+	}
+	if c.MaxBytes < minCacheMaxBytes {
+		return fmt.Sprintf("maxBytes must be at least %d (1 MiB), got %d", minCacheMaxBytes, c.MaxBytes)
+	}
+	minTTL, problem := parseTTL("minTtl", c.MinTTL)
+	if problem != "" {
+		return problem
+	}
+	maxTTL, problem := parseTTL("maxTtl", c.MaxTTL)
+	if problem != "" {
+		return problem
+	}
+	if minTTL > maxTTL {
+		return fmt.Sprintf("minTtl %s is longer than maxTtl %s", c.MinTTL, c.MaxTTL)
+	}
+	for name, collection := range c.Collections {
+		if name == "" {
+			return "collections: a collection name is empty"
+		}
+		if collection.TTL != "" && collection.TTL != dynamicTTL {
+			if _, problem := parseTTL("collections."+name+".ttl", collection.TTL); problem != "" {
+				return problem + ` (or "dynamic")`
+			}
+		}
+	}
+	return ""
+}
+
+// parseTTL reads a duration from 1s to 24h.
+func parseTTL(name, text string) (time.Duration, string) {
+	d, err := time.ParseDuration(text)
+	if err != nil || d < time.Second || d > 24*time.Hour {
+		return 0, fmt.Sprintf("%s must be a duration from 1s to 24h such as \"30s\", got %q", name, text)
+	}
+	return d, ""
 }

@@ -22,6 +22,8 @@ import (
 
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/postr-inc/hapta/plugins/hapta/recordcache"
 )
 
 // MustRegister registers the hapta plugin and panics if that fails.
@@ -100,6 +102,7 @@ type plugin struct {
 	settings     *loadedSettings
 	tokens       *Tokens
 	authenticate *Authenticate
+	cache        *recordcache.Cache
 	logger       *slog.Logger
 
 	// set by the serve command when --origins was given explicitly
@@ -148,6 +151,10 @@ func (p *plugin) setUp(app core.App) error {
 	}
 
 	p.logger = newLogger(app, logLevels[p.settings.LogLevel], p.console)
+	if p.cache == nil { // one cache for the life of the process
+		p.cache = recordcache.New(app, p.settings.Cache.recordcacheConfig())
+		p.logCacheStats(app)
+	}
 	p.logger.Debug("configuration loaded", "file", p.file.path, "settings", p.settings.Settings)
 	return nil
 }
@@ -164,6 +171,9 @@ func (p *plugin) onServe(se *core.ServeEvent) error {
 	se.Router.Bind(p.tokens.middleware())
 	p.openAPI = &openAPIDocument{} // built from the routes of this start
 	se.Router.GET(OpenAPIPath, p.serveOpenAPI)
+	if err := p.serveCache(se); err != nil {
+		return err
+	}
 
 	created, err := ensureSuperuser(se.App, p.settings)
 	if err != nil {

@@ -28,7 +28,7 @@ func itemsApp(t testing.TB) (core.App, *core.Collection, *Versions) {
 		t.Fatal(err)
 	}
 	versions := NewVersions()
-	versions.BindTo(app)
+	versions.BindTo(app, nil)
 	return app, items, versions
 }
 

@@ -1,0 +1,57 @@
+package hapta
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/postr-inc/hapta/plugins/hapta/recordcache"
+)
+
+// CacheStatsPath serves the record cache's statistics to superusers.
+const CacheStatsPath = "/api/hapta/cache/stats"
+
+// recordcacheConfig turns the checked `cache` settings into the cache's.
+func (c CacheSettings) recordcacheConfig() recordcache.Config {
+	config := recordcache.Config{
+		MaxBytes:    uint64(c.MaxBytes),
+		Collections: map[string]recordcache.Policy{},
+	}
+	config.MinTTL, _ = time.ParseDuration(c.MinTTL) // checked by checkCache
+	config.MaxTTL, _ = time.ParseDuration(c.MaxTTL)
+	for name, collection := range c.Collections {
+		policy := recordcache.Policy{HTTP: collection.HTTP}
+		if collection.TTL != "" && collection.TTL != dynamicTTL {
+			policy.TTL, _ = time.ParseDuration(collection.TTL)
+		}
+		config.Collections[name] = policy
+	}
+	return config
+}
+
+// serveCache adds the HTTP cache of PocketBase's record endpoints and the
+// statistics route, once the configured collections are known to exist.
+func (p *plugin) serveCache(se *core.ServeEvent) error {
+	for name := range p.settings.Cache.Collections {
+		if _, err := se.App.FindCachedCollectionByNameOrId(name); err != nil {
+			return &ConfigError{Key: "cache", Source: p.settings.source("cache"),
+				Problem: fmt.Sprintf("collections.%s: there is no such collection", name)}
+		}
+	}
+	se.Router.Bind(p.cache.Middleware())
+	Handle(se, "GET "+CacheStatsPath, func(ctx *Context, _ struct{}) error {
+		return ctx.JSON(http.StatusOK, p.cache.Stats())
+	}, RequireSuperuser(), Summary("The record cache's statistics"), Tags("hapta"))
+	return nil
+}
+
+// logCacheStats writes the statistics to the debug log every minute.
+func (p *plugin) logCacheStats(app core.App) {
+	app.Cron().MustAdd("haptaCacheStats", "* * * * *", func() {
+		stats := p.cache.Stats()
+		p.logger.Debug("record cache", "hits", stats.Hits, "misses", stats.Misses, "loads", stats.Loads,
+			"evictions", stats.Evictions, "invalidations", stats.Invalidations, "bytes", stats.Bytes, "entries", stats.Entries)
+	})
+}
