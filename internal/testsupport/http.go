@@ -8,15 +8,16 @@ import (
 	"testing"
 )
 
-// JSONAnswer is an HTTP answer whose body is a JSON object.
+// JSONAnswer is an HTTP answer with a JSON body.
 type JSONAnswer struct {
 	Status int
 	Header http.Header
-	Body   map[string]any
+	Body   map[string]any // when the JSON is an object
+	Raw    []byte
 }
 
 // CallJSON sends a JSON body (none when "") with header name/value pairs
-// (empty values are left out) and decodes the JSON object answered.
+// (empty values are left out) and decodes the JSON answered.
 func CallJSON(t testing.TB, method, url, body string, headers ...string) JSONAnswer {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
@@ -37,12 +38,13 @@ func CallJSON(t testing.TB, method, url, body string, headers ...string) JSONAns
 	}
 	defer res.Body.Close()
 	data, _ := io.ReadAll(res.Body)
-	answer := JSONAnswer{Status: res.StatusCode, Header: res.Header, Body: map[string]any{}}
+	answer := JSONAnswer{Status: res.StatusCode, Header: res.Header, Body: map[string]any{}, Raw: data}
 	if len(data) == 0 { // 204 and the like
 		return answer
 	}
-	if err := json.Unmarshal(data, &answer.Body); err != nil {
-		t.Fatalf("%s %s answered %d, not a JSON object: %s", method, url, res.StatusCode, data)
+	if !json.Valid(data) {
+		t.Fatalf("%s %s answered %d, not JSON: %s", method, url, res.StatusCode, data)
 	}
+	_ = json.Unmarshal(data, &answer.Body) // stays empty for a list
 	return answer
 }
