@@ -1,7 +1,6 @@
 package hapta
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -32,11 +31,9 @@ const (
 // state and PKCE verifier on the server.
 type Authenticate struct {
 	app      core.App
+	internal *internalRouter
 	lockout  *Lockout
 	oauth2   *oauth2States
-	muxOnce  sync.Once
-	mux      http.Handler
-	muxError error
 }
 
 // Caller is the client on whose behalf a login runs: its address and
@@ -258,49 +255,10 @@ func (a *Authenticate) call(caller Caller, path, mfaID string, body any) (int, [
 }
 
 func (a *Authenticate) callMethod(caller Caller, method, path, mfaID string, body any) (int, []byte, error) {
-	a.muxOnce.Do(func() {
-		pbRouter, err := apis.NewRouter(a.app)
-		if err == nil {
-			a.mux, err = pbRouter.BuildMux()
-		}
-		a.muxError = err
-	})
-	if a.muxError != nil {
-		return 0, nil, a.muxError
-	}
-
-	var payload []byte
-	if body != nil {
-		var err error
-		if payload, err = json.Marshal(body); err != nil {
-			return 0, nil, err
-		}
-	}
-	target := path
 	if mfaID != "" {
-		target += "?mfaId=" + url.QueryEscape(mfaID)
+		path += "?mfaId=" + url.QueryEscape(mfaID)
 	}
-	req, err := http.NewRequest(method, "http://hapta.internal"+target, bytes.NewReader(payload))
-	if err != nil {
-		return 0, nil, err
-	}
-	for name, values := range caller.Header {
-		// the caller's own credentials and body framing are not forwarded
-		switch http.CanonicalHeaderKey(name) {
-		case "Authorization", "Cookie", "Content-Type", "Content-Length", "Transfer-Encoding":
-			continue
-		}
-		req.Header[name] = values
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.RemoteAddr = caller.RemoteAddr
-	if req.RemoteAddr == "" {
-		req.RemoteAddr = "127.0.0.1:0"
-	}
-
-	response := newBufferedResponse()
-	a.mux.ServeHTTP(response, req)
-	return response.status, response.body.Bytes(), nil
+	return a.internal.call(caller, nil, method, path, body)
 }
 
 // decodeAPIError rebuilds PocketBase's error answer as an ApiError.
@@ -342,21 +300,6 @@ func principalFromRecord(app core.App, record *core.Record, strategy, token, ten
 	e.Set(strategyKey, strategy)
 	return principalOf(e, app)
 }
-
-// bufferedResponse collects an in-process answer.
-type bufferedResponse struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func newBufferedResponse() *bufferedResponse {
-	return &bufferedResponse{header: http.Header{}, status: http.StatusOK}
-}
-
-func (r *bufferedResponse) Header() http.Header         { return r.header }
-func (r *bufferedResponse) Write(p []byte) (int, error) { return r.body.Write(p) }
-func (r *bufferedResponse) WriteHeader(status int)      { r.status = status }
 
 // OAuth2StateLifetime is how long a started OAuth2 login may take.
 const OAuth2StateLifetime = 10 * time.Minute

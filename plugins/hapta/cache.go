@@ -40,7 +40,7 @@ func (p *plugin) serveCache(se *core.ServeEvent) error {
 				Problem: fmt.Sprintf("collections.%s: there is no such collection", name)}
 		}
 	}
-	se.Router.Bind(p.cache.Middleware())
+	se.Router.Bind(p.cache.Middleware(false))
 	Handle(se, "GET "+CacheStatsPath, func(ctx *Context, _ struct{}) error {
 		return ctx.JSON(http.StatusOK, p.cache.Stats())
 	}, RequireSuperuser(), Summary("The record cache's statistics"), Tags("hapta"))

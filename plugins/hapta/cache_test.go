@@ -46,6 +46,7 @@ routerAdd("POST", "/js/touch/{id}", (e) => {
 	notes.Fields.Add(&core.RelationField{Name: "owner", CollectionId: users.Id, MaxSelect: 1}, &core.TextField{Name: "text"})
 	notes.ListRule = types.Pointer("owner = @request.auth.id")
 	notes.ViewRule = notes.ListRule
+	notes.CreateRule = types.Pointer(`@request.auth.id != "" && owner = @request.auth.id`)
 	timed := core.NewBaseCollection("timed")
 	timed.Fields.Add(&core.TextField{Name: "text"}, &core.AutodateField{Name: "created", OnCreate: true})
 	timed.ListRule = types.Pointer("created <= @now")

@@ -45,6 +45,15 @@ type Services struct {
 
 	// Authenticate logs users in (password, OTP, OAuth2, MFA); nil outside PocketBase.
 	Authenticate *Authenticate
+
+	// DB reads and writes records, cached; nil outside PocketBase.
+	DB *Database
+}
+
+// DB is the database as the request's principal: the collections' API
+// rules apply as on PocketBase's REST API (superusers bypass them).
+func (c *Context) DB() *Records {
+	return c.Services.DB.As(c.Principal)
 }
 
 // JSON answers with status and v encoded as JSON.

@@ -90,7 +90,7 @@ func pluginOf(app core.App) *plugin {
 // request (a cron job, a command, a hook).
 func ServicesOf(app core.App) Services {
 	p := pluginOf(app)
-	return Services{App: app, Logger: p.logger, Tokens: p.tokens, Authenticate: p.authenticate}
+	return Services{App: app, Logger: p.logger, Tokens: p.tokens, Authenticate: p.authenticate, DB: p.database}
 }
 
 type plugin struct {
@@ -102,6 +102,7 @@ type plugin struct {
 	settings     *loadedSettings
 	tokens       *Tokens
 	authenticate *Authenticate
+	database     *Database
 	cache        *recordcache.Cache
 	logger       *slog.Logger
 
@@ -140,11 +141,6 @@ func (p *plugin) setUp(app core.App) error {
 		return err
 	}
 	p.tokens = &Tokens{app: app, secret: secret}
-	p.authenticate = &Authenticate{
-		app:     app,
-		lockout: newLockout(p.config.Lockout),
-		oauth2:  &oauth2States{states: map[string]oauth2State{}},
-	}
 
 	if err := applyPocketBaseSettings(app, p.settings.Settings); err != nil {
 		return err
@@ -155,6 +151,14 @@ func (p *plugin) setUp(app core.App) error {
 		p.cache = recordcache.New(app, p.settings.Cache.recordcacheConfig())
 		p.logCacheStats(app)
 	}
+	internal := &internalRouter{app: app, cache: p.cache}
+	p.authenticate = &Authenticate{
+		app:      app,
+		internal: internal,
+		lockout:  newLockout(p.config.Lockout),
+		oauth2:   &oauth2States{states: map[string]oauth2State{}},
+	}
+	p.database = &Database{internal: internal}
 	p.logger.Debug("configuration loaded", "file", p.file.path, "settings", p.settings.Settings)
 	return nil
 }

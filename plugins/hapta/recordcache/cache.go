@@ -59,11 +59,13 @@ func (c *Cache) ttl(collection *core.Collection, policy Policy) time.Duration {
 }
 
 // Middleware serves PocketBase's GET /api/collections/{c}/records and
-// /records/{id} from the cache for the collections whose policy says HTTP.
+// /records/{id} from the cache: on the public router for the collections
+// whose policy says HTTP, on hapta's internal router (internal) for every
+// configured collection.
 // It runs after PocketBase has loaded the caller's auth, and answers only
 // what PocketBase would have answered this caller: the key holds the whole
 // query and, when the rules read @request.auth, the caller.
-func (c *Cache) Middleware() *hook.Handler[*core.RequestEvent] {
+func (c *Cache) Middleware(internal bool) *hook.Handler[*core.RequestEvent] {
 	return &hook.Handler[*core.RequestEvent]{
 		Id: "haptaRecordCache",
 		Func: func(e *core.RequestEvent) error {
@@ -72,7 +74,7 @@ func (c *Cache) Middleware() *hook.Handler[*core.RequestEvent] {
 				return e.Next()
 			}
 			policy, ok := c.config.Collections[collectionName]
-			if !ok || !policy.HTTP {
+			if !ok || !(policy.HTTP || internal) {
 				return e.Next()
 			}
 			collection, err := e.App.FindCachedCollectionByNameOrId(collectionName)
@@ -149,25 +151,30 @@ func recordsEndpoint(r *http.Request) (collection, recordID string, ok bool) {
 // returned as the error, for PocketBase to write as usual.
 func capture(e *core.RequestEvent) (*Answer, error) {
 	original := e.Response
-	buffer := &bufferedWriter{header: http.Header{}, status: http.StatusOK}
+	buffer := NewResponseBuffer()
 	e.Response = buffer
 	err := e.Next()
 	e.Response = original
 	if err != nil {
 		return nil, err
 	}
-	return &Answer{Status: buffer.status, ContentType: buffer.header.Get("Content-Type"), Body: buffer.body}, nil
+	return &Answer{Status: buffer.Status, ContentType: buffer.Header().Get("Content-Type"), Body: buffer.Body}, nil
 }
 
-type bufferedWriter struct {
+// ResponseBuffer is an http.ResponseWriter that keeps the answer in memory.
+type ResponseBuffer struct {
 	header http.Header
-	status int
-	body   []byte
+	Status int
+	Body   []byte
 }
 
-func (w *bufferedWriter) Header() http.Header    { return w.header }
-func (w *bufferedWriter) WriteHeader(status int) { w.status = status }
-func (w *bufferedWriter) Write(p []byte) (int, error) {
-	w.body = append(w.body, p...)
+func NewResponseBuffer() *ResponseBuffer {
+	return &ResponseBuffer{header: http.Header{}, Status: http.StatusOK}
+}
+
+func (w *ResponseBuffer) Header() http.Header    { return w.header }
+func (w *ResponseBuffer) WriteHeader(status int) { w.Status = status }
+func (w *ResponseBuffer) Write(p []byte) (int, error) {
+	w.Body = append(w.Body, p...)
 	return len(p), nil
 }

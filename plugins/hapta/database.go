@@ -1,0 +1,147 @@
+package hapta
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// Database reads and writes records through PocketBase's own record API,
+// in process: API rules, expand, fields, filter and sort behave exactly as
+// on the REST API, the record cache serves reads of the configured
+// collections, and the records returned are fresh maps the caller owns.
+type Database struct {
+	internal *internalRouter
+}
+
+// Records are the database seen by one caller.
+type Records struct {
+	internal *internalRouter
+	auth     *core.Record
+}
+
+// As reads and writes as the principal: the collections' API rules apply
+// (anonymous when it is not authenticated; superusers bypass the rules).
+func (d *Database) As(principal Principal) *Records {
+	return &Records{internal: d.internal, auth: principal.Record}
+}
+
+// AsSystem reads and writes with no API rules, as a superuser does.
+func (d *Database) AsSystem() *Records {
+	superusers, err := d.internal.app.FindCachedCollectionByNameOrId(core.CollectionNameSuperusers)
+	if err != nil {
+		return &Records{internal: d.internal} // cannot happen once PocketBase has bootstrapped
+	}
+	return &Records{internal: d.internal, auth: core.NewRecord(superusers)}
+}
+
+// ReadOptions are PocketBase's expand and fields parameters.
+type ReadOptions struct {
+	Expand string
+	Fields string
+}
+
+// ListOptions are PocketBase's list parameters.
+type ListOptions struct {
+	Page      int
+	PerPage   int
+	Filter    string // PocketBase's filter syntax
+	Sort      string
+	Expand    string
+	Fields    string
+	SkipTotal bool
+}
+
+// ListResult is one page of records.
+type ListResult struct {
+	Page       int              `json:"page"`
+	PerPage    int              `json:"perPage"`
+	TotalItems int              `json:"totalItems"`
+	TotalPages int              `json:"totalPages"`
+	Items      []map[string]any `json:"items"`
+}
+
+// Get returns one record, or a 404 ApiError when it does not exist or the
+// view rule hides it.
+func (r *Records) Get(collection, id string, options ReadOptions) (map[string]any, error) {
+	query := url.Values{}
+	setNonEmpty(query, "expand", options.Expand)
+	setNonEmpty(query, "fields", options.Fields)
+	var record map[string]any
+	err := r.do(http.MethodGet, recordsPath(collection, id, query), nil, http.StatusOK, &record)
+	return record, err
+}
+
+// List returns a page of the records the list rule lets the caller see.
+func (r *Records) List(collection string, options ListOptions) (*ListResult, error) {
+	query := url.Values{}
+	if options.Page > 0 {
+		query.Set("page", strconv.Itoa(options.Page))
+	}
+	if options.PerPage > 0 {
+		query.Set("perPage", strconv.Itoa(options.PerPage))
+	}
+	setNonEmpty(query, "filter", options.Filter)
+	setNonEmpty(query, "sort", options.Sort)
+	setNonEmpty(query, "expand", options.Expand)
+	setNonEmpty(query, "fields", options.Fields)
+	if options.SkipTotal {
+		query.Set("skipTotal", "true")
+	}
+	var result ListResult
+	err := r.do(http.MethodGet, recordsPath(collection, "", query), nil, http.StatusOK, &result)
+	return &result, err
+}
+
+// Create creates a record from data (fields by name).
+func (r *Records) Create(collection string, data map[string]any) (map[string]any, error) {
+	var record map[string]any
+	err := r.do(http.MethodPost, recordsPath(collection, "", nil), data, http.StatusOK, &record)
+	return record, err
+}
+
+// Update changes the fields in data of a record.
+func (r *Records) Update(collection, id string, data map[string]any) (map[string]any, error) {
+	var record map[string]any
+	err := r.do(http.MethodPatch, recordsPath(collection, id, nil), data, http.StatusOK, &record)
+	return record, err
+}
+
+// Delete deletes a record.
+func (r *Records) Delete(collection, id string) error {
+	return r.do(http.MethodDelete, recordsPath(collection, id, nil), nil, http.StatusNoContent, nil)
+}
+
+func (r *Records) do(method, path string, body any, success int, into any) error {
+	status, answer, err := r.internal.call(Caller{}, r.auth, method, path, body)
+	if err != nil {
+		return err
+	}
+	if status != success {
+		return decodeAPIError(status, answer)
+	}
+	if into == nil {
+		return nil
+	}
+	return json.Unmarshal(answer, into)
+}
+
+func recordsPath(collection, id string, query url.Values) string {
+	path := "/api/collections/" + url.PathEscape(collection) + "/records"
+	if id != "" {
+		path += "/" + url.PathEscape(id)
+	}
+	if len(query) > 0 {
+		path += "?" + query.Encode()
+	}
+	return path
+}
+
+func setNonEmpty(query url.Values, name, value string) {
+	if value != "" {
+		query.Set(name, value)
+	}
+}

@@ -1,0 +1,99 @@
+package hapta
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/pocketbase/pocketbase/tools/router"
+
+	"github.com/postr-inc/hapta/internal/testsupport"
+)
+
+func TestDatabaseAsPrincipalAndAsSystem(t *testing.T) {
+	app, _ := cachedApp(t)
+	alice, _ := testsupport.NewAuthRecord(t, app, "users", "alice@example.com")
+	bob, _ := testsupport.NewAuthRecord(t, app, "users", "bob@example.com")
+	testsupport.SaveRecord(t, app, "notes", map[string]any{"owner": alice.Id, "text": "alice's"})
+	bobNote := testsupport.SaveRecord(t, app, "notes", map[string]any{"owner": bob.Id, "text": "bob's"})
+
+	db := ServicesOf(app).DB
+	asAlice := db.As(Principal{IsAuthenticated: true, ID: alice.Id, Record: alice})
+
+	page, err := asAlice.List("notes", ListOptions{Sort: "text"})
+	if err != nil || page.TotalItems != 1 || page.Items[0]["text"] != "alice's" {
+		t.Fatalf("alice's list: %+v %v", page, err)
+	}
+	_, err = asAlice.Get("notes", bobNote.Id, ReadOptions{})
+	var apiErr *router.ApiError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
+		t.Fatalf("alice read bob's note: %v", err)
+	}
+	if _, err := db.As(Principal{}).List("notes", ListOptions{}); err != nil {
+		t.Fatalf("anonymous list: %v", err)
+	}
+
+	system := db.AsSystem()
+	all, err := system.List("notes", ListOptions{Sort: "text", Expand: "owner", Fields: "text,expand.owner.email"})
+	if err != nil || all.TotalItems != 2 {
+		t.Fatalf("system list: %+v %v", all, err)
+	}
+	owner := all.Items[1]["expand"].(map[string]any)["owner"].(map[string]any)
+	if owner["email"] != "bob@example.com" || all.Items[1]["id"] != nil {
+		t.Fatalf("expand and fields: %v", all.Items[1])
+	}
+	note, err := system.Get("notes", bobNote.Id, ReadOptions{})
+	if err != nil || note["text"] != "bob's" {
+		t.Fatalf("system get: %v %v", note, err)
+	}
+
+	// writes go through the rules too
+	created, err := asAlice.Create("notes", map[string]any{"owner": alice.Id, "text": "new"})
+	if err != nil || created["id"] == "" {
+		t.Fatalf("create: %v %v", created, err)
+	}
+	if _, err := db.As(Principal{}).Create("posts", map[string]any{"title": "Anonymous post"}); err == nil {
+		t.Fatal("an anonymous create passed the posts rule")
+	}
+	updated, err := system.Update("notes", bobNote.Id, map[string]any{"text": "bob's, edited"})
+	if err != nil || updated["text"] != "bob's, edited" {
+		t.Fatalf("update: %v %v", updated, err)
+	}
+	if err := system.Delete("notes", created["id"].(string)); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if _, err := system.Get("notes", created["id"].(string), ReadOptions{}); err == nil {
+		t.Fatal("a deleted note is still there")
+	}
+}
+
+func TestDatabaseReadsAreCachedAndOwnedByTheCaller(t *testing.T) {
+	app, _ := cachedApp(t)
+	author, _ := testsupport.NewAuthRecord(t, app, "users", "author@example.com")
+	post := testsupport.SaveRecord(t, app, "posts", map[string]any{"title": "Cached", "author": author.Id})
+	services := ServicesOf(app)
+	system := services.DB.AsSystem()
+
+	first, err := system.Get("posts", post.Id, ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first["title"] = "mutated by the caller"
+	before := services.DB.internal.cache.Stats().Hits
+	second, err := system.Get("posts", post.Id, ReadOptions{})
+	if err != nil || second["title"] != "Cached" {
+		t.Fatalf("a caller's change reached the cache: %v %v", second, err)
+	}
+	if services.DB.internal.cache.Stats().Hits != before+1 {
+		t.Fatal("the second read was not served from the cache")
+	}
+
+	post.Set("title", "Changed")
+	if err := app.Save(post); err != nil {
+		t.Fatal(err)
+	}
+	third, err := system.Get("posts", post.Id, ReadOptions{})
+	if err != nil || third["title"] != "Changed" {
+		t.Fatalf("stale after a write: %v %v", third, err)
+	}
+}
