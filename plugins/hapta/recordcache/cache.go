@@ -34,6 +34,7 @@ type Cache struct {
 	versions *Versions
 	store    *Store
 	ttls     *DynamicTTL
+	plans    planMemo
 }
 
 // New creates the cache and binds its invalidation to app's writes.
@@ -88,7 +89,7 @@ func (c *Cache) Middleware(internal bool) *hook.Handler[*core.RequestEvent] {
 
 func (c *Cache) serve(e *core.RequestEvent, collection *core.Collection, recordID string, policy Policy) error {
 	query := e.Request.URL.Query()
-	plan := planRead(e.App, collection, recordID, query.Get("filter"), query.Get("sort"), query.Get("expand"), e.Auth)
+	plan := c.plans.get(e.App, c.versions.schemaEpoch.Load(), collection, recordID, query.Get("filter"), query.Get("sort"), query.Get("expand"), e.Auth)
 	if plan.volatile != "" {
 		e.Response.Header().Set(Header, "BYPASS")
 		return e.Next()

@@ -23,18 +23,17 @@ var (
 	timeMacro = regexp.MustCompile(`@(now|second|minute|hour|weekday|day|month|year|yesterday|tomorrow|todayStart|todayEnd|monthStart|monthEnd|yearStart|yearEnd)\b`)
 )
 
-// planRead analyzes a read of collection (one record when recordID is set)
-// with PocketBase's query parameters, by auth (nil: anonymous). It is
-// conservative: a name it cannot place makes the answer depend on every
-// write.
-func planRead(app core.App, collection *core.Collection, recordID string, filter, sort, expand string, auth *core.Record) readPlan {
+// planRead analyzes a read of collection (one record when view, whose
+// RecordRef the caller adds) with PocketBase's query parameters, by auth
+// (nil: anonymous). It is conservative: a name it cannot place makes the
+// answer depend on every write.
+func planRead(app core.App, collection *core.Collection, view bool, filter, sort, expand string, auth *core.Record) readPlan {
 	p := &planner{app: app, superuser: auth != nil && auth.IsSuperuser(), auth: auth}
 
 	if collection.IsView() {
 		p.plan.deps.AnyWrite = true // its sources are not tracked
 	}
-	if recordID != "" {
-		p.plan.deps.Record = &RecordRef{CollectionID: collection.Id, ID: recordID}
+	if view {
 		p.rule(collection, collection.ViewRule)
 	} else {
 		p.depend(collection)
