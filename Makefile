@@ -7,7 +7,7 @@ endif
 
 BINARY := pocketbase
 
-.PHONY: build serve test bench-routes
+.PHONY: build serve test bench-routes bench-cache
 
 ## build: compile the distribution into ./pocketbase
 build:
@@ -26,3 +26,7 @@ test:
 bench-routes:
 	go test -run '^$$' -bench BenchmarkRoute -benchmem -count 6 ./plugins/hapta/ | tee bench-routes.txt
 	go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench-routes.txt
+
+## bench-cache: the built binary with and without the record cache, over loopback HTTP
+bench-cache: build
+	go run ./cmd/cachebench -binary ./$(BINARY)
