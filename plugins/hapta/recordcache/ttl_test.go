@@ -1,0 +1,41 @@
+package recordcache
+
+import (
+	"testing"
+	"time"
+)
+
+func TestDynamicTTLFollowsTheWriteRate(t *testing.T) {
+	ttls := NewDynamicTTL(time.Second, 5*time.Minute)
+	if got := ttls.TTL("quiet"); got != 5*time.Minute {
+		t.Fatalf("never written: %s, want the maximum", got)
+	}
+
+	start := time.Now()
+	for i := 0; i < 50; i++ { // a write every 100ms
+		ttls.Observe("busy", start.Add(time.Duration(i)*100*time.Millisecond))
+	}
+	if got := ttls.TTL("busy"); got != time.Second {
+		t.Fatalf("written ten times a second: %s, want the 1s minimum", got)
+	}
+
+	for i := 0; i < 50; i++ { // a write every 30s
+		ttls.Observe("steady", start.Add(time.Duration(i)*30*time.Second))
+	}
+	if got := ttls.TTL("steady"); got < 25*time.Second || got > 45*time.Second {
+		t.Fatalf("written every 30s: %s, want about 30s", got)
+	}
+}
+
+func TestAnswersExpireAfterTheirTTL(t *testing.T) {
+	store := NewStore(NewVersions(), 1<<20)
+	load := func() (*Answer, error) { return &Answer{Status: 200, Body: []byte("x")}, nil }
+	store.Get("k", Deps{}, time.Second, load)
+	if _, hit, _ := store.Get("k", Deps{}, time.Second, load); !hit {
+		t.Fatal("not cached")
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if _, hit, _ := store.Get("k", Deps{}, time.Second, load); hit {
+		t.Fatal("served after its TTL")
+	}
+}
