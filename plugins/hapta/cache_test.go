@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/plugins/jsvm"
@@ -243,5 +244,31 @@ func TestCacheOfAMissingCollectionStopsTheServer(t *testing.T) {
 	_, err := app.serve(t)
 	if err == nil || !strings.Contains(err.Error(), "collections.postz: there is no such collection") {
 		t.Fatalf("want a start error naming the collection, got %v", err)
+	}
+}
+
+func TestTheByteBoundHoldsUnderLargeRecords(t *testing.T) {
+	config := writeConfig(t, `{"logLevel": "error", "cache": {"maxBytes": 1048576, "collections": {"posts": {"http": true}}}}`)
+	app := testsupport.NewApp(t, func(app core.App) {
+		if _, err := register(app, Config{ConfigFile: config.path}, &testsupport.SyncBuffer{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	server, err := testsupport.Serve(t, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	author, _ := testsupport.NewAuthRecord(t, app, "users", "big@example.com")
+	body := strings.Repeat("large record ", 700) // about 9 KB each
+	for i := 0; i < 200; i++ {                    // about 1.8 MB of answers for a 1 MiB cache
+		post := testsupport.SaveRecord(t, app, "posts", map[string]any{"title": "Big post", "body": body, "author": author.Id})
+		get(t, server, "/api/collections/posts/records/"+post.Id, "")
+	}
+	stats := ServicesOf(app).DB.internal.cache.Stats()
+	for deadline := time.Now().Add(5 * time.Second); stats.Evictions == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		stats = ServicesOf(app).DB.internal.cache.Stats() // otter reports evictions in the background
+	}
+	if stats.Bytes > 1<<20 || stats.Evictions == 0 || stats.Entries == 0 {
+		t.Fatalf("byte bound: %+v", stats)
 	}
 }

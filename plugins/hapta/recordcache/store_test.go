@@ -240,3 +240,30 @@ func TestTheByteBoundHolds(t *testing.T) {
 		t.Fatalf("byte bound: %+v", stats)
 	}
 }
+
+func TestConcurrentMissesShareOneLoad(t *testing.T) {
+	store := NewStore(NewVersions(), 1<<20)
+	var loads atomic.Int64
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answer, _, err := store.Get("hot", Deps{}, time.Minute, func() (*Answer, error) {
+				loads.Add(1)
+				<-release // a slow query
+				return &Answer{Status: 200, Body: []byte("x")}, nil
+			})
+			if err != nil || string(answer.Body) != "x" {
+				t.Error(answer, err)
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // let every reader miss
+	close(release)
+	wg.Wait()
+	if loads.Load() != 1 {
+		t.Fatalf("%d loads for 20 concurrent misses, want 1", loads.Load())
+	}
+}
