@@ -260,7 +260,7 @@ func TestTheByteBoundHoldsUnderLargeRecords(t *testing.T) {
 	}
 	author, _ := testsupport.NewAuthRecord(t, app, "users", "big@example.com")
 	body := strings.Repeat("large record ", 700) // about 9 KB each
-	for i := 0; i < 200; i++ {                    // about 1.8 MB of answers for a 1 MiB cache
+	for i := 0; i < 200; i++ {                   // about 1.8 MB of answers for a 1 MiB cache
 		post := testsupport.SaveRecord(t, app, "posts", map[string]any{"title": "Big post", "body": body, "author": author.Id})
 		get(t, server, "/api/collections/posts/records/"+post.Id, "")
 	}
