@@ -133,6 +133,14 @@ func TestHTTPCacheIsFreshAfterWritesFromEverySource(t *testing.T) {
 	}
 	expect("after a JS hook", "MISS", "Edited in JavaScript,Second")
 
+	// the admin UI: PocketBase's REST API as a superuser
+	_, superToken := testsupport.NewAuthRecord(t, app, core.CollectionNameSuperusers, "admin-ui@example.com")
+	if res := testsupport.CallJSON(t, "PATCH", server.URL+"/api/collections/posts/records/"+post.Id,
+		`{"title": "From the admin UI"}`, "Authorization", superToken); res.Status != 200 {
+		t.Fatalf("superuser update: %d %v", res.Status, res.Body)
+	}
+	expect("after an admin UI edit", "MISS", "From the admin UI,Second")
+
 	// the single record endpoint, then a cascade delete of the author
 	view := "/api/collections/posts/records/" + post.Id
 	get(t, server, view, "")
