@@ -108,6 +108,7 @@ func measure(binary string, cached bool, duration time.Duration, concurrency int
 		name string
 		op   func(r *rand.Rand) error
 	}{
+		{"health", func(*rand.Rand) error { return b.get("/api/health") }}, // the ceiling: no records at all
 		{"list", b.list},
 		{"view", b.view},
 		{"mixed", func(r *rand.Rand) error {
@@ -308,7 +309,7 @@ func printTable(results map[string]map[string]result, duration time.Duration, co
 	fmt.Printf("%d posts, %d clients, %s per workload, %s\n\n", seedPosts, concurrency, duration, time.Now().UTC().Format("2006-01-02"))
 	fmt.Println("| workload | uncached req/s | cached req/s | throughput ratio | uncached p50 / p99 | cached p50 / p99 | p99 ratio |")
 	fmt.Println("|---|---|---|---|---|---|---|")
-	for _, name := range []string{"list", "view", "mixed"} {
+	for _, name := range []string{"health", "list", "view", "mixed"} {
 		u, c := results["uncached"][name], results["cached"][name]
 		fmt.Printf("| %s | %.0f | %.0f | **%.1fx** | %s / %s | %s / %s | %.2fx |\n", name, u.rps, c.rps, c.rps/u.rps,
 			round(u.p50), round(u.p99), round(c.p50), round(c.p99), float64(c.p99)/float64(u.p99))
