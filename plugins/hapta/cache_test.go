@@ -20,7 +20,9 @@ import (
 // cachedApp serves the distribution with the HTTP cache on for posts,
 // notes (each user's own) and timed (a rule that reads the time), and a
 // pb_hooks route that edits a post from JavaScript.
-func cachedApp(t *testing.T) (core.App, *httptest.Server) {
+func cachedApp(t *testing.T) (core.App, *httptest.Server) { return cachedAppTB(t) }
+
+func cachedAppTB(t testing.TB) (core.App, *httptest.Server) {
 	t.Helper()
 	hooks := t.TempDir()
 	err := os.WriteFile(filepath.Join(hooks, "touch.pb.js"), []byte(`

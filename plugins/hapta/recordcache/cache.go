@@ -88,14 +88,21 @@ func (c *Cache) Middleware(internal bool) *hook.Handler[*core.RequestEvent] {
 }
 
 func (c *Cache) serve(e *core.RequestEvent, collection *core.Collection, recordID string, policy Policy) error {
-	query := e.Request.URL.Query()
-	plan := c.plans.get(e.App, c.versions.schemaEpoch.Load(), collection, recordID, query.Get("filter"), query.Get("sort"), query.Get("expand"), e.Auth)
+	rawQuery := e.Request.URL.RawQuery
+	if strings.Contains(rawQuery, "requestKey") {
+		// the JS SDK's cancellation key changes nothing: leave it out of the key
+		query := e.Request.URL.Query()
+		query.Del("requestKey")
+		rawQuery = query.Encode()
+	}
+	plan := c.plans.get(e.App, c.versions.schemaEpoch.Load(), collection, recordID, rawQuery, e.Auth)
 	if plan.volatile != "" {
 		e.Response.Header().Set(Header, "BYPASS")
 		return e.Next()
 	}
-	query.Del("requestKey") // the JS SDK's cancellation key changes nothing
-	key := e.Request.URL.Path + "?" + query.Encode() + "#" + identity(e.Auth, plan.readsAuth)
+	// the raw query, as sent: another order of the same parameters is
+	// another key, never a wrong answer
+	key := e.Request.URL.Path + "?" + rawQuery + "#" + identity(e.Auth, plan.readsAuth)
 
 	answer, hit, err := c.store.Get(key, plan.deps, c.ttl(collection, policy), func() (*Answer, error) {
 		return capture(e)

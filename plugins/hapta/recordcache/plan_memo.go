@@ -1,6 +1,7 @@
 package recordcache
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,7 +12,8 @@ import (
 // planMemo remembers read plans: analyzing rules, filters and expands on
 // every request would cost more than the cache saves. A plan depends on the
 // collections' schemas and rules (the schema epoch is in the key), the
-// expressions, and the caller's collection; the record id is added after.
+// query (for its filter, sort and expand), and the caller's collection;
+// the record id is added after.
 // Any change of a collection starts a new schema epoch, and new plans.
 type planMemo struct {
 	mu    sync.Mutex
@@ -21,8 +23,9 @@ type planMemo struct {
 // maxPlans bounds the memo; it starts over when full.
 const maxPlans = 4096
 
-// get plans a read; schemaEpoch changes whenever any collection does.
-func (m *planMemo) get(app core.App, schemaEpoch uint64, collection *core.Collection, recordID, filter, sort, expand string, auth *core.Record) readPlan {
+// get plans a read with its raw query string; schemaEpoch changes whenever
+// any collection does.
+func (m *planMemo) get(app core.App, schemaEpoch uint64, collection *core.Collection, recordID, rawQuery string, auth *core.Record) readPlan {
 	callerKind := "anonymous"
 	if auth != nil {
 		callerKind = auth.Collection().Id
@@ -31,13 +34,14 @@ func (m *planMemo) get(app core.App, schemaEpoch uint64, collection *core.Collec
 		}
 	}
 	view := recordID != ""
-	key := strings.Join([]string{strconv.FormatUint(schemaEpoch, 10), collection.Id, strconv.FormatBool(view), filter, sort, expand, callerKind}, "\x00")
+	key := strings.Join([]string{strconv.FormatUint(schemaEpoch, 10), collection.Id, strconv.FormatBool(view), rawQuery, callerKind}, "\x00")
 
 	m.mu.Lock()
 	plan, ok := m.plans[key]
 	m.mu.Unlock()
 	if !ok {
-		plan = planRead(app, collection, view, filter, sort, expand, auth)
+		query, _ := url.ParseQuery(rawQuery)
+		plan = planRead(app, collection, view, query.Get("filter"), query.Get("sort"), query.Get("expand"), auth)
 		m.mu.Lock()
 		if m.plans == nil || len(m.plans) >= maxPlans {
 			m.plans = map[string]readPlan{}
