@@ -29,4 +29,4 @@ bench-routes:
 
 ## bench-cache: the built binary with and without the record cache, over loopback HTTP
 bench-cache: build
-	go run ./cmd/cachebench -binary ./$(BINARY)
+	go run ./cmd/cachebench -binary ./$(BINARY) -write docs/benchmarks.md

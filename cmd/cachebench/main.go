@@ -1,10 +1,12 @@
 // Command cachebench measures the record cache: it runs the built Hapta
-// binary twice, without and with the HTTP cache of the posts collection,
-// seeds 1,000 posts each time, drives each server over loopback HTTP with
-// the same workloads, and prints requests per second, p50 and p99 latency
-// and the cached/uncached ratios as a Markdown table.
+// binary twice at once, without and with the HTTP cache of the posts
+// collection, seeds 1,000 posts in each, drives them in turns over loopback
+// HTTP with the same workloads, and prints requests per second, p50 and p99 latency
+// and the cached/uncached ratios as a Markdown table, which -write puts
+// into a Markdown file between the lines <!-- cachebench:begin --> and
+// <!-- cachebench:end -->.
 //
-//	make build && go run ./cmd/cachebench -binary ./pocketbase
+//	make build && go run ./cmd/cachebench -binary ./pocketbase -write docs/benchmarks.md
 package main
 
 import (
@@ -23,6 +25,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -35,22 +38,73 @@ const (
 
 func main() {
 	binary := flag.String("binary", "./pocketbase", "the built Hapta binary")
-	duration := flag.Duration("duration", 8*time.Second, "how long each workload runs")
+	duration := flag.Duration("duration", 3*time.Second, "how long each round of a workload runs")
+	rounds := flag.Int("rounds", 4, "rounds per workload, the two servers taking turns")
 	concurrency := flag.Int("concurrency", 8, "concurrent clients")
+	write := flag.String("write", "", "a Markdown file whose cachebench section gets the table")
 	flag.Parse()
 
 	absolute, err := filepath.Abs(*binary)
 	if err != nil {
 		log.Fatal(err)
 	}
-	results := map[string]map[string]result{}
+	servers := map[string]*bench{}
 	for _, mode := range []string{"uncached", "cached"} {
-		results[mode], err = measure(absolute, mode == "cached", *duration, *concurrency)
+		server, stop, err := start(absolute, mode == "cached", *concurrency)
 		if err != nil {
 			log.Fatalf("%s: %v", mode, err)
 		}
+		defer stop()
+		servers[mode] = server
 	}
-	printTable(results, *duration, *concurrency)
+
+	// the two servers take turns, so that a slower moment of the machine
+	// falls on both
+	results := map[string]map[string]result{"uncached": {}, "cached": {}}
+	for _, workload := range workloadNames {
+		latencies := map[string][]time.Duration{}
+		for round := 0; round < *rounds; round++ {
+			// who goes first alternates: a server keeps writing its request
+			// logs in the background after its turn, slowing the next one
+			order := []string{"uncached", "cached"}
+			if round%2 == 1 {
+				order = []string{"cached", "uncached"}
+			}
+			for _, mode := range order {
+				latencies[mode] = append(latencies[mode], run(servers[mode].workload(workload), *duration, *concurrency)...)
+			}
+		}
+		for mode, all := range latencies {
+			results[mode][workload] = summarize(all, time.Duration(*rounds)*(*duration))
+		}
+	}
+	table := formatTable(results, *duration, *rounds, *concurrency)
+	fmt.Print(table)
+	if *write != "" {
+		if err := writeSection(*write, table); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+const (
+	sectionBegin = "<!-- cachebench:begin -->\n"
+	sectionEnd   = "<!-- cachebench:end -->"
+)
+
+// writeSection replaces the text between the cachebench markers of path.
+func writeSection(path, table string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	text := string(data)
+	begin, end := strings.Index(text, sectionBegin), strings.Index(text, sectionEnd)
+	if begin < 0 || end < begin {
+		return fmt.Errorf("%s has no %q ... %q section", path, strings.TrimSpace(sectionBegin), sectionEnd)
+	}
+	text = text[:begin+len(sectionBegin)] + table + text[end:]
+	return os.WriteFile(path, []byte(text), 0o644)
 }
 
 type result struct {
@@ -59,17 +113,15 @@ type result struct {
 	p50, p99 time.Duration
 }
 
-// measure starts a server, seeds it and runs every workload against it.
-func measure(binary string, cached bool, duration time.Duration, concurrency int) (map[string]result, error) {
+// start runs a server with or without the cache and seeds it.
+func start(binary string, cached bool, concurrency int) (*bench, func(), error) {
 	dir, err := os.MkdirTemp("", "cachebench")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer os.RemoveAll(dir)
-
 	port, err := freePort()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	config := map[string]any{
 		"port": port, "logLevel": "error", "ADMIN_EMAIL": adminEmail, "ADMIN_PASSWORD": adminPassword,
@@ -79,54 +131,58 @@ func measure(binary string, cached bool, duration time.Duration, concurrency int
 	}
 	configJSON, _ := json.Marshal(config)
 	if err := os.WriteFile(filepath.Join(dir, "hapta-config.json"), configJSON, 0o600); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	server := exec.Command(binary, "serve", "--dir", filepath.Join(dir, "pb_data"))
 	server.Dir = dir
 	server.Stderr = os.Stderr
 	if err := server.Start(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer func() {
+	stop := func() {
 		_ = server.Process.Signal(os.Interrupt)
 		_ = server.Wait()
-	}()
+		os.RemoveAll(dir)
+	}
 
 	b := &bench{base: "http://127.0.0.1:" + strconv.Itoa(port), client: &http.Client{
 		Transport: &http.Transport{MaxIdleConnsPerHost: concurrency * 2},
 		Timeout:   10 * time.Second,
 	}}
 	if err := b.waitHealthy(); err != nil {
-		return nil, err
+		stop()
+		return nil, nil, err
 	}
 	if err := b.seed(concurrency); err != nil {
-		return nil, err
+		stop()
+		return nil, nil, err
 	}
+	return b, stop, nil
+}
 
-	workloads := []struct {
-		name string
-		op   func(r *rand.Rand) error
-	}{
-		{"health", func(*rand.Rand) error { return b.get("/api/health") }}, // the ceiling: no records at all
-		{"list", b.list},
-		{"view", b.view},
-		{"mixed", func(r *rand.Rand) error {
-			switch n := r.IntN(100); {
-			case n < 5:
-				return b.write(r)
-			case n < 50:
-				return b.list(r)
-			default:
-				return b.view(r)
-			}
-		}},
+var workloadNames = []string{"health", "list", "view", "mixed"}
+
+// workload is one request of the named workload.
+func (b *bench) workload(name string) func(r *rand.Rand) error {
+	switch name {
+	case "health": // the ceiling: no records at all
+		return func(*rand.Rand) error { return b.get("/api/health") }
+	case "list":
+		return b.list
+	case "view":
+		return b.view
 	}
-	results := map[string]result{}
-	for _, w := range workloads {
-		results[w.name] = run(w.op, duration, concurrency)
+	return func(r *rand.Rand) error {
+		switch n := r.IntN(100); {
+		case n < 5:
+			return b.write(r)
+		case n < 50:
+			return b.list(r)
+		default:
+			return b.view(r)
+		}
 	}
-	return results, nil
 }
 
 type bench struct {
@@ -262,8 +318,9 @@ func (b *bench) write(r *rand.Rand) error {
 	return nil
 }
 
-// run drives op from concurrency clients for duration.
-func run(op func(r *rand.Rand) error, duration time.Duration, concurrency int) result {
+// run drives op from concurrency clients for duration and returns the
+// latencies.
+func run(op func(r *rand.Rand) error, duration time.Duration, concurrency int) []time.Duration {
 	var mu sync.Mutex
 	var latencies []time.Duration
 	deadline := time.Now().Add(duration)
@@ -272,14 +329,14 @@ func run(op func(r *rand.Rand) error, duration time.Duration, concurrency int) r
 		wg.Add(1)
 		go func(worker int) {
 			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(worker), 42))
+			r := rand.New(rand.NewPCG(uint64(worker), uint64(time.Now().UnixNano())))
 			var mine []time.Duration
 			for time.Now().Before(deadline) {
-				start := time.Now()
+				began := time.Now()
 				if err := op(r); err != nil {
 					log.Fatal(err)
 				}
-				mine = append(mine, time.Since(start))
+				mine = append(mine, time.Since(began))
 			}
 			mu.Lock()
 			latencies = append(latencies, mine...)
@@ -287,10 +344,14 @@ func run(op func(r *rand.Rand) error, duration time.Duration, concurrency int) r
 		}(worker)
 	}
 	wg.Wait()
+	return latencies
+}
+
+func summarize(latencies []time.Duration, elapsed time.Duration) result {
 	slices.Sort(latencies)
 	return result{
 		requests: len(latencies),
-		rps:      float64(len(latencies)) / duration.Seconds(),
+		rps:      float64(len(latencies)) / elapsed.Seconds(),
 		p50:      latencies[len(latencies)/2],
 		p99:      latencies[len(latencies)*99/100],
 	}
@@ -305,15 +366,18 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func printTable(results map[string]map[string]result, duration time.Duration, concurrency int) {
-	fmt.Printf("%d posts, %d clients, %s per workload, %s\n\n", seedPosts, concurrency, duration, time.Now().UTC().Format("2006-01-02"))
-	fmt.Println("| workload | uncached req/s | cached req/s | throughput ratio | uncached p50 / p99 | cached p50 / p99 | p99 ratio |")
-	fmt.Println("|---|---|---|---|---|---|---|")
-	for _, name := range []string{"health", "list", "view", "mixed"} {
+func formatTable(results map[string]map[string]result, duration time.Duration, rounds, concurrency int) string {
+	var out strings.Builder
+	fmt.Fprintf(&out, "Measured on %s: %d posts, %d clients, %d rounds of %s per workload and server, taking turns.\n\n",
+		time.Now().UTC().Format("2006-01-02"), seedPosts, concurrency, rounds, duration)
+	out.WriteString("| workload | uncached req/s | cached req/s | throughput ratio | uncached p50 / p99 | cached p50 / p99 | p99 ratio |\n")
+	out.WriteString("|---|---|---|---|---|---|---|\n")
+	for _, name := range workloadNames {
 		u, c := results["uncached"][name], results["cached"][name]
-		fmt.Printf("| %s | %.0f | %.0f | **%.1fx** | %s / %s | %s / %s | %.2fx |\n", name, u.rps, c.rps, c.rps/u.rps,
+		fmt.Fprintf(&out, "| %s | %.0f | %.0f | **%.1fx** | %s / %s | %s / %s | %.2fx |\n", name, u.rps, c.rps, c.rps/u.rps,
 			round(u.p50), round(u.p99), round(c.p50), round(c.p99), float64(c.p99)/float64(u.p99))
 	}
+	return out.String()
 }
 
 func round(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
