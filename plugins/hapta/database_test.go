@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/router"
 
 	"github.com/postr-inc/hapta/internal/testsupport"
@@ -95,5 +96,23 @@ func TestDatabaseReadsAreCachedAndOwnedByTheCaller(t *testing.T) {
 	third, err := system.Get("posts", post.Id, ReadOptions{})
 	if err != nil || third["title"] != "Changed" {
 		t.Fatalf("stale after a write: %v %v", third, err)
+	}
+}
+
+// The database service runs for code that already passed PocketBase's rate
+// limiter: its in-process calls, all from one address, are not limited.
+func TestDatabaseCallsAreNotRateLimited(t *testing.T) {
+	app, _ := cachedApp(t)
+	settings := app.Settings()
+	settings.RateLimits.Enabled = true
+	settings.RateLimits.Rules = []core.RateLimitRule{{Label: "/api/", MaxRequests: 2, Duration: 60}}
+	if err := app.Save(settings); err != nil {
+		t.Fatal(err)
+	}
+	system := ServicesOf(app).DB.AsSystem()
+	for i := 0; i < 10; i++ {
+		if _, err := system.List("notes", ListOptions{Page: i + 1}); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
 	}
 }

@@ -151,14 +151,13 @@ func (p *plugin) setUp(app core.App) error {
 		p.cache = recordcache.New(app, p.settings.Cache.recordcacheConfig())
 		p.logCacheStats(app)
 	}
-	internal := &internalRouter{app: app, cache: p.cache}
 	p.authenticate = &Authenticate{
 		app:      app,
-		internal: internal,
+		internal: &internalRouter{app: app, cache: p.cache},
 		lockout:  newLockout(p.config.Lockout),
 		oauth2:   &oauth2States{states: map[string]oauth2State{}},
 	}
-	p.database = &Database{internal: internal}
+	p.database = &Database{internal: &internalRouter{app: app, cache: p.cache, onBehalf: true}}
 	p.logger.Debug("configuration loaded", "file", p.file.path, "settings", p.settings.Settings)
 	return nil
 }

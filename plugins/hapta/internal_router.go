@@ -21,6 +21,10 @@ import (
 type internalRouter struct {
 	app   core.App
 	cache *recordcache.Cache
+	// onBehalf: the calls come from code that already passed PocketBase's
+	// rate limiter and activity log as a client request (or runs in
+	// process), so those are left out; logins keep them, per caller IP.
+	onBehalf bool
 
 	once sync.Once
 	mux  http.Handler
@@ -51,6 +55,9 @@ func (r *internalRouter) call(caller Caller, auth *core.Record, method, path str
 	r.once.Do(func() {
 		pbRouter, err := apis.NewRouter(r.app)
 		if err == nil {
+			if r.onBehalf {
+				pbRouter.Unbind(apis.DefaultRateLimitMiddlewareId, apis.DefaultActivityLoggerMiddlewareId)
+			}
 			pbRouter.Bind(actAs())
 			pbRouter.Bind(r.cache.Middleware(true))
 			r.mux, err = pbRouter.BuildMux()
