@@ -109,9 +109,9 @@ func TestDatabaseCallsAreNotRateLimited(t *testing.T) {
 	if err := app.Save(settings); err != nil {
 		t.Fatal(err)
 	}
-	system := ServicesOf(app).DB.AsSystem()
+	anonymous := ServicesOf(app).DB.As(Principal{}) // superusers are never limited
 	for i := 0; i < 10; i++ {
-		if _, err := system.List("notes", ListOptions{Page: i + 1}); err != nil {
+		if _, err := anonymous.List("posts", ListOptions{Page: i + 1}); err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
 	}
