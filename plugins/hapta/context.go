@@ -51,9 +51,12 @@ type Services struct {
 }
 
 // DB is the database as the request's principal: the collections' API
-// rules apply as on PocketBase's REST API (superusers bypass them).
+// rules apply as on PocketBase's REST API (superusers bypass them), and
+// PocketBase's rate limits count the calls against the request's client.
 func (c *Context) DB() *Records {
-	return c.Services.DB.As(c.Principal)
+	records := c.Services.DB.As(c.Principal)
+	records.caller = CallerOf(c)
+	return records
 }
 
 // JSON answers with status and v encoded as JSON.

@@ -21,10 +21,13 @@ type Database struct {
 type Records struct {
 	internal *internalRouter
 	auth     *core.Record
+	caller   Caller
 }
 
 // As reads and writes as the principal: the collections' API rules apply
 // (anonymous when it is not authenticated; superusers bypass the rules).
+// PocketBase's rate limits, when enabled, count the calls against the local
+// address; ctx.DB() counts them against the request's client instead.
 func (d *Database) As(principal Principal) *Records {
 	return &Records{internal: d.internal, auth: principal.Record}
 }
@@ -116,7 +119,7 @@ func (r *Records) Delete(collection, id string) error {
 }
 
 func (r *Records) do(method, path string, body any, success int, into any) error {
-	status, answer, err := r.internal.call(Caller{}, r.auth, method, path, body)
+	status, answer, err := r.internal.call(r.caller, r.auth, method, path, body)
 	if err != nil {
 		return err
 	}

@@ -99,20 +99,44 @@ func TestDatabaseReadsAreCachedAndOwnedByTheCaller(t *testing.T) {
 	}
 }
 
-// The database service runs for code that already passed PocketBase's rate
-// limiter: its in-process calls, all from one address, are not limited.
-func TestDatabaseCallsAreNotRateLimited(t *testing.T) {
-	app, _ := cachedApp(t)
+// PocketBase's rate limits count a request's database calls against that
+// request's client, not against one shared local address.
+func TestDatabaseCallsCountAgainstTheClient(t *testing.T) {
+	app := testsupport.NewApp(t, func(app core.App) {
+		if _, err := register(app, Config{ConfigFile: writeConfig(t, `{"logLevel": "error"}`).path}, &testsupport.SyncBuffer{}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	settings := app.Settings()
 	settings.RateLimits.Enabled = true
-	settings.RateLimits.Rules = []core.RateLimitRule{{Label: "/api/", MaxRequests: 2, Duration: 60}}
+	settings.RateLimits.Rules = []core.RateLimitRule{{Label: "*:list", MaxRequests: 2, Duration: 60}}
+	settings.TrustedProxy.Headers = []string{"X-Forwarded-For"}
 	if err := app.Save(settings); err != nil {
 		t.Fatal(err)
 	}
-	anonymous := ServicesOf(app).DB.As(Principal{}) // superusers are never limited
-	for i := 0; i < 10; i++ {
-		if _, err := anonymous.List("posts", ListOptions{Page: i + 1}); err != nil {
-			t.Fatalf("call %d: %v", i, err)
-		}
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		Handle(se, "GET /feed-twice", func(ctx *Context, _ struct{}) error {
+			for i := 0; i < 2; i++ {
+				if _, err := ctx.DB().List("posts", ListOptions{}); err != nil {
+					return err
+				}
+			}
+			return ctx.NoContent(http.StatusNoContent)
+		})
+		return se.Next()
+	})
+	server, err := testsupport.Serve(t, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	call := func(ip string) int {
+		return testsupport.CallJSON(t, "GET", server.URL+"/feed-twice", "", "X-Forwarded-For", ip).Status
+	}
+	if a, b := call("198.51.100.1"), call("198.51.100.2"); a != 204 || b != 204 {
+		t.Fatalf("two clients, two list calls each: %d, %d", a, b)
+	}
+	if again := call("198.51.100.1"); again != http.StatusTooManyRequests {
+		t.Fatalf("the first client's third and fourth list calls: %d, want 429", again)
 	}
 }

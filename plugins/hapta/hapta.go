@@ -157,7 +157,7 @@ func (p *plugin) setUp(app core.App) error {
 		lockout:  newLockout(p.config.Lockout),
 		oauth2:   &oauth2States{states: map[string]oauth2State{}},
 	}
-	p.database = &Database{internal: &internalRouter{app: app, cache: p.cache, onBehalf: true}}
+	p.database = &Database{internal: &internalRouter{app: app, cache: p.cache, quiet: true}}
 	p.logger.Debug("configuration loaded", "file", p.file.path, "settings", p.settings.Settings)
 	return nil
 }

@@ -21,10 +21,10 @@ import (
 type internalRouter struct {
 	app   core.App
 	cache *recordcache.Cache
-	// onBehalf: the calls come from code that already passed PocketBase's
-	// rate limiter and activity log as a client request (or runs in
-	// process), so those are left out; logins keep them, per caller IP.
-	onBehalf bool
+	// quiet leaves the calls out of PocketBase's request log: the
+	// database service's calls are the work of a request already logged
+	// (logins are kept, as the audit trail of authentication)
+	quiet bool
 
 	once sync.Once
 	mux  http.Handler
@@ -55,8 +55,8 @@ func (r *internalRouter) call(caller Caller, auth *core.Record, method, path str
 	r.once.Do(func() {
 		pbRouter, err := apis.NewRouter(r.app)
 		if err == nil {
-			if r.onBehalf {
-				pbRouter.Unbind(apis.DefaultRateLimitMiddlewareId, apis.DefaultActivityLoggerMiddlewareId)
+			if r.quiet {
+				pbRouter.Unbind(apis.DefaultActivityLoggerMiddlewareId)
 			}
 			pbRouter.Bind(actAs())
 			pbRouter.Bind(r.cache.Middleware(true))
