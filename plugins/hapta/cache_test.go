@@ -204,6 +204,28 @@ func TestHTTPCacheNeverMixesCallers(t *testing.T) {
 		t.Fatalf("expanded owner after an edit: %s %v", header, owner)
 	}
 
+	// an expanded user's email shows only to that user, even where the
+	// users' view rule is public
+	users, _ := app.FindCollectionByNameOrId("users")
+	users.ViewRule = types.Pointer("")
+	if err := app.Save(users); err != nil {
+		t.Fatal(err)
+	}
+	withOwner := "/api/collections/notes/records/" + aliceNote.Id + "?expand=owner"
+	_, mine := get(t, server, withOwner, aliceToken)
+	if mine["expand"].(map[string]any)["owner"].(map[string]any)["email"] != "alice@example.com" {
+		t.Fatalf("alice does not see her own email in the expand: %v", mine)
+	}
+	notes, _ := app.FindCollectionByNameOrId("notes")
+	notes.ViewRule = types.Pointer("")
+	if err := app.Save(notes); err != nil {
+		t.Fatal(err)
+	}
+	get(t, server, withOwner, aliceToken) // cached for alice
+	if _, theirs := get(t, server, withOwner, bobToken); theirs["expand"].(map[string]any)["owner"].(map[string]any)["email"] != nil {
+		t.Fatalf("bob got alice's email through a cached expand: %v", theirs)
+	}
+
 	// a user record's email shows only to its owner: never cached across
 	aliceView := "/api/collections/users/records/" + alice.Id
 	_, own := get(t, server, aliceView, aliceToken)

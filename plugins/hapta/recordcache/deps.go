@@ -135,6 +135,11 @@ func (p *planner) expand(collection *core.Collection, path string) {
 			return // PocketBase refuses such an expand
 		}
 		p.rule(next, next.ViewRule)
+		if next.IsAuth() {
+			// an expanded user's email shows to that user (or a manager) only
+			p.plan.readsAuth = true
+			p.rule(next, next.ManageRule)
+		}
 		collection = next
 	}
 }
