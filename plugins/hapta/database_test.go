@@ -25,6 +25,14 @@ func TestDatabaseAsPrincipalAndAsSystem(t *testing.T) {
 	if err != nil || page.TotalItems != 1 || page.Items[0]["text"] != "alice's" {
 		t.Fatalf("alice's list: %+v %v", page, err)
 	}
+	asBob := db.As(Principal{IsAuthenticated: true, ID: bob.Id, Record: bob})
+	for i := 0; i < 2; i++ { // the second reads are cache hits: still each their own
+		alicePage, _ := asAlice.List("notes", ListOptions{Sort: "text"})
+		bobPage, err := asBob.List("notes", ListOptions{Sort: "text"})
+		if err != nil || bobPage.TotalItems != 1 || bobPage.Items[0]["text"] != "bob's" || alicePage.Items[0]["text"] != "alice's" {
+			t.Fatalf("read %d: alice %+v, bob %+v %v", i, alicePage, bobPage, err)
+		}
+	}
 	_, err = asAlice.Get("notes", bobNote.Id, ReadOptions{})
 	var apiErr *router.ApiError
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
