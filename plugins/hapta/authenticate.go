@@ -171,7 +171,9 @@ func (a *Authenticate) StartOAuth2(caller Caller, collection, provider, redirect
 	}
 	for _, p := range methods.OAuth2.Providers {
 		if p.Name == provider && methods.OAuth2.Enabled {
-			a.oauth2.put(p.State, oauth2State{collection: collection, provider: provider, verifier: p.CodeVerifier, redirectURL: redirectURL})
+			if err := a.oauth2.put(p.State, oauth2State{collection: collection, provider: provider, verifier: p.CodeVerifier, redirectURL: redirectURL}); err != nil {
+				return nil, err
+			}
 			return &OAuth2Start{AuthURL: p.AuthURL + url.QueryEscape(redirectURL), State: p.State}, nil
 		}
 	}
@@ -315,7 +317,10 @@ type oauth2States struct {
 	states map[string]oauth2State
 }
 
-func (s *oauth2States) put(state string, value oauth2State) {
+// maxOAuth2States bounds the memory that unauthenticated starts can take.
+const maxOAuth2States = 10000
+
+func (s *oauth2States) put(state string, value oauth2State) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
@@ -324,8 +329,12 @@ func (s *oauth2States) put(state string, value oauth2State) {
 			delete(s.states, key)
 		}
 	}
+	if len(s.states) >= maxOAuth2States {
+		return apis.NewTooManyRequestsError("Too many OAuth2 logins in progress; try again later.", nil)
+	}
 	value.expires = now.Add(OAuth2StateLifetime)
 	s.states[state] = value
+	return nil
 }
 
 // take returns and forgets a state: each is good for one completion.
