@@ -244,7 +244,7 @@ func (a *Authenticate) result(status int, body []byte, tenantID, strategy string
 	if err != nil {
 		return nil, err
 	}
-	principal, err := principalFromRecord(a.app, record, strategy, answer.Token, tenantID)
+	principal, err := newPrincipal(a.app, record, strategy, answer.Token, tenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -289,18 +289,6 @@ func checkRedirectURL(raw string) error {
 		return apis.NewBadRequestError("The redirect URL must be an absolute http(s) URL.", nil)
 	}
 	return nil
-}
-
-// principalFromRecord is the principal of a fresh login.
-func principalFromRecord(app core.App, record *core.Record, strategy, token, tenantID string) (Principal, error) {
-	e := &core.RequestEvent{App: app, Auth: record}
-	e.Request, _ = http.NewRequest(http.MethodGet, "/", nil)
-	e.Request.Header.Set("Authorization", token)
-	if tenantID != "" {
-		e.Request.Header.Set(TenantHeader, tenantID)
-	}
-	e.Set(strategyKey, strategy)
-	return principalOf(e, app)
 }
 
 // OAuth2StateLifetime is how long a started OAuth2 login may take.

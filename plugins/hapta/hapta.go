@@ -89,7 +89,10 @@ func pluginOf(app core.App) *plugin {
 // ServicesOf returns hapta's services for Go code that runs without a
 // request (a cron job, a command, a hook).
 func ServicesOf(app core.App) Services {
-	p := pluginOf(app)
+	return pluginOf(app).services(app)
+}
+
+func (p *plugin) services(app core.App) Services {
 	return Services{App: app, Logger: p.logger, Tokens: p.tokens, Authenticate: p.authenticate, DB: p.database}
 }
 

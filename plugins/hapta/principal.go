@@ -51,26 +51,33 @@ func principalOf(e *core.RequestEvent, app core.App) (Principal, error) {
 	if e.Auth == nil {
 		return Principal{}, nil
 	}
+	strategy, ok := e.Get(strategyKey).(string)
+	if !ok {
+		strategy = StrategyToken
+	}
+	return newPrincipal(app, e.Auth, strategy, authToken(e), e.Request.Header.Get(TenantHeader))
+}
+
+// newPrincipal is the principal of an auth record authenticated by token
+// (already verified: only its expiry is read) with strategy, in tenantID
+// when the record is a member of it (app nil: no tenant).
+func newPrincipal(app core.App, record *core.Record, strategy, token, tenantID string) (Principal, error) {
 	p := Principal{
 		IsAuthenticated: true,
-		ID:              e.Auth.Id,
-		Collection:      e.Auth.Collection().Name,
-		Email:           e.Auth.Email(),
-		Username:        e.Auth.GetString("username"),
-		Strategy:        StrategyToken,
-		Record:          e.Auth,
+		ID:              record.Id,
+		Collection:      record.Collection().Name,
+		Email:           record.Email(),
+		Username:        record.GetString("username"),
+		Strategy:        strategy,
+		Record:          record,
 	}
-	if strategy, ok := e.Get(strategyKey).(string); ok {
-		p.Strategy = strategy
-	}
-	// PocketBase has verified the token already; only its expiry is read here
-	if claims, err := security.ParseUnverifiedJWT(authToken(e)); err == nil {
+	if claims, err := security.ParseUnverifiedJWT(token); err == nil {
 		if exp := cast.ToInt64(claims["exp"]); exp > 0 {
 			p.ExpiresAt = time.Unix(exp, 0).UTC()
 		}
 	}
 
-	if tenantID := e.Request.Header.Get(TenantHeader); tenantID != "" && app != nil {
+	if tenantID != "" && app != nil {
 		membership, ok, err := clover.FindMembership(app, tenantID, p.ID)
 		if err != nil {
 			return Principal{}, err

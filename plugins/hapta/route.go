@@ -45,7 +45,7 @@ func Handle[In any](se *core.ServeEvent, pattern string, handler HandlerFunc[In]
 	}
 
 	route := se.Router.Route(method, path, func(e *core.RequestEvent) error {
-		return spec.serve(e, ServicesOf(e.App), e.RealIP())
+		return spec.serve(e, p.services(e.App), e.RealIP())
 	})
 	if spec.options.maxBody > 0 {
 		route.Bind(apis.BodyLimit(spec.options.maxBody))
