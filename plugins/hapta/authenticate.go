@@ -105,7 +105,7 @@ func (a *Authenticate) Password(caller Caller, login PasswordLogin) (*AuthResult
 	collection := collectionOr(login.Collection)
 	account := collection + ":" + strings.ToLower(strings.TrimSpace(login.Identity))
 	return a.withLockout(account, login.TenantID, StrategyPassword, func() (int, []byte, error) {
-		return a.call(caller, "/api/collections/"+url.PathEscape(collection)+"/auth-with-password", login.MFAID,
+		return a.call(caller, http.MethodPost, collection, "auth-with-password", login.MFAID,
 			map[string]any{"identity": login.Identity, "password": login.Password})
 	})
 }
@@ -114,7 +114,7 @@ func (a *Authenticate) Password(caller Caller, login PasswordLogin) (*AuthResult
 // in with. An unknown email gets an id too, as on PocketBase's endpoint, so
 // that the answer does not tell which emails have accounts.
 func (a *Authenticate) RequestOTP(caller Caller, collection, email string) (otpID string, err error) {
-	status, body, err := a.call(caller, "/api/collections/"+url.PathEscape(collectionOr(collection))+"/request-otp", "",
+	status, body, err := a.call(caller, http.MethodPost, collectionOr(collection), "request-otp", "",
 		map[string]any{"email": email})
 	if err != nil {
 		return "", err
@@ -135,7 +135,7 @@ func (a *Authenticate) RequestOTP(caller Caller, collection, email string) (otpI
 func (a *Authenticate) OTP(caller Caller, login OTPLogin) (*AuthResult, error) {
 	collection := collectionOr(login.Collection)
 	return a.withLockout(collection+":otp:"+login.OTPID, login.TenantID, StrategyOTP, func() (int, []byte, error) {
-		return a.call(caller, "/api/collections/"+url.PathEscape(collection)+"/auth-with-otp", login.MFAID,
+		return a.call(caller, http.MethodPost, collection, "auth-with-otp", login.MFAID,
 			map[string]any{"otpId": login.OTPID, "password": login.Code})
 	})
 }
@@ -148,7 +148,7 @@ func (a *Authenticate) StartOAuth2(caller Caller, collection, provider, redirect
 	if err := checkRedirectURL(redirectURL); err != nil {
 		return nil, err
 	}
-	status, body, err := a.callMethod(caller, http.MethodGet, "/api/collections/"+url.PathEscape(collection)+"/auth-methods", "", nil)
+	status, body, err := a.call(caller, http.MethodGet, collection, "auth-methods", "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +194,7 @@ func (a *Authenticate) OAuth2(caller Caller, login OAuth2Login) (*AuthResult, er
 	if login.CreateData != nil {
 		body["createData"] = login.CreateData
 	}
-	status, answer, err := a.call(caller, "/api/collections/"+url.PathEscape(state.collection)+"/auth-with-oauth2", login.MFAID, body)
+	status, answer, err := a.call(caller, http.MethodPost, state.collection, "auth-with-oauth2", login.MFAID, body)
 	if err != nil {
 		return nil, err
 	}
@@ -251,12 +251,10 @@ func (a *Authenticate) result(status int, body []byte, tenantID, strategy string
 	return &AuthResult{IsAuthenticated: true, Token: answer.Token, Record: answer.Record, Meta: answer.Meta, Principal: principal}, nil
 }
 
-// call POSTs a JSON body to one of PocketBase's endpoints, in process.
-func (a *Authenticate) call(caller Caller, path, mfaID string, body any) (int, []byte, error) {
-	return a.callMethod(caller, http.MethodPost, path, mfaID, body)
-}
-
-func (a *Authenticate) callMethod(caller Caller, method, path, mfaID string, body any) (int, []byte, error) {
+// call sends a JSON body to one of the collection's auth endpoints (action,
+// such as "auth-with-password"), in process; mfaID continues an MFA login.
+func (a *Authenticate) call(caller Caller, method, collection, action, mfaID string, body any) (int, []byte, error) {
+	path := "/api/collections/" + url.PathEscape(collection) + "/" + action
 	if mfaID != "" {
 		path += "?mfaId=" + url.QueryEscape(mfaID)
 	}
