@@ -32,12 +32,13 @@ func (c CacheSettings) recordcacheConfig() recordcache.Config {
 }
 
 // serveCache adds the HTTP cache of PocketBase's record endpoints and the
-// statistics route, once the configured collections are known to exist.
+// statistics route. A configured collection that does not exist (renamed
+// or deleted in the admin UI) is only a warning: its entry applies once a
+// collection of that name exists, in any letter case.
 func (p *plugin) serveCache(se *core.ServeEvent) error {
 	for name := range p.settings.Cache.Collections {
 		if _, err := se.App.FindCachedCollectionByNameOrId(name); err != nil {
-			return &ConfigError{Key: "cache", Source: p.settings.source("cache"),
-				Problem: fmt.Sprintf("collections.%s: there is no such collection", name)}
+			p.logger.Warn(fmt.Sprintf("cache.collections.%s (from %s): there is no such collection yet; its entry applies once there is", name, p.settings.source("cache")))
 		}
 	}
 	se.Router.Bind(p.cache.Middleware(false))

@@ -268,17 +268,6 @@ func TestCacheStats(t *testing.T) {
 	}
 }
 
-func TestCacheOfAMissingCollectionStopsTheServer(t *testing.T) {
-	app := newTestApp(t, t.TempDir(), `{"cache": {"collections": {"postz": {"http": true}}}}`)
-	if err := app.Bootstrap(); err != nil {
-		t.Fatal(err)
-	}
-	_, err := app.serve(t)
-	if err == nil || !strings.Contains(err.Error(), "collections.postz: there is no such collection") {
-		t.Fatalf("want a start error naming the collection, got %v", err)
-	}
-}
-
 func TestTheByteBoundHoldsUnderLargeRecords(t *testing.T) {
 	config := writeConfig(t, `{"logLevel": "error", "cache": {"maxBytes": 1048576, "collections": {"posts": {"http": true}}}}`)
 	app := testsupport.NewApp(t, func(app core.App) {

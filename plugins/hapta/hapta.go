@@ -161,6 +161,7 @@ func (p *plugin) setUp(app core.App) error {
 		oauth2:   &oauth2States{states: map[string]oauth2State{}},
 	}
 	p.database = &Database{internal: &internalRouter{app: app, cache: p.cache, quiet: true}}
+	p.cache.CountRateLimitsWith(p.database.internal)
 	p.logger.Debug("configuration loaded", "file", p.file.path, "settings", p.settings.Settings)
 	return nil
 }

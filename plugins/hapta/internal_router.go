@@ -44,14 +44,16 @@ func actAs() *hook.Handler[*core.RequestEvent] {
 			if record, ok := e.Request.Context().Value(actAsKey{}).(*core.Record); ok {
 				e.Auth = record
 			}
+			if record, ok := recordcache.ProbeAuth(e.Request); ok {
+				e.Auth = record
+			}
 			return e.Next()
 		},
 	}
 }
 
-// call sends method path with a JSON body (nil for none) as auth (nil for
-// anonymous) on behalf of caller, and returns PocketBase's answer.
-func (r *internalRouter) call(caller Caller, auth *core.Record, method, path string, body any) (int, []byte, error) {
+// build makes the router once, when first used.
+func (r *internalRouter) build() error {
 	r.once.Do(func() {
 		pbRouter, err := apis.NewRouter(r.app)
 		if err == nil {
@@ -64,8 +66,24 @@ func (r *internalRouter) call(caller Caller, auth *core.Record, method, path str
 		}
 		r.err = err
 	})
-	if r.err != nil {
-		return 0, nil, r.err
+	return r.err
+}
+
+// ServeHTTP serves a request on the router as it comes (the record cache's
+// rate limit probes).
+func (r *internalRouter) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if err := r.build(); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	r.mux.ServeHTTP(w, req)
+}
+
+// call sends method path with a JSON body (nil for none) as auth (nil for
+// anonymous) on behalf of caller, and returns PocketBase's answer.
+func (r *internalRouter) call(caller Caller, auth *core.Record, method, path string, body any) (int, []byte, error) {
+	if err := r.build(); err != nil {
+		return 0, nil, err
 	}
 
 	var payload []byte

@@ -1,8 +1,11 @@
 package recordcache
 
 import (
+	"bytes"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -10,14 +13,25 @@ import (
 )
 
 // Header says whether a cached endpoint's answer came from the cache: HIT,
-// MISS, or BYPASS when the request cannot be cached (its rules read the
-// time or the request headers).
+// MISS, or BYPASS when the request cannot be cached (see the Bypass*
+// reasons).
 const Header = "X-Hapta-Cache"
+
+const (
+	// MiddlewareId is the id of the cache's router middleware.
+	MiddlewareId = "haptaRecordCache"
+	// MiddlewarePriority puts the cache after every middleware of the
+	// router, its groups and routes (bound with a lower priority, as the
+	// default 0 is), right before PocketBase's record handler: all of them
+	// run for a HIT as for a MISS.
+	MiddlewarePriority = 1 << 30
+)
 
 // Config configures the cache.
 type Config struct {
 	MaxBytes uint64
-	// Collections to cache, by name. Unlisted collections are not cached.
+	// Collections to cache, by name (any letter case). Unlisted
+	// collections are not cached.
 	Collections    map[string]Policy
 	MinTTL, MaxTTL time.Duration // the dynamic TTL's bounds
 }
@@ -30,19 +44,25 @@ type Policy struct {
 
 // Cache caches reads of PocketBase records.
 type Cache struct {
-	config   Config
+	policies map[string]Policy // by lower-case collection name
 	versions *Versions
 	store    *Store
 	ttls     *DynamicTTL
 	plans    planMemo
+	limits   rateLimits
+	bypasses sync.Map // reason -> *atomic.Uint64
 }
 
 // New creates the cache and binds its invalidation to app's writes.
 func New(app core.App, config Config) *Cache {
 	c := &Cache{
-		config:   config,
+		policies: map[string]Policy{},
 		versions: NewVersions(),
 		ttls:     NewDynamicTTL(config.MinTTL, config.MaxTTL),
+		plans:    newPlanMemo(),
+	}
+	for name, policy := range config.Collections {
+		c.policies[strings.ToLower(name)] = policy
 	}
 	c.store = NewStore(c.versions, config.MaxBytes)
 	c.versions.BindTo(app, c.ttls)
@@ -50,7 +70,15 @@ func New(app core.App, config Config) *Cache {
 }
 
 // Stats are the cache's counters.
-func (c *Cache) Stats() Stats { return c.store.Stats() }
+func (c *Cache) Stats() Stats {
+	stats := c.store.Stats()
+	stats.Bypasses = map[string]uint64{}
+	c.bypasses.Range(func(reason, count any) bool {
+		stats.Bypasses[reason.(string)] = count.(*atomic.Uint64).Load()
+		return true
+	})
+	return stats
+}
 
 func (c *Cache) ttl(collection *core.Collection, policy Policy) time.Duration {
 	if policy.TTL > 0 {
@@ -62,24 +90,27 @@ func (c *Cache) ttl(collection *core.Collection, policy Policy) time.Duration {
 // Middleware serves PocketBase's GET /api/collections/{c}/records and
 // /records/{id} from the cache: on the public router for the collections
 // whose policy says HTTP, on hapta's internal router (internal) for every
-// configured collection.
-// It runs after PocketBase has loaded the caller's auth, and answers only
+// configured collection. It runs last of the middlewares, and answers only
 // what PocketBase would have answered this caller: the key holds the whole
-// query and, when the rules read @request.auth, the caller.
+// query and, when the answer depends on the caller, the caller.
 func (c *Cache) Middleware(internal bool) *hook.Handler[*core.RequestEvent] {
 	return &hook.Handler[*core.RequestEvent]{
-		Id: "haptaRecordCache",
+		Id:       MiddlewareId,
+		Priority: MiddlewarePriority,
 		Func: func(e *core.RequestEvent) error {
 			collectionName, recordID, ok := recordsEndpoint(e.Request)
-			if !ok {
-				return e.Next()
-			}
-			policy, ok := c.config.Collections[collectionName]
-			if !ok || !(policy.HTTP || internal) {
+			if !ok || isRateLimitProbe(e.Request) {
 				return e.Next()
 			}
 			collection, err := e.App.FindCachedCollectionByNameOrId(collectionName)
 			if err != nil {
+				return e.Next()
+			}
+			policy, ok := c.policies[strings.ToLower(collection.Name)]
+			if !ok {
+				policy, ok = c.policies[strings.ToLower(collection.Id)]
+			}
+			if !ok || !(policy.HTTP || internal) {
 				return e.Next()
 			}
 			return c.serve(e, collection, recordID, policy)
@@ -88,6 +119,9 @@ func (c *Cache) Middleware(internal bool) *hook.Handler[*core.RequestEvent] {
 }
 
 func (c *Cache) serve(e *core.RequestEvent, collection *core.Collection, recordID string, policy Policy) error {
+	if readHooksBound(e.App) {
+		return c.bypass(e, BypassReadHooks)
+	}
 	rawQuery := e.Request.URL.RawQuery
 	if strings.Contains(rawQuery, "requestKey") {
 		// the JS SDK's cancellation key changes nothing: leave it out of the key
@@ -96,19 +130,30 @@ func (c *Cache) serve(e *core.RequestEvent, collection *core.Collection, recordI
 		rawQuery = query.Encode()
 	}
 	plan := c.plans.get(e.App, c.versions.schemaEpoch.Load(), collection, recordID, rawQuery, e.Auth)
-	if plan.volatile != "" {
-		e.Response.Header().Set(Header, "BYPASS")
-		return e.Next()
+	if plan.bypass != "" {
+		return c.bypass(e, plan.bypass)
 	}
 	// the raw query, as sent: another order of the same parameters is
 	// another key, never a wrong answer
-	key := e.Request.URL.Path + "?" + rawQuery + "#" + identity(e.Auth, plan.readsAuth)
+	key := e.Request.URL.Path + "?" + rawQuery + "#" + identity(e.Auth, plan)
+	mayThrottle := recordID == "" && mayThrottleEmptyList(e, collection)
 
 	answer, hit, err := c.store.Get(key, plan.deps, c.ttl(collection, policy), func() (*Answer, error) {
-		return capture(e)
+		answer, err := capture(e)
+		if err == nil && mayThrottle && bytes.Contains(answer.Body, []byte(`"items":[]`)) {
+			answer.keepOut = true // PocketBase throttles repeated empty filtered lists
+		}
+		return answer, err
 	})
 	if err != nil {
 		return err
+	}
+	if hit {
+		// PocketBase counts its collection rate limits inside the handler
+		// that a HIT does not run
+		if err := c.limits.count(e); err != nil {
+			return err
+		}
 	}
 	header := e.Response.Header()
 	header.Set("Content-Type", answer.ContentType)
@@ -122,18 +167,45 @@ func (c *Cache) serve(e *core.RequestEvent, collection *core.Collection, recordI
 	return err
 }
 
-// identity is the caller's part of the key: superusers see everything;
-// others, when the rules read @request.auth, only what is theirs.
-func identity(auth *core.Record, readsAuth bool) string {
+// bypass lets PocketBase answer, and counts why.
+func (c *Cache) bypass(e *core.RequestEvent, reason string) error {
+	count, _ := c.bypasses.LoadOrStore(reason, new(atomic.Uint64))
+	count.(*atomic.Uint64).Add(1)
+	e.Response.Header().Set(Header, "BYPASS")
+	return e.Next()
+}
+
+// readHooksBound tells whether Go code or pb_hooks handle PocketBase's read
+// hooks: they may change or hide records per request, or count requests,
+// so such reads are left to PocketBase. Their tags cannot be read back,
+// so any handler counts for every collection.
+func readHooksBound(app core.App) bool {
+	return app.OnRecordsListRequest().Length() > 0 ||
+		app.OnRecordViewRequest().Length() > 0 ||
+		app.OnRecordEnrich().Length() > 0
+}
+
+// mayThrottleEmptyList: PocketBase slows down repeated empty answers of a
+// filtered list under a list rule (against timing attacks); such answers
+// are not kept, so that PocketBase keeps seeing them.
+func mayThrottleEmptyList(e *core.RequestEvent, collection *core.Collection) bool {
+	return !e.HasSuperuserAuth() && collection.ListRule != nil && *collection.ListRule != "" &&
+		e.Request.URL.Query().Get("filter") != ""
+}
+
+// identity is the caller's part of the key.
+func identity(auth *core.Record, plan readPlan) string {
 	switch {
-	case auth != nil && auth.IsSuperuser():
-		return "superuser"
-	case !readsAuth:
-		return "anyone"
-	case auth == nil:
+	case auth == nil && (plan.readsAuth || plan.perCaller):
 		return "anonymous"
+	case auth == nil:
+		return "anyone"
+	case plan.readsAuth, plan.perCaller && !auth.IsSuperuser():
+		return auth.Collection().Id + "/" + auth.Id
+	case auth.IsSuperuser():
+		return "superuser" // rules do not apply to superusers
 	}
-	return auth.Collection().Id + "/" + auth.Id
+	return "anyone"
 }
 
 // recordsEndpoint recognizes GET /api/collections/{c}/records[/{id}].

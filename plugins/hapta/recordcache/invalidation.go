@@ -15,17 +15,29 @@ import (
 func (v *Versions) BindTo(app core.App, ttls *DynamicTTL) {
 	written := func(e *core.ModelEvent) error {
 		switch model := e.Model.(type) {
-		case *core.Record:
-			v.RecordWritten(model.Collection().Id, model.Id)
-			if ttls != nil {
-				ttls.Observe(model.Collection().Id, time.Now())
-			}
 		case *core.Collection:
 			v.SchemaChanged()
+		case *core.Record:
+			v.recordWritten(model, ttls)
+		case core.RecordProxy:
+			// PocketBase's own wrappers (*core.OTP, *core.MFA,
+			// *core.AuthOrigin, *core.ExternalAuth) and any user type
+			v.recordWritten(model.ProxyRecord(), ttls)
+		default:
+			// a model hapta does not know may back a view collection
+			v.anyWrite.Add(1)
+			v.bumps.Add(1)
 		}
 		return e.Next()
 	}
 	app.OnModelAfterCreateSuccess().BindFunc(written)
 	app.OnModelAfterUpdateSuccess().BindFunc(written)
 	app.OnModelAfterDeleteSuccess().BindFunc(written)
+}
+
+func (v *Versions) recordWritten(record *core.Record, ttls *DynamicTTL) {
+	v.RecordWritten(record.Collection().Id, record.Id)
+	if ttls != nil {
+		ttls.Observe(record.Collection().Id, time.Now())
+	}
 }

@@ -4,8 +4,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 
+	"github.com/maypok86/otter/v2"
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -13,19 +13,32 @@ import (
 // every request would cost more than the cache saves. A plan depends on the
 // collections' schemas and rules (the schema epoch is in the key), the
 // query (for its filter, sort and expand), and the caller's collection;
-// the record id is added after.
-// Any change of a collection starts a new schema epoch, and new plans.
+// the record id is added after. Any change of a collection starts a new
+// schema epoch, and new plans.
 type planMemo struct {
-	mu    sync.Mutex
-	plans map[string]readPlan
+	plans *otter.Cache[string, readPlan]
 }
 
-// maxPlans bounds the memo; it starts over when full.
-const maxPlans = 4096
+const (
+	// planMemoBytes bounds the memo (keys and plans), whatever the queries
+	planMemoBytes = 4 << 20
+	// maxMemoizedQuery: plans of longer queries are analyzed each time
+	// rather than let a few huge queries push the others out
+	maxMemoizedQuery = 8 << 10
+)
+
+func newPlanMemo() planMemo {
+	return planMemo{plans: otter.Must(&otter.Options[string, readPlan]{
+		MaximumWeight: planMemoBytes,
+		Weigher: func(key string, plan readPlan) uint32 {
+			return uint32(len(key) + 64 + 48*len(plan.deps.Collections))
+		},
+	})}
+}
 
 // get plans a read with its raw query string; schemaEpoch changes whenever
 // any collection does.
-func (m *planMemo) get(app core.App, schemaEpoch uint64, collection *core.Collection, recordID, rawQuery string, auth *core.Record) readPlan {
+func (m planMemo) get(app core.App, schemaEpoch uint64, collection *core.Collection, recordID, rawQuery string, auth *core.Record) readPlan {
 	callerKind := "anonymous"
 	if auth != nil {
 		callerKind = auth.Collection().Id
@@ -36,20 +49,15 @@ func (m *planMemo) get(app core.App, schemaEpoch uint64, collection *core.Collec
 	view := recordID != ""
 	key := strings.Join([]string{strconv.FormatUint(schemaEpoch, 10), collection.Id, strconv.FormatBool(view), rawQuery, callerKind}, "\x00")
 
-	m.mu.Lock()
-	plan, ok := m.plans[key]
-	m.mu.Unlock()
+	plan, ok := m.plans.GetIfPresent(key)
 	if !ok {
 		query, _ := url.ParseQuery(rawQuery)
 		plan = planRead(app, collection, view, query.Get("filter"), query.Get("sort"), query.Get("expand"), auth)
-		m.mu.Lock()
-		if m.plans == nil || len(m.plans) >= maxPlans {
-			m.plans = map[string]readPlan{}
+		if len(rawQuery) <= maxMemoizedQuery {
+			m.plans.Set(key, plan)
 		}
-		m.plans[key] = plan
-		m.mu.Unlock()
 	}
-	if recordID != "" {
+	if view {
 		plan.deps.Record = &RecordRef{CollectionID: collection.Id, ID: recordID}
 	}
 	return plan

@@ -2,7 +2,6 @@ package recordcache
 
 import (
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -17,8 +16,9 @@ type Answer struct {
 	ContentType string
 	Body        []byte
 
-	snapshot uint64
+	versions []version // the counters it was computed from
 	ttl      time.Duration
+	keepOut  bool // served once, never stored
 }
 
 // entryOverhead approximates the bytes an entry costs beyond its key and body.
@@ -54,26 +54,27 @@ func NewStore(versions *Versions, maxBytes uint64) *Store {
 	return s
 }
 
-// Get returns the answer for key: the stored one while none of deps has
-// changed since it was computed, otherwise load's. A 200 answer is stored
+// Get returns the answer for key: the stored one while none of the
+// counters it was computed from has moved, otherwise load's (computed from
+// deps). A 200 answer is stored
 // for ttl, unless a dependency changed while it was computed. Concurrent
 // misses of a key at the same versions share one load.
 func (s *Store) Get(key string, deps Deps, ttl time.Duration, load func() (*Answer, error)) (answer *Answer, hit bool, err error) {
-	snapshot := s.versions.snapshot(deps)
-	if stored, ok := s.answers.GetIfPresent(key); ok && stored.snapshot == snapshot {
+	if stored, ok := s.answers.GetIfPresent(key); ok && unchanged(stored.versions) {
 		s.hits.Add(1)
 		return stored, true, nil
 	}
 	s.misses.Add(1)
 
-	shared, err, _ := s.flights.Do(key+"\x00"+strconv.FormatUint(snapshot, 10), func() (any, error) {
+	snapshot := s.versions.snapshot(deps)
+	shared, err, _ := s.flights.Do(flightKey(key, snapshot), func() (any, error) {
 		s.loads.Add(1)
 		loaded, err := load()
 		if err != nil {
 			return nil, err
 		}
-		if loaded.Status == http.StatusOK && ttl > 0 && s.versions.snapshot(deps) == snapshot {
-			loaded.snapshot, loaded.ttl = snapshot, ttl
+		if loaded.Status == http.StatusOK && !loaded.keepOut && ttl > 0 && unchanged(snapshot) {
+			loaded.versions, loaded.ttl = snapshot, ttl
 			s.answers.Set(key, loaded)
 		}
 		return loaded, nil
@@ -94,6 +95,8 @@ type Stats struct {
 	Bytes         uint64 `json:"bytes"`
 	MaxBytes      uint64 `json:"maxBytes"`
 	Entries       int    `json:"entries"`
+	// Bypasses counts the reads left to PocketBase, by reason
+	Bypasses map[string]uint64 `json:"bypasses"`
 }
 
 func (s *Store) Stats() Stats {

@@ -5,16 +5,19 @@
 // collection, and a global one (for view collections, whose sources are not
 // tracked); a change of any collection's schema or rules bumps an epoch that
 // every answer depends on. An
-// answer is stored with the sum of the counters it depends on, taken before
-// it was computed, and served only while that sum is unchanged. Counters
-// only grow, so any write to a dependency changes the sum: once the call
-// that wrote has returned (its after-commit hooks have run), no read that
-// starts afterwards is served an answer computed before the write. A load
-// that raced with a write is not stored, and concurrent misses share one
-// load only when they started at the same versions.
+// answer is stored with the counters it depends on and their values, taken
+// before it was computed, and served only while every one of them is
+// unchanged. A sum would not do: after a rule change drops a dependency, a
+// sum over other counters can come back to the same value. Counters only
+// grow, so once the call that wrote has returned (its after-commit hooks
+// have run), no read that starts afterwards is served an answer computed
+// before the write. A load that raced with a write is not stored, and
+// concurrent misses share one load only when they started at the same
+// versions.
 package recordcache
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
@@ -85,18 +88,46 @@ type Deps struct {
 // RecordRef is one record an answer is computed from.
 type RecordRef struct{ CollectionID, ID string }
 
-// snapshot is the sum of the counters deps read; it changes whenever one
-// of them does.
-func (v *Versions) snapshot(deps Deps) uint64 {
-	sum := v.schemaEpoch.Load()
+// version is one counter an answer was computed from, and its value then.
+type version struct {
+	counter *atomic.Uint64
+	value   uint64
+}
+
+// snapshot reads the counters deps name.
+func (v *Versions) snapshot(deps Deps) []version {
+	snapshot := make([]version, 0, len(deps.Collections)+3)
+	read := func(counter *atomic.Uint64) { snapshot = append(snapshot, version{counter, counter.Load()}) }
+	read(&v.schemaEpoch)
 	for _, id := range deps.Collections {
-		sum += v.collection(id).Load()
+		read(v.collection(id))
 	}
 	if deps.Record != nil {
-		sum += v.record(deps.Record.CollectionID, deps.Record.ID).Load()
+		read(v.record(deps.Record.CollectionID, deps.Record.ID))
 	}
 	if deps.AnyWrite {
-		sum += v.anyWrite.Load()
+		read(&v.anyWrite)
 	}
-	return sum
+	return snapshot
+}
+
+// unchanged tells whether no counter of a snapshot has moved since.
+func unchanged(snapshot []version) bool {
+	for _, read := range snapshot {
+		if read.counter.Load() != read.value {
+			return false
+		}
+	}
+	return true
+}
+
+// flightKey names a load of key at the snapshot's values.
+func flightKey(key string, snapshot []version) string {
+	buffer := make([]byte, 0, len(key)+1+8*len(snapshot))
+	buffer = append(buffer, key...)
+	buffer = append(buffer, 0)
+	for _, read := range snapshot {
+		buffer = binary.LittleEndian.AppendUint64(buffer, read.value)
+	}
+	return string(buffer)
 }

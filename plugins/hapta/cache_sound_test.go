@@ -1,0 +1,417 @@
+package hapta
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/plugins/jsvm"
+	"github.com/pocketbase/pocketbase/tools/types"
+
+	"github.com/postr-inc/hapta/internal/testsupport"
+	"github.com/postr-inc/hapta/plugins/hapta/recordcache"
+)
+
+// The tests of this file each reproduce a way the cache once served one
+// caller's answer to another, a stale answer, or skipped PocketBase.
+
+// soundApp serves the distribution with the HTTP cache on for the named
+// collections, which setup creates (before the server starts).
+func soundApp(t *testing.T, cached []string, setup func(app core.App)) (core.App, *httptest.Server) {
+	t.Helper()
+	entries := make([]string, len(cached))
+	for i, name := range cached {
+		entries[i] = `"` + name + `": {"http": true, "ttl": "1m"}`
+	}
+	config := writeConfig(t, `{"logLevel": "error", "cache": {"collections": {`+strings.Join(entries, ",")+`}}}`)
+	app := testsupport.NewApp(t, func(app core.App) {
+		if _, err := register(app, Config{ConfigFile: config.path}, &testsupport.SyncBuffer{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	setup(app)
+	server, err := testsupport.Serve(t, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app, server
+}
+
+// newCollection saves a base collection with fields and list/view rules
+// (nil: superusers only).
+func newCollection(t *testing.T, app core.App, name string, rule *string, fields ...core.Field) *core.Collection {
+	t.Helper()
+	collection := core.NewBaseCollection(name)
+	collection.Fields.Add(fields...)
+	collection.ListRule, collection.ViewRule = rule, rule
+	if err := app.Save(collection); err != nil {
+		t.Fatal(err)
+	}
+	return collection
+}
+
+func usersID(t *testing.T, app core.App) string {
+	users, err := app.FindCollectionByNameOrId("users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return users.Id
+}
+
+// items reads a list and returns its cache header and the items' field.
+func items(t *testing.T, server *httptest.Server, path, token, field string, headers ...string) (string, string) {
+	t.Helper()
+	answer := testsupport.CallJSON(t, "GET", server.URL+path, "", append([]string{"Authorization", token}, headers...)...)
+	if answer.Status != 200 {
+		t.Fatalf("GET %s: %d %s", path, answer.Status, answer.Raw)
+	}
+	var values []string
+	for _, item := range answer.Body["items"].([]any) {
+		values = append(values, item.(map[string]any)[field].(string))
+	}
+	return answer.Header.Get(recordcache.Header), strings.Join(values, ",")
+}
+
+func TestARuleWithACommentKeepsCallersApart(t *testing.T) {
+	t.Parallel()
+	// the apostrophe and the quote of 'draft' once read as one string
+	rule := "// only the owner's notes\nowner = @request.auth.id && text != 'draft'"
+	app, server := soundApp(t, []string{"diary"}, func(app core.App) {
+		newCollection(t, app, "diary", &rule,
+			&core.RelationField{Name: "owner", CollectionId: usersID(t, app), MaxSelect: 1}, &core.TextField{Name: "text"})
+	})
+	alice, aliceToken := testsupport.NewAuthRecord(t, app, "users", "alice@example.com")
+	_, bobToken := testsupport.NewAuthRecord(t, app, "users", "bob@example.com")
+	testsupport.SaveRecord(t, app, "diary", map[string]any{"owner": alice.Id, "text": "alice's secret"})
+
+	for range 2 {
+		if _, got := items(t, server, "/api/collections/diary/records", aliceToken, "text"); got != "alice's secret" {
+			t.Fatalf("alice reads %q", got)
+		}
+	}
+	if header, got := items(t, server, "/api/collections/diary/records", bobToken, "text"); got != "" {
+		t.Fatalf("bob got alice's diary (%s): %q", header, got)
+	}
+	if header, got := items(t, server, "/api/collections/diary/records", "", "text"); got != "" {
+		t.Fatalf("an anonymous caller got alice's diary (%s): %q", header, got)
+	}
+}
+
+// articlesApp: public articles, comments only their owner sees, and users
+// whose records anyone may view (their emails stay their own).
+func articlesApp(t *testing.T) (core.App, *httptest.Server) {
+	return soundApp(t, []string{"articles", "comments"}, func(app core.App) {
+		articles := newCollection(t, app, "articles", types.Pointer(""), &core.TextField{Name: "title"})
+		newCollection(t, app, "comments", types.Pointer(`@request.auth.id != "" && owner = @request.auth.id`),
+			&core.RelationField{Name: "article", CollectionId: articles.Id, MaxSelect: 1},
+			&core.RelationField{Name: "owner", CollectionId: usersID(t, app), MaxSelect: 1},
+			&core.TextField{Name: "text"})
+		users, _ := app.FindCollectionByNameOrId("users")
+		users.ViewRule = types.Pointer("")
+		if err := app.Save(users); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestEveryExpandSpellingKeepsCallersApart(t *testing.T) {
+	t.Parallel()
+	app, server := articlesApp(t)
+	alice, aliceToken := testsupport.NewAuthRecord(t, app, "users", "alice@example.com")
+	_, bobToken := testsupport.NewAuthRecord(t, app, "users", "bob@example.com")
+	article := testsupport.SaveRecord(t, app, "articles", map[string]any{"title": "Public"})
+	testsupport.SaveRecord(t, app, "comments", map[string]any{"article": article.Id, "owner": alice.Id, "text": "private"})
+
+	for _, expand := range []string{"comments(article)", "comments_via_article%20", "%20comments_via_article.", ".comments_via_article", "comments(article).owner", "comments_via_article%20.%20owner"} {
+		path := "/api/collections/articles/records/" + article.Id + "?expand=" + expand
+		mine := testsupport.CallJSON(t, "GET", server.URL+path, "", "Authorization", aliceToken)
+		if !strings.Contains(string(mine.Raw), `"private"`) {
+			t.Fatalf("expand %s: alice does not see her comment: %s", expand, mine.Raw)
+		}
+		for _, token := range []string{bobToken, ""} {
+			theirs := testsupport.CallJSON(t, "GET", server.URL+path, "", "Authorization", token)
+			if strings.Contains(string(theirs.Raw), `"private"`) || strings.Contains(string(theirs.Raw), "alice@example.com") {
+				t.Fatalf("expand %s: another caller got alice's comment (%s): %s", expand, theirs.Header.Get(recordcache.Header), theirs.Raw)
+			}
+		}
+	}
+}
+
+func TestAFilterJoinUnderAListRuleKeepsCallersApart(t *testing.T) {
+	t.Parallel()
+	app, server := soundApp(t, []string{"shelves"}, func(app core.App) {
+		boxes := newCollection(t, app, "boxes", types.Pointer(`@request.auth.id != "" && owner = @request.auth.id`),
+			&core.RelationField{Name: "owner", CollectionId: usersID(t, app), MaxSelect: 1}, &core.TextField{Name: "label"})
+		newCollection(t, app, "shelves", types.Pointer(""),
+			&core.RelationField{Name: "box", CollectionId: boxes.Id, MaxSelect: 1}, &core.TextField{Name: "name"})
+	})
+	alice, aliceToken := testsupport.NewAuthRecord(t, app, "users", "alice@example.com")
+	_, bobToken := testsupport.NewAuthRecord(t, app, "users", "bob@example.com")
+	box := testsupport.SaveRecord(t, app, "boxes", map[string]any{"owner": alice.Id, "label": "secret"})
+	testsupport.SaveRecord(t, app, "shelves", map[string]any{"box": box.Id, "name": "top"})
+
+	const path = "/api/collections/shelves/records?filter=box.label%3D%27secret%27"
+	if _, got := items(t, server, path, aliceToken, "name"); got != "top" {
+		t.Fatalf("alice: %q", got)
+	}
+	// PocketBase applies the boxes' list rule to the join: bob learns nothing
+	if header, got := items(t, server, path, bobToken, "name"); got != "" {
+		t.Fatalf("bob learned alice's box label (%s): %q", header, got)
+	}
+}
+
+func TestARuleThatReadsTheBodyBypasses(t *testing.T) {
+	t.Parallel()
+	app, server := soundApp(t, []string{"vault"}, func(app core.App) {
+		newCollection(t, app, "vault", types.Pointer(`@request.body.key = "letmein"`), &core.TextField{Name: "text"})
+	})
+	testsupport.SaveRecord(t, app, "vault", map[string]any{"text": "gold"})
+
+	withKey := testsupport.CallJSON(t, "GET", server.URL+"/api/collections/vault/records", `{"key": "letmein"}`)
+	if withKey.Status != 200 || !strings.Contains(string(withKey.Raw), "gold") {
+		t.Fatalf("with the key: %d %s", withKey.Status, withKey.Raw)
+	}
+	if header, got := items(t, server, "/api/collections/vault/records", "", "text"); got != "" || header != "BYPASS" {
+		t.Fatalf("without the key: %s %q", header, got)
+	}
+}
+
+func TestSuperusersFilteringByThemselvesAreApart(t *testing.T) {
+	t.Parallel()
+	app, server := soundApp(t, []string{"posts"}, func(core.App) {})
+	author, _ := testsupport.NewAuthRecord(t, app, "users", "author@example.com")
+	testsupport.SaveRecord(t, app, "posts", map[string]any{"title": "Hello", "author": author.Id})
+	_, rootToken := testsupport.NewAuthRecord(t, app, core.CollectionNameSuperusers, "root@example.com")
+	_, otherToken := testsupport.NewAuthRecord(t, app, core.CollectionNameSuperusers, "other@example.com")
+
+	const path = "/api/collections/posts/records?filter=%40request.auth.email%3D%27root%40example.com%27"
+	for range 2 {
+		if _, got := items(t, server, path, rootToken, "title"); got != "Hello" {
+			t.Fatalf("root: %q", got)
+		}
+	}
+	if header, got := items(t, server, path, otherToken, "title"); got != "" {
+		t.Fatalf("another superuser got root's answer (%s): %q", header, got)
+	}
+}
+
+func TestReadHooksRunOnEveryRead(t *testing.T) {
+	t.Parallel()
+	var lists, views atomic.Int32
+	app, server := soundApp(t, []string{"posts"}, func(app core.App) {
+		app.OnRecordsListRequest("posts").BindFunc(func(e *core.RecordsListRequestEvent) error {
+			lists.Add(1)
+			if e.Auth == nil { // hide everything from anonymous callers
+				e.Records = e.Records[:0]
+				e.Result.Items = e.Records
+			}
+			return e.Next()
+		})
+		app.OnRecordViewRequest("posts").BindFunc(func(e *core.RecordRequestEvent) error {
+			views.Add(1)
+			return e.Next()
+		})
+	})
+	author, token := testsupport.NewAuthRecord(t, app, "users", "author@example.com")
+	post := testsupport.SaveRecord(t, app, "posts", map[string]any{"title": "Hello", "author": author.Id})
+
+	for range 2 {
+		if header, got := items(t, server, "/api/collections/posts/records", token, "title"); got != "Hello" || header != "BYPASS" {
+			t.Fatalf("the author: %s %q", header, got)
+		}
+	}
+	if header, got := items(t, server, "/api/collections/posts/records", "", "title"); got != "" {
+		t.Fatalf("the hook was skipped for an anonymous caller (%s): %q", header, got)
+	}
+	for range 2 {
+		get(t, server, "/api/collections/posts/records/"+post.Id, "")
+	}
+	if lists.Load() != 3 || views.Load() != 2 {
+		t.Fatalf("hooks ran %d list and %d view times, want 3 and 2", lists.Load(), views.Load())
+	}
+	stats := ServicesOf(app).DB.internal.cache.Stats()
+	if stats.Bypasses[recordcache.BypassReadHooks] != 5 {
+		t.Fatalf("stats do not say why: %v", stats.Bypasses)
+	}
+}
+
+func TestJavaScriptReadHooksRunOnEveryRead(t *testing.T) {
+	t.Parallel()
+	hooks := t.TempDir()
+	err := os.WriteFile(filepath.Join(hooks, "count.pb.js"), []byte(`
+onRecordViewRequest((e) => {
+	$app.store().set("views", ($app.store().get("views") || 0) + 1)
+	e.next()
+}, "posts")`), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := writeConfig(t, `{"logLevel": "error", "cache": {"collections": {"posts": {"http": true}}}}`)
+	app := testsupport.NewApp(t, func(app core.App) {
+		jsvm.MustRegister(app, jsvm.Config{HooksDir: hooks})
+		if _, err := register(app, Config{ConfigFile: config.path}, &testsupport.SyncBuffer{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	server, err := testsupport.Serve(t, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	author, _ := testsupport.NewAuthRecord(t, app, "users", "author@example.com")
+	post := testsupport.SaveRecord(t, app, "posts", map[string]any{"title": "Hello", "author": author.Id})
+	for range 3 {
+		get(t, server, "/api/collections/posts/records/"+post.Id, "")
+	}
+	if views := fmt.Sprint(app.Store().Get("views")); views != "3" {
+		t.Fatalf("the pb_hooks view hook ran %v times for 3 reads", views)
+	}
+}
+
+func TestARuleChangeThatDropsADependencyIsNotStale(t *testing.T) {
+	t.Parallel()
+	app, server := soundApp(t, []string{"docs"}, func(app core.App) {
+		newCollection(t, app, "gates", types.Pointer(""), &core.BoolField{Name: "open"})
+		newCollection(t, app, "docs", types.Pointer("@collection.gates.open ?= true"),
+			&core.TextField{Name: "title"}, &core.BoolField{Name: "hidden"})
+	})
+	// one write to gates: the old answer's sum of counters then equals
+	// the sum after the rule change (one more schema change, no gates)
+	testsupport.SaveRecord(t, app, "gates", map[string]any{"open": true})
+	testsupport.SaveRecord(t, app, "docs", map[string]any{"title": "draft", "hidden": true})
+	for range 2 {
+		if _, got := items(t, server, "/api/collections/docs/records", "", "title"); got != "draft" {
+			t.Fatalf("before: %q", got)
+		}
+	}
+	docs, _ := app.FindCollectionByNameOrId("docs")
+	docs.ListRule = types.Pointer("hidden = false")
+	if err := app.Save(docs); err != nil {
+		t.Fatal(err)
+	}
+	if header, got := items(t, server, "/api/collections/docs/records", "", "title"); got != "" {
+		t.Fatalf("a tightened rule still serves the hidden doc (%s): %q", header, got)
+	}
+}
+
+func TestWritesOfRecordProxiesInvalidate(t *testing.T) {
+	t.Parallel()
+	app, server := soundApp(t, []string{"_externalAuths"}, func(core.App) {})
+	user, token := testsupport.NewAuthRecord(t, app, "users", "linked@example.com")
+	const path = "/api/collections/_externalAuths/records"
+	for range 2 {
+		if _, got := items(t, server, path, token, "provider"); got != "" {
+			t.Fatalf("before: %q", got)
+		}
+	}
+	link := core.NewExternalAuth(app)
+	link.SetRecordRef(user.Id)
+	link.SetCollectionRef(user.Collection().Id)
+	link.SetProvider("github")
+	link.SetProviderId("42")
+	if err := app.Save(link); err != nil { // a *core.ExternalAuth, not a *core.Record
+		t.Fatal(err)
+	}
+	if header, got := items(t, server, path, token, "provider"); got != "github" {
+		t.Fatalf("after linking (%s): %q", header, got)
+	}
+}
+
+func TestClockAndRandomReadsBypass(t *testing.T) {
+	t.Parallel()
+	app, server := soundApp(t, []string{"posts", "recent"}, func(app core.App) {
+		recent := core.NewViewCollection("recent")
+		recent.ViewQuery = "SELECT id, title, (strftime('%s', 'now') - strftime('%s', created)) AS age FROM posts"
+		recent.ListRule = types.Pointer("")
+		if err := app.Save(recent); err != nil {
+			t.Fatal(err)
+		}
+	})
+	author, _ := testsupport.NewAuthRecord(t, app, "users", "author@example.com")
+	testsupport.SaveRecord(t, app, "posts", map[string]any{"title": "Hello", "author": author.Id})
+	for _, path := range []string{
+		"/api/collections/posts/records?filter=created%3Cstrftime(%27%25Y-%25m-%25d%20%25H:%25M:%25S%27,%27now%27)",
+		"/api/collections/posts/records?filter=created%3Cstrftime(%27%25Y-%25m-%25d%27)",
+		"/api/collections/posts/records?filter=created%3Cstrftime(%27%25Y-%25m-%25d%27,title)",
+		"/api/collections/posts/records?sort=@random",
+		"/api/collections/recent/records",
+	} {
+		for range 2 {
+			if header, _ := items(t, server, path, "", "title"); header != "BYPASS" {
+				t.Fatalf("%s: %s", path, header)
+			}
+		}
+	}
+	// a strftime over a date field reads no clock
+	path := "/api/collections/posts/records?filter=strftime(%27%25Y%27,created)%3E%271999%27"
+	items(t, server, path, "", "title")
+	if header, got := items(t, server, path, "", "title"); header != "HIT" || got != "Hello" {
+		t.Fatalf("a clock-free strftime: %s %q", header, got)
+	}
+}
+
+func TestCollectionRateLimitsCountHits(t *testing.T) {
+	t.Parallel()
+	_, server := soundApp(t, []string{"posts"}, func(app core.App) {
+		settings := app.Settings()
+		settings.RateLimits.Enabled = true
+		settings.RateLimits.Rules = []core.RateLimitRule{{Label: "posts:list", MaxRequests: 3, Duration: 60}}
+		if err := app.Save(settings); err != nil {
+			t.Fatal(err)
+		}
+	})
+	const path = "/api/collections/posts/records"
+	for i, want := range []string{"MISS", "HIT", "HIT"} {
+		if header, _ := items(t, server, path, "", "title"); header != want {
+			t.Fatalf("read %d: %s", i, header)
+		}
+	}
+	limited := testsupport.CallJSON(t, "GET", server.URL+path, "")
+	if limited.Status != 429 {
+		t.Fatalf("the fourth read in a minute answered %d (%s), want 429", limited.Status, limited.Header.Get(recordcache.Header))
+	}
+}
+
+func TestAMiddlewareBoundAfterHaptaRunsOnHits(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	_, server := soundApp(t, []string{"posts"}, func(app core.App) {
+		app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+			se.Router.BindFunc(func(e *core.RequestEvent) error {
+				calls.Add(1)
+				e.Response.Header().Set("X-Application", "seen")
+				return e.Next()
+			})
+			return se.Next()
+		})
+	})
+	for i, want := range []string{"MISS", "HIT"} {
+		answer := testsupport.CallJSON(t, "GET", server.URL+"/api/collections/posts/records", "")
+		if answer.Header.Get(recordcache.Header) != want || answer.Header.Get("X-Application") != "seen" {
+			t.Fatalf("read %d: %s, application header %q", i, answer.Header.Get(recordcache.Header), answer.Header.Get("X-Application"))
+		}
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("the application's middleware ran %d times for 2 reads", calls.Load())
+	}
+}
+
+func TestCacheEntriesMatchCollectionsInAnyCaseAndOnceTheyExist(t *testing.T) {
+	t.Parallel()
+	app, server := soundApp(t, []string{"POSTS", "later"}, func(core.App) {})
+	for i, want := range []string{"MISS", "HIT"} {
+		if header, _ := items(t, server, "/api/collections/posts/records", "", "title"); header != want {
+			t.Fatalf("posts read %d: %s", i, header)
+		}
+	}
+	newCollection(t, app, "later", types.Pointer(""), &core.TextField{Name: "title"})
+	for i, want := range []string{"MISS", "HIT"} {
+		if header, _ := items(t, server, "/api/collections/later/records", "", "title"); header != want {
+			t.Fatalf("a collection created after the start, read %d: %s", i, header)
+		}
+	}
+}
