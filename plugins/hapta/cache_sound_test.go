@@ -2,6 +2,7 @@ package hapta
 
 import (
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -178,6 +179,26 @@ func TestARuleThatReadsTheBodyBypasses(t *testing.T) {
 	}
 	if header, got := items(t, server, "/api/collections/vault/records", "", "text"); got != "" || header != "BYPASS" {
 		t.Fatalf("without the key: %s %q", header, got)
+	}
+}
+
+func TestABodyOnGetIsReadAsPocketBaseReadsIt(t *testing.T) {
+	t.Parallel()
+	_, server := soundApp(t, []string{"posts"}, func(core.App) {})
+	for i, want := range []string{"MISS", "HIT"} {
+		if header, _ := items(t, server, "/api/collections/posts/records", "", "title"); header != want {
+			t.Fatalf("read %d: %s", i, header)
+		}
+	}
+	req, _ := http.NewRequest("GET", server.URL+"/api/collections/posts/records", strings.NewReader("{not json"))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 400 {
+		t.Fatalf("a malformed body answered %d (%s), PocketBase answers 400", res.StatusCode, res.Header.Get(recordcache.Header))
 	}
 }
 

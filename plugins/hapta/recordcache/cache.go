@@ -122,6 +122,10 @@ func (c *Cache) serve(e *core.RequestEvent, collection *core.Collection, recordI
 	if readHooksBound(e.App) {
 		return c.bypass(e, BypassReadHooks)
 	}
+	if e.Request.ContentLength != 0 {
+		// PocketBase reads a body on GET too (and refuses a malformed one)
+		return c.bypass(e, BypassRequestData)
+	}
 	rawQuery := e.Request.URL.RawQuery
 	if strings.Contains(rawQuery, "requestKey") {
 		// the JS SDK's cancellation key changes nothing: leave it out of the key

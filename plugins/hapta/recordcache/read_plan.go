@@ -53,10 +53,15 @@ var (
 func planRead(app core.App, collection *core.Collection, view bool, filter, sort, expand string, auth *core.Record) readPlan {
 	p := &planner{app: app, superuser: auth != nil && auth.IsSuperuser(), auth: auth}
 
-	p.depend(collection)
 	if view {
+		// the record itself is the caller's RecordRef: other records of
+		// the collection matter only where the rule reads them
+		if collection.IsView() {
+			p.depend(collection)
+		}
 		p.rule(collection, collection.ViewRule)
 	} else {
+		p.depend(collection)
 		p.rule(collection, collection.ListRule)
 		// PocketBase resolves the client's filter and sort with hidden
 		// fields off for non-superusers: each join then adds the joined
