@@ -7,7 +7,7 @@ endif
 
 BINARY := pocketbase
 
-.PHONY: build serve test bench-routes bench-cache
+.PHONY: build serve test test-differential bench-routes bench-cache
 
 ## build: compile the distribution into ./pocketbase
 build:
@@ -17,10 +17,18 @@ build:
 serve: build
 	./$(BINARY) serve
 
-## test: vet, then run every test with the race detector
+## test: vet, then run every test with the race detector, and the record
+## cache's differential test (10,000 steps) without it
 test:
 	go vet ./...
 	go test -race ./...
+	go test -run '^TestCacheDifferential$$' ./plugins/hapta/
+
+## test-differential: the differential test for 200,000 steps with a new seed
+## (SEED=n repeats a run)
+test-differential:
+	go test -count=1 -timeout 3h -v -run '^TestCacheDifferential$$' ./plugins/hapta/ \
+		-args -differential.steps=$(or $(STEPS),200000) -differential.seed=$(or $(SEED),0)
 
 ## bench-routes: a hapta route against the same work as a bare PocketBase route
 bench-routes:

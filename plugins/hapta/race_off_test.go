@@ -1,0 +1,5 @@
+//go:build !race
+
+package hapta
+
+const raceDetector = false
