@@ -55,8 +55,9 @@ func actAs() *hook.Handler[*core.RequestEvent] {
 // build makes the router once, when first used.
 func (r *internalRouter) build() error {
 	r.once.Do(func() {
-		pbRouter, err := apis.NewRouter(r.app)
+		pbRouter, err := apis.NewRouter(routerBuildApp{r.app})
 		if err == nil {
+			pbRouter.Bind(realApp(r.app))
 			if r.quiet {
 				pbRouter.Unbind(apis.DefaultActivityLoggerMiddlewareId)
 			}

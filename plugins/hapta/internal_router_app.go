@@ -1,0 +1,62 @@
+package hapta
+
+import (
+	"math"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
+)
+
+// routerBuildApp is the app as apis.NewRouter sees it when hapta builds a
+// private router. NewRouter binds PocketBase's realtime broadcasts and the
+// admin UI's routes on the app's hooks, which the public router has done
+// already: bound twice, every realtime message went out twice (and the UI
+// routes would clash). Here those hooks are spare ones that nothing
+// triggers; requests on the router see the real app again (realApp).
+type routerBuildApp struct{ core.App }
+
+func (routerBuildApp) OnServe() *hook.Hook[*core.ServeEvent] { return &hook.Hook[*core.ServeEvent]{} }
+
+func (routerBuildApp) OnCollectionUpdate(...string) *hook.TaggedHook[*core.CollectionEvent] {
+	return spareHook[*core.CollectionEvent]()
+}
+
+func (routerBuildApp) OnCollectionAfterDeleteSuccess(...string) *hook.TaggedHook[*core.CollectionEvent] {
+	return spareHook[*core.CollectionEvent]()
+}
+
+func (routerBuildApp) OnModelAfterCreateSuccess(...string) *hook.TaggedHook[*core.ModelEvent] {
+	return spareHook[*core.ModelEvent]()
+}
+
+func (routerBuildApp) OnModelAfterUpdateSuccess(...string) *hook.TaggedHook[*core.ModelEvent] {
+	return spareHook[*core.ModelEvent]()
+}
+
+func (routerBuildApp) OnModelAfterDeleteSuccess(...string) *hook.TaggedHook[*core.ModelEvent] {
+	return spareHook[*core.ModelEvent]()
+}
+
+func (routerBuildApp) OnModelDelete(...string) *hook.TaggedHook[*core.ModelEvent] {
+	return spareHook[*core.ModelEvent]()
+}
+
+func (routerBuildApp) OnModelAfterDeleteError(...string) *hook.TaggedHook[*core.ModelErrorEvent] {
+	return spareHook[*core.ModelErrorEvent]()
+}
+
+func spareHook[T hook.Tagger]() *hook.TaggedHook[T] { return hook.NewTaggedHook(&hook.Hook[T]{}) }
+
+// realApp puts the real app back into the router's request events (the
+// router's event factory sets the app it was built with), before any
+// other middleware runs.
+func realApp(app core.App) *hook.Handler[*core.RequestEvent] {
+	return &hook.Handler[*core.RequestEvent]{
+		Id:       "haptaRealApp",
+		Priority: math.MinInt32,
+		Func: func(e *core.RequestEvent) error {
+			e.App = app
+			return e.Next()
+		},
+	}
+}
