@@ -293,6 +293,46 @@ onRecordViewRequest((e) => {
 	}
 }
 
+func TestEnrichHooksRunOnEveryRead(t *testing.T) {
+	t.Parallel()
+	var enriched atomic.Int32
+	app, server := soundApp(t, []string{"posts"}, func(app core.App) {
+		app.OnRecordEnrich("posts").BindFunc(func(e *core.RecordEnrichEvent) error {
+			enriched.Add(1)
+			e.Record.WithCustomData(true)
+			e.Record.Set("seen", enriched.Load())
+			return e.Next()
+		})
+	})
+	author, _ := testsupport.NewAuthRecord(t, app, "users", "author@example.com")
+	post := testsupport.SaveRecord(t, app, "posts", map[string]any{"title": "Hello", "author": author.Id})
+	for i := range 2 {
+		header, body := get(t, server, "/api/collections/posts/records/"+post.Id, "")
+		if header != "BYPASS" || body["seen"] != float64(i+1) {
+			t.Fatalf("read %d: %s, seen %v", i, header, body["seen"])
+		}
+	}
+}
+
+func TestAnEmptyFilteredListUnderAListRuleIsNotKept(t *testing.T) {
+	t.Parallel()
+	app, server := soundApp(t, []string{"notes"}, func(app core.App) {
+		newCollection(t, app, "notes", types.Pointer(`text != ""`), &core.TextField{Name: "text"})
+	})
+	testsupport.SaveRecord(t, app, "notes", map[string]any{"text": "kept"})
+	// PocketBase slows down repeated empty searches: each must reach it
+	for i := range 2 {
+		if header, got := items(t, server, "/api/collections/notes/records?filter=text%3D%27none%27", "", "text"); header != "MISS" || got != "" {
+			t.Fatalf("empty search %d: %s %q", i, header, got)
+		}
+	}
+	for i, want := range []string{"MISS", "HIT"} {
+		if header, got := items(t, server, "/api/collections/notes/records?filter=text%3D%27kept%27", "", "text"); header != want || got != "kept" {
+			t.Fatalf("search %d: %s %q", i, header, got)
+		}
+	}
+}
+
 func TestARuleChangeThatDropsADependencyIsNotStale(t *testing.T) {
 	t.Parallel()
 	app, server := soundApp(t, []string{"docs"}, func(app core.App) {

@@ -36,6 +36,12 @@ const (
 // (maxNestedRels in core): deeper steps are not followed by PocketBase.
 const maxNestedRelations = 6
 
+// timeMacros are PocketBase's identifier macros: all read the clock.
+var timeMacros = []string{
+	"@now", "@yesterday", "@tomorrow", "@second", "@minute", "@hour", "@day", "@month", "@weekday", "@year",
+	"@todayStart", "@todayEnd", "@monthStart", "@monthEnd", "@yearStart", "@yearEnd",
+}
+
 var (
 	// PocketBase's back-relation forms, as its resolver and expand read them
 	backRelation       = regexp.MustCompile(`^(\w+)_via_(\w+)$`)
@@ -203,8 +209,10 @@ func (p *planner) identifier(collection *core.Collection, name string, joinRules
 		return p.path(p.auth.Collection(), segments[2:], joinRules)
 	case segments[0] == "@request":
 		p.refuse(BypassRequestData)
+	case slices.Contains(timeMacros, name):
+		p.refuse(BypassClock)
 	case strings.HasPrefix(name, "@"):
-		p.refuse(BypassClock) // PocketBase's macros (@now, @todayStart, ...) read the clock
+		p.refuse(BypassUnknown)
 	default:
 		return p.path(collection, segments, joinRules)
 	}
