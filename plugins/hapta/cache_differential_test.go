@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -89,6 +91,9 @@ type differentialRead struct {
 }
 
 func newDifferentialWorld(t *testing.T, seed uint64) *differentialWorld {
+	// PocketBase logs each legacy name(field) expand on the standard logger
+	log.SetOutput(io.Discard)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
 	w := &differentialWorld{
 		t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		live: map[string][]string{}, headers: map[string]int{},
