@@ -140,11 +140,9 @@ func (c *Cache) serve(e *core.RequestEvent, collection *core.Collection, recordI
 	// the raw query, as sent: another order of the same parameters is
 	// another key, never a wrong answer
 	key := e.Request.URL.Path + "?" + rawQuery + "#" + identity(e.Auth, plan)
-	mayThrottle := recordID == "" && mayThrottleEmptyList(e, collection)
-
 	answer, hit, err := c.store.Get(key, plan.deps, c.ttl(collection, policy), func() (*Answer, error) {
 		answer, err := capture(e)
-		if err == nil && mayThrottle && bytes.Contains(answer.Body, []byte(`"items":[]`)) {
+		if err == nil && recordID == "" && mayThrottleEmptyList(e, collection) && bytes.Contains(answer.Body, []byte(`"items":[]`)) {
 			answer.keepOut = true // PocketBase throttles repeated empty filtered lists
 		}
 		return answer, err
