@@ -99,7 +99,7 @@ func newDifferentialWorld(t *testing.T, seed uint64) *differentialWorld {
 		live: map[string][]string{}, headers: map[string]int{},
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
 	}
-	entries := []string{`"users": {"http": true, "ttl": "1h"}`}
+	entries := []string{`"users": {"http": true, "ttl": "1h"}`, `"v0": {"http": true, "ttl": "1h"}`}
 	for i := range differentialCollections {
 		entries = append(entries, fmt.Sprintf(`"c%d": {"http": true, "ttl": "1h"}`, i))
 	}
@@ -163,6 +163,37 @@ func (w *differentialWorld) createSchema() {
 	for i := range collections {
 		w.changeRules(i)
 	}
+	view := core.NewViewCollection("v0")
+	view.ViewQuery = "SELECT c0.id, c0.title, c0.n, c0.owner, c1.title AS reftitle FROM c0 LEFT JOIN c1 ON c1.id = c0.ref"
+	if err := w.app.Save(view); err != nil {
+		w.t.Fatal(err)
+	}
+	w.changeViewRules()
+}
+
+// the view collection v0 joins c0 and c1; its rules, filters and sorts
+var (
+	differentialViewRules   = []string{"", "nil", "owner = @request.auth.id", "n > 2", "reftitle ~ 'a'", "owner.verified = true"}
+	differentialViewFilters = []string{"", "n > 1", "reftitle = 'apple'", "owner.email ~ 'u'", "owner = @request.auth.id"}
+	differentialViewSorts   = []string{"", "-n,id", "reftitle,id"}
+)
+
+func (w *differentialWorld) changeViewRules() {
+	view, err := w.app.FindCollectionByNameOrId("v0")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	rule := func() *string {
+		if rule := w.pick(differentialViewRules); rule != "nil" {
+			return types.Pointer(rule)
+		}
+		return nil
+	}
+	view.ListRule, view.ViewRule = rule(), rule()
+	if err := w.app.Save(view); err != nil {
+		w.t.Fatal(err)
+	}
+	w.log("rules of v0: list %s, view %s", show(view.ListRule), show(view.ViewRule))
 }
 
 func (w *differentialWorld) createCallersAndRecords() {
@@ -300,7 +331,11 @@ func (w *differentialWorld) write() {
 	switch roll := w.rng.IntN(100); {
 	case roll < 4:
 		w.ruleChanges++
-		w.changeRules(i)
+		if w.rng.IntN(5) == 0 {
+			w.changeViewRules()
+		} else {
+			w.changeRules(i)
+		}
 	case roll < 30 || len(w.live[name]) < 3:
 		w.create(i)
 	case roll < 38:
@@ -341,10 +376,16 @@ func (w *differentialWorld) write() {
 // sort, expand and paging, or a view with expand.
 func (w *differentialWorld) newRead() differentialRead {
 	caller := w.callers[w.rng.IntN(len(w.callers))]
-	i := w.rng.IntN(differentialCollections + 1)
-	name := fmt.Sprintf("c%d", i)
-	if i == differentialCollections {
-		name = "users"
+	i := w.rng.IntN(differentialCollections + 2)
+	name, source := fmt.Sprintf("c%d", i), fmt.Sprintf("c%d", i)
+	expands, filters, sorts := differentialExpands, differentialFilters, differentialSorts
+	switch i {
+	case differentialCollections:
+		name, source = "users", "users"
+		expands, filters, sorts = []string{""}, []string{"", "verified = true", "email ~ 'u'"}, []string{"", "-email"}
+	case differentialCollections + 1:
+		name, source = "v0", "c0"
+		expands, filters, sorts = []string{"", "owner"}, differentialViewFilters, differentialViewSorts
 	}
 	query := url.Values{}
 	setIf := func(key, value string) {
@@ -352,22 +393,16 @@ func (w *differentialWorld) newRead() differentialRead {
 			query.Set(key, value)
 		}
 	}
-	if name != "users" {
-		setIf("expand", w.fill(w.pick(differentialExpands), i))
-	}
+	setIf("expand", w.fill(w.pick(expands), i))
 	if w.rng.IntN(5) == 0 {
 		setIf("fields", w.pick([]string{"id,title", "*,expand.owner.email", "id,email"}))
 	}
 	path := "/api/collections/" + name + "/records"
 	if w.rng.IntN(3) == 0 {
-		path += "/" + w.randomID(name)
+		path += "/" + w.randomID(source)
 	} else {
-		if name != "users" {
-			setIf("filter", w.fill(w.pick(differentialFilters), i))
-			setIf("sort", w.pick(differentialSorts))
-		} else {
-			setIf("filter", w.pick([]string{"", "verified = true", "email ~ 'u'"}))
-		}
+		setIf("filter", w.fill(w.pick(filters), i))
+		setIf("sort", w.pick(sorts))
 		setIf("perPage", w.pick([]string{"", "", "2"}))
 		setIf("page", w.pick([]string{"", "", "2"}))
 		setIf("skipTotal", w.pick([]string{"", "", "1"}))
