@@ -78,6 +78,22 @@ func items(t *testing.T, server *httptest.Server, path, token, field string, hea
 	return answer.Header.Get(recordcache.Header), strings.Join(values, ",")
 }
 
+// keptApart reads path as the owner (twice, so that a cache keeps it), then
+// as each other caller, who must not get the owner's items.
+func keptApart(t *testing.T, server *httptest.Server, path, field, ownerToken, want string, others ...string) {
+	t.Helper()
+	for range 2 {
+		if _, got := items(t, server, path, ownerToken, field); got != want {
+			t.Fatalf("the owner reads %q, want %q", got, want)
+		}
+	}
+	for i, token := range others {
+		if header, got := items(t, server, path, token, field); got != "" {
+			t.Fatalf("caller %d got the owner's answer (%s): %q", i, header, got)
+		}
+	}
+}
+
 func TestARuleWithACommentKeepsCallersApart(t *testing.T) {
 	t.Parallel()
 	// the apostrophe and the quote of 'draft' once read as one string
@@ -90,17 +106,7 @@ func TestARuleWithACommentKeepsCallersApart(t *testing.T) {
 	_, bobToken := testsupport.NewAuthRecord(t, app, "users", "bob@example.com")
 	testsupport.SaveRecord(t, app, "diary", map[string]any{"owner": alice.Id, "text": "alice's secret"})
 
-	for range 2 {
-		if _, got := items(t, server, "/api/collections/diary/records", aliceToken, "text"); got != "alice's secret" {
-			t.Fatalf("alice reads %q", got)
-		}
-	}
-	if header, got := items(t, server, "/api/collections/diary/records", bobToken, "text"); got != "" {
-		t.Fatalf("bob got alice's diary (%s): %q", header, got)
-	}
-	if header, got := items(t, server, "/api/collections/diary/records", "", "text"); got != "" {
-		t.Fatalf("an anonymous caller got alice's diary (%s): %q", header, got)
-	}
+	keptApart(t, server, "/api/collections/diary/records", "text", aliceToken, "alice's secret", bobToken, "")
 }
 
 // articlesApp: public articles, comments only their owner sees, and users
@@ -156,14 +162,8 @@ func TestAFilterJoinUnderAListRuleKeepsCallersApart(t *testing.T) {
 	box := testsupport.SaveRecord(t, app, "boxes", map[string]any{"owner": alice.Id, "label": "secret"})
 	testsupport.SaveRecord(t, app, "shelves", map[string]any{"box": box.Id, "name": "top"})
 
-	const path = "/api/collections/shelves/records?filter=box.label%3D%27secret%27"
-	if _, got := items(t, server, path, aliceToken, "name"); got != "top" {
-		t.Fatalf("alice: %q", got)
-	}
 	// PocketBase applies the boxes' list rule to the join: bob learns nothing
-	if header, got := items(t, server, path, bobToken, "name"); got != "" {
-		t.Fatalf("bob learned alice's box label (%s): %q", header, got)
-	}
+	keptApart(t, server, "/api/collections/shelves/records?filter=box.label%3D%27secret%27", "name", aliceToken, "top", bobToken)
 }
 
 func TestARuleThatReadsTheBodyBypasses(t *testing.T) {
@@ -210,15 +210,7 @@ func TestSuperusersFilteringByThemselvesAreApart(t *testing.T) {
 	_, rootToken := testsupport.NewAuthRecord(t, app, core.CollectionNameSuperusers, "root@example.com")
 	_, otherToken := testsupport.NewAuthRecord(t, app, core.CollectionNameSuperusers, "other@example.com")
 
-	const path = "/api/collections/posts/records?filter=%40request.auth.email%3D%27root%40example.com%27"
-	for range 2 {
-		if _, got := items(t, server, path, rootToken, "title"); got != "Hello" {
-			t.Fatalf("root: %q", got)
-		}
-	}
-	if header, got := items(t, server, path, otherToken, "title"); got != "" {
-		t.Fatalf("another superuser got root's answer (%s): %q", header, got)
-	}
+	keptApart(t, server, "/api/collections/posts/records?filter=%40request.auth.email%3D%27root%40example.com%27", "title", rootToken, "Hello", otherToken)
 }
 
 func TestReadHooksRunOnEveryRead(t *testing.T) {
