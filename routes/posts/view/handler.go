@@ -1,4 +1,4 @@
-// Package view is GET /api/posts/{id}: one post.
+// Package view is GET /api/posts/{id}: one post, when the caller may see it.
 package view
 
 import (
@@ -15,9 +15,11 @@ func Register(se *core.ServeEvent) {
 }
 
 func handle(ctx *hapta.Context, in Input) error {
-	post, err := ctx.Services.App.FindRecordById("posts", in.ID)
+	// ctx.DB() reads as the caller: the posts collection's view rule applies,
+	// and a missing post or one the rule hides both answer 404.
+	post, err := ctx.DB().Get("posts", in.ID, hapta.ReadOptions{})
 	if err != nil {
-		return err // a missing post answers 404
+		return err
 	}
 	return ctx.JSON(http.StatusOK, post)
 }
