@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +26,7 @@ const (
 // fields, MFA, OTP length and duration, OAuth2 providers, auth rule), its
 // hooks and its rate limits apply exactly as on PocketBase's REST API, and
 // the answer is PocketBase's standard token and record. On top of them it
-// adds a lockout per account (PocketBase limits per IP) and keeps OAuth2's
+// adds the lockout per account (PocketBase limits per IP) and keeps OAuth2's
 // state and PKCE verifier on the server.
 type Authenticate struct {
 	app      core.App
@@ -103,8 +102,8 @@ const defaultAuthCollection = "users"
 // Password logs in with an identity and a password.
 func (a *Authenticate) Password(caller Caller, login PasswordLogin) (*AuthResult, error) {
 	collection := collectionOr(login.Collection)
-	account := collection + ":" + strings.ToLower(strings.TrimSpace(login.Identity))
-	return a.withLockout(account, login.TenantID, StrategyPassword, func() (int, []byte, error) {
+	name := loginName{identity: login.Identity}
+	return a.withLockout(caller, collection, name, login.TenantID, StrategyPassword, func() (int, []byte, error) {
 		return a.call(caller, http.MethodPost, collection, "auth-with-password", login.MFAID,
 			map[string]any{"identity": login.Identity, "password": login.Password})
 	})
@@ -134,7 +133,8 @@ func (a *Authenticate) RequestOTP(caller Caller, collection, email string) (otpI
 // OTP logs in with a mailed one-time password.
 func (a *Authenticate) OTP(caller Caller, login OTPLogin) (*AuthResult, error) {
 	collection := collectionOr(login.Collection)
-	return a.withLockout(collection+":otp:"+login.OTPID, login.TenantID, StrategyOTP, func() (int, []byte, error) {
+	name := loginName{otp: true, otpID: login.OTPID}
+	return a.withLockout(caller, collection, name, login.TenantID, StrategyOTP, func() (int, []byte, error) {
 		return a.call(caller, http.MethodPost, collection, "auth-with-otp", login.MFAID,
 			map[string]any{"otpId": login.OTPID, "password": login.Code})
 	})
@@ -201,21 +201,24 @@ func (a *Authenticate) OAuth2(caller Caller, login OAuth2Login) (*AuthResult, er
 	return a.result(status, answer, login.TenantID, StrategyOAuth2)
 }
 
-// withLockout runs a credential check unless the account is locked out,
-// counting failures and clearing them on success.
-func (a *Authenticate) withLockout(account, tenantID, strategy string, check func() (int, []byte, error)) (*AuthResult, error) {
-	if err := a.lockout.Check(account); err != nil {
-		return nil, err
+// withLockout runs a credential check under the lockout's guard, the one
+// that guards PocketBase's endpoints on the app's router (the internal
+// router does not carry it: each attempt is counted once).
+func (a *Authenticate) withLockout(caller Caller, collection string, name loginName, tenantID, strategy string, check func() (int, []byte, error)) (*AuthResult, error) {
+	var status int
+	var body []byte
+	var err error
+	locked := a.lockout.guard(a.app, collection, name, callerAddress(a.app, caller), func() outcome {
+		if status, body, err = check(); err != nil {
+			return outcomeNone
+		}
+		return answerOutcome(status, body)
+	})
+	if locked != nil {
+		return nil, locked
 	}
-	status, body, err := check()
 	if err != nil {
 		return nil, err
-	}
-	switch status {
-	case http.StatusOK, http.StatusUnauthorized: // logged in, or the first factor of MFA passed
-		a.lockout.Succeeded(account)
-	case http.StatusBadRequest:
-		a.lockout.Failed(account)
 	}
 	return a.result(status, body, tenantID, strategy)
 }

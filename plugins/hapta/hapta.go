@@ -176,6 +176,7 @@ func (p *plugin) onServe(se *core.ServeEvent) error {
 	}
 	se.Router.Bind(requestIDMiddleware())
 	se.Router.Bind(p.tokens.middleware())
+	se.Router.Bind(p.authenticate.lockout.middleware())
 	p.openAPI = &openAPIDocument{} // built from the routes of this start
 	se.Router.GET(OpenAPIPath, p.serveOpenAPI)
 	if err := p.serveCache(se); err != nil {
