@@ -4,12 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,7 +35,8 @@ type authApp struct {
 }
 
 // newAuthApp is the distribution's app with a test mailer; lockout after
-// 3 failures a minute.
+// 3 failures a minute per account and address, 6 per account; clients'
+// addresses from X-Forwarded-For; passwords hashed at bcrypt's least cost.
 func newAuthApp(t *testing.T, configure func(users *core.Collection)) *authApp {
 	t.Helper()
 	app, err := tests.NewTestApp(t.TempDir())
@@ -44,15 +47,22 @@ func newAuthApp(t *testing.T, configure func(users *core.Collection)) *authApp {
 	if err := app.RunAllMigrations(); err != nil {
 		t.Fatal(err)
 	}
+	settings := app.Settings()
+	settings.TrustedProxy.Headers = []string{"X-Forwarded-For"}
+	if err := app.Save(settings); err != nil {
+		t.Fatal(err)
+	}
+	users, err := app.FindCollectionByNameOrId("users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// bcrypt's least cost (4): the tests log in often, and under -race
+	users.Fields.GetByName("password").(*core.PasswordField).Cost = 4
 	if configure != nil {
-		users, err := app.FindCollectionByNameOrId("users")
-		if err != nil {
-			t.Fatal(err)
-		}
 		configure(users)
-		if err := app.Save(users); err != nil {
-			t.Fatal(err)
-		}
+	}
+	if err := app.Save(users); err != nil {
+		t.Fatal(err)
 	}
 
 	config := filepath.Join(t.TempDir(), "hapta-config.json")
@@ -60,7 +70,9 @@ func newAuthApp(t *testing.T, configure func(users *core.Collection)) *authApp {
 		t.Fatal(err)
 	}
 	clover.MustRegister(app, clover.Config{})
-	hapta.MustRegister(app, hapta.Config{ConfigFile: config, Lockout: hapta.LockoutConfig{MaxFailures: 3, Window: time.Minute}})
+	hapta.MustRegister(app, hapta.Config{ConfigFile: config, Lockout: hapta.LockoutConfig{
+		MaxFailures: 3, Window: time.Minute, AccountMaxFailures: 6, AccountWindow: time.Minute,
+	}})
 	routes.Register(app)
 	server, err := testsupport.Serve(t, app)
 	if err != nil {
@@ -116,6 +128,7 @@ func TestPasswordLogin(t *testing.T) {
 }
 
 func TestLockoutPerAccount(t *testing.T) {
+	t.Parallel()
 	a := newAuthApp(t, nil)
 	testsupport.NewAuthRecord(t, a, "users", "bo@example.com")
 	attempt := func(pass string) answer {
@@ -134,32 +147,210 @@ func TestLockoutPerAccount(t *testing.T) {
 		}
 	}
 
-	// locked: even the right password, even from another address
+	// locked at this address: even the right password, through Go's
+	// Authenticate too
 	locked := attempt(password)
 	retry := locked.Header.Get("Retry-After")
 	if locked.Status != 429 || retry == "" || retry == "0" {
 		t.Fatalf("after 3 failures: %d Retry-After %q %v", locked.Status, retry, locked.Body)
 	}
-	_, err := hapta.ServicesOf(a).Authenticate.Password(hapta.Caller{RemoteAddr: "203.0.113.9:5555"},
-		hapta.PasswordLogin{Identity: "BO@example.com", Password: password})
+	_, err := hapta.ServicesOf(a).Authenticate.Password(hapta.Caller{RemoteAddr: "127.0.0.1:5555"},
+		hapta.PasswordLogin{Identity: "bo@example.com", Password: password})
 	var lockedOut *hapta.LockedOutError
-	if !asLockedOut(err, &lockedOut) || lockedOut.RetryAfter <= 0 || lockedOut.RetryAfter > time.Minute {
-		t.Fatalf("from another IP, in other letter case: %v", err)
-	}
-
-	// unknown accounts lock the same way: no enumeration through 429s
-	for i := 0; i < 3; i++ {
-		a.login(t, "type=password", map[string]any{"emailOrUsername": "ghost@example.com", "password": "whatever"})
-	}
-	if res := a.login(t, "type=password", map[string]any{"emailOrUsername": "ghost@example.com", "password": "whatever"}); res.Status != 429 {
-		t.Fatalf("an unknown account did not lock: %d", res.Status)
+	if !errors.As(err, &lockedOut) || lockedOut.RetryAfter <= 0 || lockedOut.RetryAfter > time.Minute {
+		t.Fatalf("through Go: %v", err)
 	}
 }
 
-func asLockedOut(err error, target **hapta.LockedOutError) bool {
-	locked, ok := err.(*hapta.LockedOutError)
-	*target = locked
-	return ok
+// pbLogin is PocketBase's own POST /api/collections/{collection}/auth-with-password.
+func (a *authApp) pbLogin(t *testing.T, collection, identity, pass string, headers ...string) answer {
+	t.Helper()
+	payload, _ := json.Marshal(map[string]any{"identity": identity, "password": pass})
+	return answer{testsupport.CallJSON(t, http.MethodPost, a.server.URL+"/api/collections/"+collection+"/auth-with-password", string(payload), headers...)}
+}
+
+// pbOTP is PocketBase's own POST /api/collections/{collection}/auth-with-otp.
+func (a *authApp) pbOTP(t *testing.T, collection, otpID, code string) answer {
+	t.Helper()
+	payload, _ := json.Marshal(map[string]any{"otpId": otpID, "password": code})
+	return answer{testsupport.CallJSON(t, http.MethodPost, a.server.URL+"/api/collections/"+collection+"/auth-with-otp", string(payload))}
+}
+
+// wantLocked checks a lockout's answer: 429, Retry-After within the
+// test's minute, PocketBase's ApiError shape.
+func wantLocked(t *testing.T, what string, res answer) answer {
+	t.Helper()
+	retry, _ := strconv.Atoi(res.Header.Get("Retry-After"))
+	data, isObject := res.Body["data"].(map[string]any)
+	if res.Status != 429 || retry < 1 || retry > 60 || res.Body["status"] != 429.0 || res.Body["message"] == "" ||
+		!isObject || len(data) != 0 {
+		t.Fatalf("%s: %d Retry-After %q %v, want a 429 ApiError", what, res.Status, res.Header.Get("Retry-After"), res.Body["message"])
+	}
+	return res
+}
+
+func wantStatus(t *testing.T, what string, res answer, status int) {
+	t.Helper()
+	if res.Status != status {
+		t.Fatalf("%s: %d %v, want %d", what, res.Status, res.Body["message"], status)
+	}
+}
+
+// Every spelling PocketBase accepts for the collection counts on one account.
+func TestLockoutSharedAcrossCollectionSpellings(t *testing.T) {
+	t.Parallel()
+	a := newAuthApp(t, nil)
+	testsupport.NewAuthRecord(t, a, "users", "cy@example.com")
+	users, err := a.FindCollectionByNameOrId("users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, collection := range []string{"users", "USERS", users.Id} {
+		res := a.login(t, "type=password&collection="+collection, map[string]any{"emailOrUsername": "cy@example.com", "password": "wrong-password"})
+		wantStatus(t, "a failure through collection="+collection, res, 400)
+	}
+	wantLocked(t, "the right password after 3 failures in 3 spellings",
+		a.login(t, "type=password&collection=Users", map[string]any{"emailOrUsername": "cy@example.com", "password": password}))
+}
+
+// usernames adds a username login to users, beside email.
+func usernames(users *core.Collection) {
+	users.Fields.Add(&core.TextField{Name: "username"})
+	users.AddIndex("idx_users_username", true, "username COLLATE NOCASE", "username != ''")
+	users.PasswordAuth.IdentityFields = []string{"email", "username"}
+}
+
+// The identities of one account count on the account, in any letter case
+// where PocketBase ignores it (here the username's NOCASE index).
+func TestLockoutSharedAcrossIdentities(t *testing.T) {
+	t.Parallel()
+	a := newAuthApp(t, usernames)
+	user, _ := testsupport.NewAuthRecord(t, a, "users", "dora@example.com")
+	user.Set("username", "dora")
+	if err := a.Save(user); err != nil {
+		t.Fatal(err)
+	}
+	if res := a.login(t, "type=password", map[string]any{"emailOrUsername": "Dora", "password": password}); res.Status != 200 || res.principal()["id"] != user.Id {
+		t.Fatalf("the username login: %d %v", res.Status, res.Body["message"])
+	}
+	for _, identity := range []string{"dora@example.com", "dora", "DORA"} {
+		res := a.login(t, "type=password", map[string]any{"emailOrUsername": identity, "password": "wrong-password"})
+		wantStatus(t, "a failure as "+identity, res, 400)
+	}
+	wantLocked(t, "the right password after 3 failures as 3 identities",
+		a.login(t, "type=password", map[string]any{"emailOrUsername": "dOrA", "password": password}))
+}
+
+// PocketBase's own password and OTP endpoints are guarded, with the same
+// count as POST /auth.
+func TestLockoutGuardsPocketBaseEndpoints(t *testing.T) {
+	t.Parallel()
+	a := newAuthApp(t, enableOTP)
+	testsupport.NewAuthRecord(t, a, "users", "eve@example.com")
+	otpID, code := a.requestOTP(t, "eve@example.com")
+
+	wantStatus(t, "auth-with-password, wrong", a.pbLogin(t, "users", "eve@example.com", "wrong-password"), 400)
+	wantStatus(t, "auth-with-otp, wrong", a.pbOTP(t, "users", otpID, "000000x"), 400)
+	wantStatus(t, "POST /auth, wrong", a.login(t, "type=password", map[string]any{"emailOrUsername": "eve@example.com", "password": "wrong-password"}), 400)
+
+	wantLocked(t, "auth-with-password, right", a.pbLogin(t, "users", "eve@example.com", password))
+	wantLocked(t, "auth-with-otp, right", a.pbOTP(t, "users", otpID, code))
+	wantLocked(t, "POST /auth, right", a.login(t, "type=password", map[string]any{"emailOrUsername": "eve@example.com", "password": password}))
+	wantLocked(t, "POST /auth otp, right", a.login(t, "type=otp", map[string]any{"otpId": otpID, "code": code}))
+}
+
+// A stranger's failures from one address do not refuse the owner at
+// another, until the account-wide threshold refuses everyone.
+func TestLockoutTiers(t *testing.T) {
+	t.Parallel()
+	a := newAuthApp(t, nil)
+	testsupport.NewAuthRecord(t, a, "users", "fay@example.com")
+	from := func(ip string) []string { return []string{"X-Forwarded-For", ip} }
+	const stranger, owner, other, newcomer = "198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"
+	viaAuth := func(pass, ip string) answer {
+		return a.login(t, "type=password", map[string]any{"emailOrUsername": "fay@example.com", "password": pass}, from(ip)...)
+	}
+
+	for i := 0; i < 3; i++ {
+		wantStatus(t, "the stranger's failure", viaAuth("wrong-password", stranger), 400)
+	}
+	addressLocked := wantLocked(t, "the stranger's address", viaAuth(password, stranger))
+	wantStatus(t, "the owner, elsewhere, through POST /auth", viaAuth(password, owner), 200)
+	wantStatus(t, "the owner, elsewhere, through PocketBase", a.pbLogin(t, "users", "fay@example.com", password, from(owner)...), 200)
+
+	for i := 0; i < 3; i++ { // 6 failures: the account-wide threshold
+		wantStatus(t, "another address's failure", a.pbLogin(t, "users", "fay@example.com", "wrong-password", from(other)...), 400)
+	}
+	accountLocked := wantLocked(t, "the owner past the account's threshold", viaAuth(password, owner))
+	wantLocked(t, "a new address past the account's threshold", a.pbLogin(t, "users", "fay@example.com", password, from(newcomer)...))
+	if string(addressLocked.Raw) != string(accountLocked.Raw) {
+		t.Fatalf("the tiers' refusals differ: %s / %s", addressLocked.Raw, accountLocked.Raw)
+	}
+}
+
+// Concurrent guesses from many addresses cannot pass the account-wide
+// check together before the first of them is counted.
+func TestLockoutBoundsConcurrentGuesses(t *testing.T) {
+	t.Parallel()
+	a := newAuthApp(t, nil)
+	testsupport.NewAuthRecord(t, a, "users", "hal@example.com")
+	statuses := make(chan int, 20)
+	var wg sync.WaitGroup
+	for i := range cap(statuses) {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, a.server.URL+"/api/collections/users/auth-with-password",
+				strings.NewReader(`{"identity": "hal@example.com", "password": "wrong-password"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Forwarded-For", "198.51.100."+strconv.Itoa(i+1))
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			res.Body.Close()
+			statuses <- res.StatusCode
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for status := range statuses {
+		counts[status]++
+	}
+	if counts[400] != 6 || counts[429] != cap(statuses)-6 {
+		t.Fatalf("20 concurrent guesses answered %v, want 6 checked (400) and the rest 429", counts)
+	}
+}
+
+// An unknown identity locks as a known account does: same answers.
+func TestLockoutUnknownIdentitiesLockAlike(t *testing.T) {
+	t.Parallel()
+	a := newAuthApp(t, nil)
+	testsupport.NewAuthRecord(t, a, "users", "gus@example.com")
+	users, err := a.FindCollectionByNameOrId("users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	answers := func(identity string) (failures []answer, locked answer) {
+		failures = []answer{
+			a.login(t, "type=password", map[string]any{"emailOrUsername": identity, "password": "wrong-password"}),
+			a.pbLogin(t, "USERS", identity, "wrong-password"),
+			a.pbLogin(t, users.Id, identity, "wrong-password"),
+		}
+		return failures, a.pbLogin(t, "users", identity, "wrong-password")
+	}
+	knownFailures, knownLocked := answers("gus@example.com")
+	unknownFailures, unknownLocked := answers("nobody@example.com")
+	for i := range knownFailures {
+		if k, u := knownFailures[i], unknownFailures[i]; k.Status != 400 || u.Status != 400 || string(k.Raw) != string(u.Raw) {
+			t.Fatalf("failure %d: known %d %v, unknown %d %v", i, k.Status, k.Body["message"], u.Status, u.Body["message"])
+		}
+	}
+	wantLocked(t, "the known account", knownLocked)
+	wantLocked(t, "the unknown identity", unknownLocked)
+	if string(knownLocked.Raw) != string(unknownLocked.Raw) {
+		t.Fatalf("the lockouts differ: known %s, unknown %s", knownLocked.Raw, unknownLocked.Raw)
+	}
 }
 
 var otpCode = regexp.MustCompile(`<strong>([0-9A-Za-z]+)</strong>`)
@@ -241,11 +432,19 @@ func TestMFAAcrossTwoFactors(t *testing.T) {
 	})
 	user, _ := testsupport.NewAuthRecord(t, a, "users", "mia@example.com")
 
+	wrong := func() answer {
+		return a.login(t, "type=password", map[string]any{"emailOrUsername": "mia@example.com", "password": "wrong-password"})
+	}
+	wrong()
+	wrong()
 	first := a.login(t, "type=password", map[string]any{"emailOrUsername": "mia@example.com", "password": password})
 	mfaID, _ := first.Body["mfaId"].(string)
 	if first.Status != 401 || mfaID == "" || first.Body["isAuthenticated"] != false || first.Body["token"] != nil {
 		t.Fatalf("first factor: %d %v", first.Status, first.Body)
 	}
+	// a first factor that passed is a success for the lockout: it cleared the 2 failures
+	wantStatus(t, "a failure after the first factor", wrong(), 400)
+	wantStatus(t, "a second failure after the first factor", wrong(), 400)
 
 	otpID, code := a.requestOTP(t, "mia@example.com")
 	second := a.login(t, "type=mfa", map[string]any{"mfaId": mfaID, "otpId": otpID, "code": code})
