@@ -351,6 +351,35 @@ func TestARuleChangeThatDropsADependencyIsNotStale(t *testing.T) {
 	}
 }
 
+func TestNewRecordsAfterARuleChangeAreNotMissed(t *testing.T) {
+	t.Parallel()
+	app, server := soundApp(t, []string{"docs"}, func(app core.App) {
+		newCollection(t, app, "gates", types.Pointer(""), &core.BoolField{Name: "open"})
+		newCollection(t, app, "docs", types.Pointer("@collection.gates.open ?= true"), &core.TextField{Name: "title"})
+	})
+	const n = 4 // writes to gates; after the rule change, n-1 creates bring a sum back
+	for range n {
+		testsupport.SaveRecord(t, app, "gates", map[string]any{"open": true})
+	}
+	for range 2 {
+		items(t, server, "/api/collections/docs/records", "", "title")
+	}
+	docs, _ := app.FindCollectionByNameOrId("docs")
+	docs.ListRule = types.Pointer("")
+	if err := app.Save(docs); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range n - 1 {
+		title := fmt.Sprintf("new %d", i)
+		testsupport.SaveRecord(t, app, "docs", map[string]any{"title": title})
+		want = append(want, title)
+	}
+	if header, got := items(t, server, "/api/collections/docs/records", "", "title"); got != strings.Join(want, ",") {
+		t.Fatalf("after %d creates (%s): %q", n-1, header, got)
+	}
+}
+
 func TestWritesOfRecordProxiesInvalidate(t *testing.T) {
 	t.Parallel()
 	app, server := soundApp(t, []string{"_externalAuths"}, func(core.App) {})
