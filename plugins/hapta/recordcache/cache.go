@@ -51,6 +51,9 @@ type Cache struct {
 	plans    planMemo
 	limits   rateLimits
 	bypasses sync.Map // reason -> *atomic.Uint64
+	// readHooks are the app's read hooks, taken once (each call of
+	// app.OnRecordEnrich() and the like allocates a wrapper)
+	readHooks []interface{ Length() int }
 }
 
 // New creates the cache and binds its invalidation to app's writes.
@@ -60,6 +63,9 @@ func New(app core.App, config Config) *Cache {
 		versions: NewVersions(),
 		ttls:     NewDynamicTTL(config.MinTTL, config.MaxTTL),
 		plans:    newPlanMemo(),
+		readHooks: []interface{ Length() int }{
+			app.OnRecordsListRequest(), app.OnRecordViewRequest(), app.OnRecordEnrich(),
+		},
 	}
 	for name, policy := range config.Collections {
 		c.policies[strings.ToLower(name)] = policy
@@ -119,7 +125,7 @@ func (c *Cache) Middleware(internal bool) *hook.Handler[*core.RequestEvent] {
 }
 
 func (c *Cache) serve(e *core.RequestEvent, collection *core.Collection, recordID string, policy Policy) error {
-	if readHooksBound(e.App) {
+	if c.readHooksBound() {
 		return c.bypass(e, BypassReadHooks)
 	}
 	if e.Request.ContentLength != 0 {
@@ -181,10 +187,13 @@ func (c *Cache) bypass(e *core.RequestEvent, reason string) error {
 // hooks: they may change or hide records per request, or count requests,
 // so such reads are left to PocketBase. Their tags cannot be read back,
 // so any handler counts for every collection.
-func readHooksBound(app core.App) bool {
-	return app.OnRecordsListRequest().Length() > 0 ||
-		app.OnRecordViewRequest().Length() > 0 ||
-		app.OnRecordEnrich().Length() > 0
+func (c *Cache) readHooksBound() bool {
+	for _, hook := range c.readHooks {
+		if hook.Length() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // mayThrottleEmptyList: PocketBase slows down repeated empty answers of a
