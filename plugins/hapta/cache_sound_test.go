@@ -493,6 +493,33 @@ func TestAMiddlewareBoundAfterHaptaRunsOnHits(t *testing.T) {
 	}
 }
 
+func TestAnApplicationsOwnRecordsRouteIsNotCached(t *testing.T) {
+	t.Parallel()
+	app, server := soundApp(t, []string{"notes"}, func(app core.App) {
+		newCollection(t, app, "notes", types.Pointer(""), &core.TextField{Name: "text"})
+		app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+			// the application answers this path itself, per caller
+			se.Router.GET("/api/collections/notes/records", func(e *core.RequestEvent) error {
+				me := "anonymous"
+				if e.Auth != nil {
+					me = e.Auth.Email()
+				}
+				return e.JSON(http.StatusOK, map[string]any{"items": []any{map[string]any{"me": me}}})
+			})
+			return se.Next()
+		})
+	})
+	_, aliceToken := testsupport.NewAuthRecord(t, app, "users", "alice@example.com")
+	_, bobToken := testsupport.NewAuthRecord(t, app, "users", "bob@example.com")
+	for _, caller := range []struct{ token, want string }{
+		{aliceToken, "alice@example.com"}, {aliceToken, "alice@example.com"}, {bobToken, "bob@example.com"}, {"", "anonymous"},
+	} {
+		if header, got := items(t, server, "/api/collections/notes/records", caller.token, "me"); got != caller.want || header != "" {
+			t.Fatalf("%s got %q (%s)", caller.want, got, header)
+		}
+	}
+}
+
 func TestCacheEntriesMatchCollectionsInAnyCaseAndOnceTheyExist(t *testing.T) {
 	t.Parallel()
 	app, server := soundApp(t, []string{"POSTS", "later"}, func(core.App) {})

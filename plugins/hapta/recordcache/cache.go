@@ -104,11 +104,12 @@ func (c *Cache) Middleware(internal bool) *hook.Handler[*core.RequestEvent] {
 		Id:       MiddlewareId,
 		Priority: MiddlewarePriority,
 		Func: func(e *core.RequestEvent) error {
-			collectionName, recordID, ok := recordsEndpoint(e.Request)
-			if !ok || isRateLimitProbe(e.Request) {
+			if !isRecordsRead(e.Request) || isRateLimitProbe(e.Request) {
 				return e.Next()
 			}
-			collection, err := e.App.FindCachedCollectionByNameOrId(collectionName)
+			// read first: a schema change from here on voids the answer
+			epoch := c.versions.Epoch()
+			collection, err := e.App.FindCachedCollectionByNameOrId(e.Request.PathValue("collection"))
 			if err != nil {
 				return e.Next()
 			}
@@ -119,14 +120,18 @@ func (c *Cache) Middleware(internal bool) *hook.Handler[*core.RequestEvent] {
 			if !ok || !(policy.HTTP || internal) {
 				return e.Next()
 			}
-			return c.serve(e, collection, recordID, policy)
+			return c.serve(e, epoch, collection, e.Request.PathValue("id"), policy)
 		},
 	}
 }
 
-func (c *Cache) serve(e *core.RequestEvent, collection *core.Collection, recordID string, policy Policy) error {
+func (c *Cache) serve(e *core.RequestEvent, epoch uint64, collection *core.Collection, recordID string, policy Policy) error {
 	if c.readHooksBound() {
 		return c.bypass(e, BypassReadHooks)
+	}
+	if e.App.IsTransactional() {
+		// PocketBase writes the answer when the transaction completes
+		return c.bypass(e, BypassTransaction)
 	}
 	if e.Request.ContentLength != 0 {
 		// PocketBase reads a body on GET too (and refuses a malformed one)
@@ -139,26 +144,33 @@ func (c *Cache) serve(e *core.RequestEvent, collection *core.Collection, recordI
 		query.Del("requestKey")
 		rawQuery = query.Encode()
 	}
-	plan := c.plans.get(e.App, c.versions.schemaEpoch.Load(), collection, recordID, rawQuery, e.Auth)
+	plan := c.plans.get(e.App, epoch, collection, recordID, rawQuery, e.Auth)
 	if plan.bypass != "" {
 		return c.bypass(e, plan.bypass)
 	}
 	// the raw query, as sent: another order of the same parameters is
 	// another key, never a wrong answer
 	key := e.Request.URL.Path + "?" + rawQuery + "#" + identity(e.Auth, plan)
+	loaded := false
 	answer, hit, err := c.store.Get(key, plan.deps, c.ttl(collection, policy), func() (*Answer, error) {
+		loaded = true
 		answer, err := capture(e)
-		if err == nil && recordID == "" && mayThrottleEmptyList(e, collection) && bytes.Contains(answer.Body, []byte(`"items":[]`)) {
+		if err == nil && recordID == "" && mayThrottleEmptyList(e, collection) && !bytes.Contains(answer.Body, []byte(`"items":[{`)) {
 			answer.keepOut = true // PocketBase throttles repeated empty filtered lists
 		}
 		return answer, err
 	})
-	if err != nil {
+	switch {
+	case !loaded && !hit && err != nil:
+		// another request's load failed, maybe for reasons of its own
+		// (its rate limit): PocketBase answers this one by itself
+		e.Response.Header().Set(Header, "MISS")
+		return e.Next()
+	case err != nil:
 		return err
-	}
-	if hit {
-		// PocketBase counts its collection rate limits inside the handler
-		// that a HIT does not run
+	case !loaded:
+		// a HIT, or another request's load: PocketBase counts its
+		// collection rate limits inside the handler that did not run
 		if err := c.limits.count(e); err != nil {
 			return err
 		}
@@ -219,23 +231,16 @@ func identity(auth *core.Record, plan readPlan) string {
 	return "anyone"
 }
 
-// recordsEndpoint recognizes GET /api/collections/{c}/records[/{id}].
-func recordsEndpoint(r *http.Request) (collection, recordID string, ok bool) {
-	if r.Method != http.MethodGet {
-		return "", "", false
-	}
-	rest, found := strings.CutPrefix(r.URL.Path, "/api/collections/")
-	if !found {
-		return "", "", false
-	}
-	parts := strings.Split(rest, "/")
-	switch {
-	case len(parts) == 2 && parts[1] == "records":
-		return parts[0], "", parts[0] != ""
-	case len(parts) == 3 && parts[1] == "records":
-		return parts[0], parts[2], parts[0] != "" && parts[2] != ""
-	}
-	return "", "", false
+// PocketBase's record list and view routes. An application's own route
+// for a path such as /api/collections/posts/records has another pattern:
+// its answers are not PocketBase's, and are not cached.
+const (
+	listPattern = "GET /api/collections/{collection}/records"
+	viewPattern = "GET /api/collections/{collection}/records/{id}"
+)
+
+func isRecordsRead(r *http.Request) bool {
+	return r.Method == http.MethodGet && (r.Pattern == listPattern || r.Pattern == viewPattern)
 }
 
 // capture runs the rest of the chain into a buffer. An error answer is

@@ -30,6 +30,27 @@ func (v *Versions) BindTo(app core.App, ttls *DynamicTTL) {
 		}
 		return e.Next()
 	}
+	// PocketBase reloads its collections as soon as a collection is saved,
+	// even inside a transaction, and again when it rolls back: answers
+	// computed meanwhile must not outlive either
+	schemaChanging := func(e *core.CollectionEvent) error {
+		v.SchemaChanged()
+		err := e.Next()
+		v.SchemaChanged()
+		return err
+	}
+	app.OnCollectionCreateExecute().BindFunc(schemaChanging)
+	app.OnCollectionUpdateExecute().BindFunc(schemaChanging)
+	app.OnCollectionDeleteExecute().BindFunc(schemaChanging)
+	failed := func(e *core.ModelErrorEvent) error {
+		if _, ok := e.Model.(*core.Collection); ok {
+			v.SchemaChanged()
+		}
+		return e.Next()
+	}
+	app.OnModelAfterCreateError().BindFunc(failed)
+	app.OnModelAfterUpdateError().BindFunc(failed)
+	app.OnModelAfterDeleteError().BindFunc(failed)
 	app.OnModelAfterCreateSuccess().BindFunc(written)
 	app.OnModelAfterUpdateSuccess().BindFunc(written)
 	app.OnModelAfterDeleteSuccess().BindFunc(written)

@@ -30,6 +30,7 @@ const (
 	BypassUnknown     = "uses syntax the cache does not analyze"
 	BypassViewSQL     = "a view collection whose SQL may read the clock"
 	BypassReadHooks   = "read hooks are bound"
+	BypassTransaction = "runs inside a transaction"
 )
 
 // maxNestedRelations is PocketBase's limit on relation paths and expands

@@ -71,6 +71,10 @@ func (v *Versions) RecordWritten(collectionID, recordID string) {
 	v.bumps.Add(1)
 }
 
+// Epoch is the schema epoch: read it before the collections an answer is
+// planned from, and give it in the answer's Deps.
+func (v *Versions) Epoch() uint64 { return v.schemaEpoch.Load() }
+
 // SchemaChanged marks a collection created, changed (fields, rules,
 // options) or deleted: rare enough to drop every answer.
 func (v *Versions) SchemaChanged() {
@@ -80,6 +84,10 @@ func (v *Versions) SchemaChanged() {
 
 // Deps are what an answer is computed from.
 type Deps struct {
+	// Epoch is the schema epoch read before the collection and its rules
+	// were (Versions.Epoch): a change after that point, even one made
+	// while the answer is computed, voids the answer
+	Epoch       uint64
 	Collections []string // ids of collections whose any write matters
 	Record      *RecordRef
 	AnyWrite    bool // any write anywhere matters (view collections)
@@ -98,7 +106,7 @@ type version struct {
 func (v *Versions) snapshot(deps Deps) []version {
 	snapshot := make([]version, 0, len(deps.Collections)+3)
 	read := func(counter *atomic.Uint64) { snapshot = append(snapshot, version{counter, counter.Load()}) }
-	read(&v.schemaEpoch)
+	snapshot = append(snapshot, version{&v.schemaEpoch, deps.Epoch})
 	for _, id := range deps.Collections {
 		read(v.collection(id))
 	}
