@@ -520,6 +520,28 @@ func TestAnApplicationsOwnRecordsRouteIsNotCached(t *testing.T) {
 	}
 }
 
+func TestAReadInsideATransactionIsPocketBasesOwn(t *testing.T) {
+	t.Parallel()
+	app, server := soundApp(t, []string{"posts"}, func(app core.App) {
+		app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+			se.Router.BindFunc(func(e *core.RequestEvent) error {
+				return e.App.RunInTransaction(func(tx core.App) error {
+					e.App = tx
+					return e.Next()
+				})
+			})
+			return se.Next()
+		})
+	})
+	author, _ := testsupport.NewAuthRecord(t, app, "users", "author@example.com")
+	testsupport.SaveRecord(t, app, "posts", map[string]any{"title": "Hello", "author": author.Id})
+	for i := range 2 {
+		if header, got := items(t, server, "/api/collections/posts/records", "", "title"); header != "BYPASS" || got != "Hello" {
+			t.Fatalf("read %d: %s %q", i, header, got)
+		}
+	}
+}
+
 func TestCacheEntriesMatchCollectionsInAnyCaseAndOnceTheyExist(t *testing.T) {
 	t.Parallel()
 	app, server := soundApp(t, []string{"POSTS", "later"}, func(core.App) {})
