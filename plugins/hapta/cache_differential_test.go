@@ -8,7 +8,6 @@ import (
 	"log"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"reflect"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
@@ -115,18 +113,7 @@ func newDifferentialWorld(t *testing.T, seed uint64) *differentialWorld {
 		t.Fatal(err)
 	}
 	w.cached = cached.URL
-	// PocketBase's own router on the same app, without hapta's OnServe
-	router, err := apis.NewRouter(w.app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux, err := router.BuildMux()
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain := httptest.NewServer(mux)
-	t.Cleanup(plain.Close)
-	w.plain = plain.URL
+	w.plain = plainServer(t, w.app).URL
 	w.createCallersAndRecords()
 	return w
 }
