@@ -7,11 +7,25 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 
-	"github.com/postr-inc/hapta/plugins/hapta/recordcache"
+	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
 // CacheStatsPath serves the record cache's statistics to superusers.
 const CacheStatsPath = "/api/hapta/cache/stats"
+
+const (
+	// CacheHeader says how a cached endpoint answered: HIT, MISS, or
+	// BYPASS when PocketBase answered the request itself.
+	CacheHeader = recordcache.Header
+	// RecordCacheMiddlewareId is the id of the record cache's router
+	// middleware (se.Router.Unbind(hapta.RecordCacheMiddlewareId) turns
+	// the HTTP cache off for a start).
+	RecordCacheMiddlewareId = recordcache.MiddlewareId
+	// RecordCacheMiddlewarePriority puts the cache after every middleware
+	// bound with a lower priority (the default 0 included), right before
+	// PocketBase's record handler.
+	RecordCacheMiddlewarePriority = recordcache.MiddlewarePriority
+)
 
 // recordcacheConfig turns the checked `cache` settings into the cache's.
 func (c CacheSettings) recordcacheConfig() recordcache.Config {

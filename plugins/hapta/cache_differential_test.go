@@ -19,7 +19,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/postr-inc/hapta/internal/testsupport"
-	"github.com/postr-inc/hapta/plugins/hapta/recordcache"
+	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
 var (

@@ -16,7 +16,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/postr-inc/hapta/internal/testsupport"
-	"github.com/postr-inc/hapta/plugins/hapta/recordcache"
+	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
 // The tests of this file race the cache: writes, rule changes and other

@@ -15,7 +15,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/postr-inc/hapta/internal/testsupport"
-	"github.com/postr-inc/hapta/plugins/hapta/recordcache"
+	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
 // The tests of this file each reproduce a way the cache once served one
@@ -538,6 +538,21 @@ func TestAReadInsideATransactionIsPocketBasesOwn(t *testing.T) {
 	for i := range 2 {
 		if header, got := items(t, server, "/api/collections/posts/records", "", "title"); header != "BYPASS" || got != "Hello" {
 			t.Fatalf("read %d: %s %q", i, header, got)
+		}
+	}
+}
+
+func TestTheCacheMiddlewareCanBeUnbound(t *testing.T) {
+	t.Parallel()
+	_, server := soundApp(t, []string{"posts"}, func(app core.App) {
+		app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+			se.Router.Unbind(RecordCacheMiddlewareId) // hapta's OnServe has bound it
+			return se.Next()
+		})
+	})
+	for range 2 {
+		if header, _ := items(t, server, "/api/collections/posts/records", "", "title"); header != "" {
+			t.Fatalf("an unbound cache answered %s", header)
 		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/postr-inc/hapta/internal/testsupport"
-	"github.com/postr-inc/hapta/plugins/hapta/recordcache"
+	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
 // cachedApp serves the distribution with the HTTP cache on for posts,

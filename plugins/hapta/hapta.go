@@ -23,7 +23,7 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 
-	"github.com/postr-inc/hapta/plugins/hapta/recordcache"
+	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
 // MustRegister registers the hapta plugin and panics if that fails.
