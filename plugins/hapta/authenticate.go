@@ -10,6 +10,8 @@ import (
 
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/postr-inc/hapta/plugins/hapta/internal/inproc"
 )
 
 // The authentication strategies, also the Strategy of the principal they
@@ -30,7 +32,7 @@ const (
 // state and PKCE verifier on the server.
 type Authenticate struct {
 	app      core.App
-	internal *internalRouter
+	internal *inproc.Router
 	lockout  *Lockout
 	oauth2   *oauth2States
 }
@@ -119,7 +121,7 @@ func (a *Authenticate) RequestOTP(caller Caller, collection, email string) (otpI
 		return "", err
 	}
 	if status != http.StatusOK {
-		return "", decodeAPIError(status, body)
+		return "", inproc.DecodeAPIError(status, body)
 	}
 	var answer struct {
 		OTPID string `json:"otpId"`
@@ -153,7 +155,7 @@ func (a *Authenticate) StartOAuth2(caller Caller, collection, provider, redirect
 		return nil, err
 	}
 	if status != http.StatusOK {
-		return nil, decodeAPIError(status, body)
+		return nil, inproc.DecodeAPIError(status, body)
 	}
 	var methods struct {
 		OAuth2 struct {
@@ -240,7 +242,7 @@ func (a *Authenticate) result(status int, body []byte, tenantID, strategy string
 	case status == http.StatusUnauthorized && answer.MFAID != "":
 		return &AuthResult{MFAID: answer.MFAID}, nil
 	case status != http.StatusOK:
-		return nil, decodeAPIError(status, body)
+		return nil, inproc.DecodeAPIError(status, body)
 	}
 
 	record, err := a.app.FindAuthRecordByToken(answer.Token, core.TokenTypeAuth)
@@ -261,21 +263,7 @@ func (a *Authenticate) call(caller Caller, method, collection, action, mfaID str
 	if mfaID != "" {
 		path += "?mfaId=" + url.QueryEscape(mfaID)
 	}
-	return a.internal.call(caller, nil, method, path, body)
-}
-
-// decodeAPIError rebuilds PocketBase's error answer as an ApiError.
-func decodeAPIError(status int, body []byte) error {
-	var answer struct {
-		Message string         `json:"message"`
-		Data    map[string]any `json:"data"`
-	}
-	_ = json.Unmarshal(body, &answer)
-	apiErr := apis.NewApiError(status, answer.Message, nil)
-	if answer.Data != nil {
-		apiErr.Data = answer.Data
-	}
-	return apiErr
+	return a.internal.Call(caller.RemoteAddr, caller.Header, nil, method, path, body)
 }
 
 func collectionOr(collection string) string {

@@ -247,7 +247,7 @@ func TestReadHooksRunOnEveryRead(t *testing.T) {
 	if lists.Load() != 3 || views.Load() != 2 {
 		t.Fatalf("hooks ran %d list and %d view times, want 3 and 2", lists.Load(), views.Load())
 	}
-	stats := ServicesOf(app).DB.internal.cache.Stats()
+	stats := pluginOf(app).cache.Stats()
 	if stats.Bypasses[recordcache.BypassReadHooks] != 5 {
 		t.Fatalf("stats do not say why: %v", stats.Bypasses)
 	}

@@ -285,9 +285,9 @@ func TestTheByteBoundHoldsUnderLargeRecords(t *testing.T) {
 		post := testsupport.SaveRecord(t, app, "posts", map[string]any{"title": "Big post", "body": body, "author": author.Id})
 		get(t, server, "/api/collections/posts/records/"+post.Id, "")
 	}
-	stats := ServicesOf(app).DB.internal.cache.Stats()
+	stats := pluginOf(app).cache.Stats()
 	for deadline := time.Now().Add(5 * time.Second); stats.Evictions == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		stats = ServicesOf(app).DB.internal.cache.Stats() // otter reports evictions in the background
+		stats = pluginOf(app).cache.Stats() // otter reports evictions in the background
 	}
 	if stats.Bytes > 1<<20 || stats.Evictions == 0 || stats.Entries == 0 {
 		t.Fatalf("byte bound: %+v", stats)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/postr-inc/hapta/plugins/hapta/internal/inproc"
 )
 
 // Database reads and writes records through PocketBase's own record API,
@@ -14,12 +16,12 @@ import (
 // on the REST API, the record cache serves reads of the configured
 // collections, and the records returned are fresh maps the caller owns.
 type Database struct {
-	internal *internalRouter
+	internal *inproc.Router
 }
 
 // Records are the database seen by one caller.
 type Records struct {
-	internal *internalRouter
+	internal *inproc.Router
 	auth     *core.Record
 	caller   Caller
 }
@@ -34,7 +36,7 @@ func (d *Database) As(principal Principal) *Records {
 
 // AsSystem reads and writes with no API rules, as a superuser does.
 func (d *Database) AsSystem() *Records {
-	superusers, err := d.internal.app.FindCachedCollectionByNameOrId(core.CollectionNameSuperusers)
+	superusers, err := d.internal.App().FindCachedCollectionByNameOrId(core.CollectionNameSuperusers)
 	if err != nil {
 		return &Records{internal: d.internal} // cannot happen once PocketBase has bootstrapped
 	}
@@ -119,12 +121,12 @@ func (r *Records) Delete(collection, id string) error {
 }
 
 func (r *Records) do(method, path string, body any, success int, into any) error {
-	status, answer, err := r.internal.call(r.caller, r.auth, method, path, body)
+	status, answer, err := r.internal.Call(r.caller.RemoteAddr, r.caller.Header, r.auth, method, path, body)
 	if err != nil {
 		return err
 	}
 	if status != success {
-		return decodeAPIError(status, answer)
+		return inproc.DecodeAPIError(status, answer)
 	}
 	if into == nil {
 		return nil

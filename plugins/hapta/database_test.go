@@ -88,12 +88,12 @@ func TestDatabaseReadsAreCachedAndOwnedByTheCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	first["title"] = "mutated by the caller"
-	before := services.DB.internal.cache.Stats().Hits
+	before := pluginOf(app).cache.Stats().Hits
 	second, err := system.Get("posts", post.Id, ReadOptions{})
 	if err != nil || second["title"] != "Cached" {
 		t.Fatalf("a caller's change reached the cache: %v %v", second, err)
 	}
-	if services.DB.internal.cache.Stats().Hits != before+1 {
+	if pluginOf(app).cache.Stats().Hits != before+1 {
 		t.Fatal("the second read was not served from the cache")
 	}
 

@@ -23,6 +23,7 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 
+	"github.com/postr-inc/hapta/plugins/hapta/internal/inproc"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
@@ -156,11 +157,11 @@ func (p *plugin) setUp(app core.App) error {
 	}
 	p.authenticate = &Authenticate{
 		app:      app,
-		internal: &internalRouter{app: app, cache: p.cache},
+		internal: inproc.New(app, false, p.cache.Middleware(true)),
 		lockout:  newLockout(p.config.Lockout),
 		oauth2:   &oauth2States{states: map[string]oauth2State{}},
 	}
-	p.database = &Database{internal: &internalRouter{app: app, cache: p.cache, quiet: true}}
+	p.database = &Database{internal: inproc.New(app, true, p.cache.Middleware(true))}
 	p.cache.CountRateLimitsWith(p.database.internal)
 	p.logger.Debug("configuration loaded", "file", p.file.path, "settings", p.settings.Settings)
 	return nil

@@ -10,6 +10,8 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
+
+	"github.com/postr-inc/hapta/plugins/hapta/internal/inproc"
 )
 
 // Header says whether a cached endpoint's answer came from the cache: HIT,
@@ -247,7 +249,7 @@ func isRecordsRead(r *http.Request) bool {
 // returned as the error, for PocketBase to write as usual.
 func capture(e *core.RequestEvent) (*Answer, error) {
 	original := e.Response
-	buffer := NewResponseBuffer()
+	buffer := inproc.NewResponseBuffer()
 	e.Response = buffer
 	err := e.Next()
 	e.Response = original
@@ -255,22 +257,4 @@ func capture(e *core.RequestEvent) (*Answer, error) {
 		return nil, err
 	}
 	return &Answer{Status: buffer.Status, ContentType: buffer.Header().Get("Content-Type"), Body: buffer.Body}, nil
-}
-
-// ResponseBuffer is an http.ResponseWriter that keeps the answer in memory.
-type ResponseBuffer struct {
-	header http.Header
-	Status int
-	Body   []byte
-}
-
-func NewResponseBuffer() *ResponseBuffer {
-	return &ResponseBuffer{header: http.Header{}, Status: http.StatusOK}
-}
-
-func (w *ResponseBuffer) Header() http.Header    { return w.header }
-func (w *ResponseBuffer) WriteHeader(status int) { w.Status = status }
-func (w *ResponseBuffer) Write(p []byte) (int, error) {
-	w.Body = append(w.Body, p...)
-	return len(p), nil
 }

@@ -1,4 +1,4 @@
-package hapta
+package inproc
 
 import (
 	"math"
@@ -7,41 +7,40 @@ import (
 	"github.com/pocketbase/pocketbase/tools/hook"
 )
 
-// routerBuildApp is the app as apis.NewRouter sees it when hapta builds a
-// private router. NewRouter binds PocketBase's realtime broadcasts and the
+// buildApp is the app as apis.NewRouter sees it when a Router is built. NewRouter binds PocketBase's realtime broadcasts and the
 // admin UI's routes on the app's hooks, which the public router has done
 // already: bound twice, every realtime message went out twice (and the UI
 // routes would clash). Here those hooks are spare ones that nothing
 // triggers; requests on the router see the real app again (realApp).
-type routerBuildApp struct{ core.App }
+type buildApp struct{ core.App }
 
-func (routerBuildApp) OnServe() *hook.Hook[*core.ServeEvent] { return &hook.Hook[*core.ServeEvent]{} }
+func (buildApp) OnServe() *hook.Hook[*core.ServeEvent] { return &hook.Hook[*core.ServeEvent]{} }
 
-func (routerBuildApp) OnCollectionUpdate(...string) *hook.TaggedHook[*core.CollectionEvent] {
+func (buildApp) OnCollectionUpdate(...string) *hook.TaggedHook[*core.CollectionEvent] {
 	return spareHook[*core.CollectionEvent]()
 }
 
-func (routerBuildApp) OnCollectionAfterDeleteSuccess(...string) *hook.TaggedHook[*core.CollectionEvent] {
+func (buildApp) OnCollectionAfterDeleteSuccess(...string) *hook.TaggedHook[*core.CollectionEvent] {
 	return spareHook[*core.CollectionEvent]()
 }
 
-func (routerBuildApp) OnModelAfterCreateSuccess(...string) *hook.TaggedHook[*core.ModelEvent] {
+func (buildApp) OnModelAfterCreateSuccess(...string) *hook.TaggedHook[*core.ModelEvent] {
 	return spareHook[*core.ModelEvent]()
 }
 
-func (routerBuildApp) OnModelAfterUpdateSuccess(...string) *hook.TaggedHook[*core.ModelEvent] {
+func (buildApp) OnModelAfterUpdateSuccess(...string) *hook.TaggedHook[*core.ModelEvent] {
 	return spareHook[*core.ModelEvent]()
 }
 
-func (routerBuildApp) OnModelAfterDeleteSuccess(...string) *hook.TaggedHook[*core.ModelEvent] {
+func (buildApp) OnModelAfterDeleteSuccess(...string) *hook.TaggedHook[*core.ModelEvent] {
 	return spareHook[*core.ModelEvent]()
 }
 
-func (routerBuildApp) OnModelDelete(...string) *hook.TaggedHook[*core.ModelEvent] {
+func (buildApp) OnModelDelete(...string) *hook.TaggedHook[*core.ModelEvent] {
 	return spareHook[*core.ModelEvent]()
 }
 
-func (routerBuildApp) OnModelAfterDeleteError(...string) *hook.TaggedHook[*core.ModelErrorEvent] {
+func (buildApp) OnModelAfterDeleteError(...string) *hook.TaggedHook[*core.ModelErrorEvent] {
 	return spareHook[*core.ModelErrorEvent]()
 }
 
