@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/postr-inc/hapta/plugins/hapta/internal/jsonpos"
 )
 
 // DefaultConfigFile is read from the working directory when no path is given.
@@ -187,7 +189,7 @@ func describeJSONError(data []byte, err error) string {
 	var syntaxErr *json.SyntaxError
 	if errors.As(err, &syntaxErr) {
 		// Offset counts the offending byte too
-		line, column := lineAndColumn(data, syntaxErr.Offset-1)
+		line, column := jsonpos.LineAndColumn(data, syntaxErr.Offset-1)
 		return fmt.Sprintf("invalid JSON at line %d, column %d: %s",
 			line, column, quotedCharacter.ReplaceAllString(syntaxErr.Error(), ""))
 	}
@@ -196,18 +198,4 @@ func describeJSONError(data []byte, err error) string {
 		return "must hold a JSON object of settings, not " + typeErr.Value
 	}
 	return "invalid JSON: " + err.Error()
-}
-
-// lineAndColumn converts a byte offset into 1-based line and column numbers.
-func lineAndColumn(data []byte, offset int64) (line, column int) {
-	line, column = 1, 1
-	for _, b := range data[:min(int(offset), len(data))] {
-		if b == '\n' {
-			line++
-			column = 1
-		} else {
-			column++
-		}
-	}
-	return line, column
 }

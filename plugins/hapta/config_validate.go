@@ -2,7 +2,6 @@ package hapta
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -111,18 +110,6 @@ func (l *loadedSettings) checkCloverServerURL() string {
 		return problem
 	}
 	return checkOptionalURL(l.Clover.ServerURL)
-}
-
-// checkOptionalURL accepts "" or an absolute http(s) URL.
-func checkOptionalURL(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Sprintf("%q is not an absolute http:// or https:// URL", raw)
-	}
-	return ""
 }
 
 // checkCache fills the cache's defaults and checks its sizes and durations.

@@ -19,6 +19,8 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/tools/filesystem"
 	"github.com/pocketbase/pocketbase/tools/router"
+
+	"github.com/postr-inc/hapta/plugins/hapta/internal/jsonpos"
 )
 
 // errInvalidInput is the message of a 400 answer with field errors.
@@ -138,7 +140,7 @@ func (s *inputSchema) bindJSON(data []byte, target reflect.Value, fieldErrors va
 	if err := json.Unmarshal(data, &values); err != nil {
 		var syntaxErr *json.SyntaxError
 		if errors.As(err, &syntaxErr) {
-			line, column := lineAndColumn(data, syntaxErr.Offset-1)
+			line, column := jsonpos.LineAndColumn(data, syntaxErr.Offset-1)
 			return apis.NewBadRequestError(fmt.Sprintf("Malformed JSON body at line %d, column %d: %s.", line, column, syntaxErr.Error()), nil)
 		}
 		return apis.NewBadRequestError("The JSON body must be an object.", nil)
