@@ -3,7 +3,6 @@ package hapta
 import (
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/pocketbase/pocketbase/core"
 
@@ -26,24 +25,6 @@ const (
 	// PocketBase's record handler.
 	RecordCacheMiddlewarePriority = recordcache.MiddlewarePriority
 )
-
-// recordcacheConfig turns the checked `cache` settings into the cache's.
-func (c CacheSettings) recordcacheConfig() recordcache.Config {
-	config := recordcache.Config{
-		MaxBytes:    uint64(c.MaxBytes),
-		Collections: map[string]recordcache.Policy{},
-	}
-	config.MinTTL, _ = time.ParseDuration(c.MinTTL) // checked by checkCache
-	config.MaxTTL, _ = time.ParseDuration(c.MaxTTL)
-	for name, collection := range c.Collections {
-		policy := recordcache.Policy{HTTP: collection.HTTP}
-		if collection.TTL != "" && collection.TTL != dynamicTTL {
-			policy.TTL, _ = time.ParseDuration(collection.TTL)
-		}
-		config.Collections[name] = policy
-	}
-	return config
-}
 
 // serveCache adds the HTTP cache of PocketBase's record endpoints and the
 // statistics route. A configured collection that does not exist (renamed

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/postr-inc/hapta/plugins/hapta/internal/jsonpos"
+	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
 // DefaultConfigFile is read from the working directory when no path is given.
@@ -59,6 +60,8 @@ func locateConfigFile(flagValue, configured string) configFile {
 type loadedSettings struct {
 	Settings
 	sources map[string]string // key name -> file path or environment variable
+	// cache is the `cache` key decoded by checkCache into typed values
+	cache recordcache.Config
 }
 
 // source names where a key's value came from: the file or an environment

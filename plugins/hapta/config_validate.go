@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/pocketbase/ozzo-validation/v4/is"
+
+	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
 // validate checks every key and normalizes the log level; the first problem
@@ -112,7 +114,8 @@ func (l *loadedSettings) checkCloverServerURL() string {
 	return checkOptionalURL(l.Clover.ServerURL)
 }
 
-// checkCache fills the cache's defaults and checks its sizes and durations.
+// checkCache fills the cache's defaults, checks its sizes and durations,
+// and decodes them once into l.cache.
 func (l *loadedSettings) checkCache() string {
 	c := &l.Cache
 	if c.MaxBytes == 0 {
@@ -138,15 +141,18 @@ func (l *loadedSettings) checkCache() string {
 	if minTTL > maxTTL {
 		return fmt.Sprintf("minTtl %s is longer than maxTtl %s", c.MinTTL, c.MaxTTL)
 	}
+	l.cache = recordcache.Config{MaxBytes: uint64(c.MaxBytes), MinTTL: minTTL, MaxTTL: maxTTL, Collections: map[string]recordcache.Policy{}}
 	for name, collection := range c.Collections {
 		if name == "" {
 			return "collections: a collection name is empty"
 		}
+		policy := recordcache.Policy{HTTP: collection.HTTP} // a TTL of 0 is dynamic
 		if collection.TTL != "" && collection.TTL != dynamicTTL {
-			if _, problem := parseTTL("collections."+name+".ttl", collection.TTL); problem != "" {
+			if policy.TTL, problem = parseTTL("collections."+name+".ttl", collection.TTL); problem != "" {
 				return problem + ` (or "dynamic")`
 			}
 		}
+		l.cache.Collections[name] = policy
 	}
 	return ""
 }

@@ -152,7 +152,7 @@ func (p *plugin) setUp(app core.App) error {
 
 	p.logger = newLogger(app, logLevels[p.settings.LogLevel], p.console)
 	if p.cache == nil { // one cache for the life of the process
-		p.cache = recordcache.New(app, p.settings.Cache.recordcacheConfig())
+		p.cache = recordcache.New(app, p.settings.cache)
 		p.logCacheStats(app)
 	}
 	p.authenticate = &Authenticate{
