@@ -163,11 +163,6 @@ func (c *Cache) serve(e *core.RequestEvent, epoch uint64, collection *core.Colle
 		return answer, err
 	})
 	switch {
-	case !loaded && !hit && err != nil:
-		// another request's load failed, maybe for reasons of its own
-		// (its rate limit): PocketBase answers this one by itself
-		e.Response.Header().Set(Header, "MISS")
-		return e.Next()
 	case err != nil:
 		return err
 	case !loaded:

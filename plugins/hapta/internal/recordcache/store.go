@@ -56,9 +56,11 @@ func NewStore(versions *Versions, maxBytes uint64) *Store {
 
 // Get returns the answer for key: the stored one while none of the
 // counters it was computed from has moved, otherwise load's (computed from
-// deps). A 200 answer is stored
-// for ttl, unless a dependency changed while it was computed. Concurrent
-// misses of a key at the same versions share one load.
+// deps). A 200 answer is stored for ttl, unless a dependency changed while
+// it was computed. Concurrent misses of a key at the same versions share
+// one load, but not its failure: the load of another request may fail for
+// reasons of its own (its rate limit), so each waiting request then loads
+// by itself.
 func (s *Store) Get(key string, deps Deps, ttl time.Duration, load func() (*Answer, error)) (answer *Answer, hit bool, err error) {
 	if stored, ok := s.answers.GetIfPresent(key); ok && unchanged(stored.versions) {
 		s.hits.Add(1)
@@ -67,22 +69,33 @@ func (s *Store) Get(key string, deps Deps, ttl time.Duration, load func() (*Answ
 	s.misses.Add(1)
 
 	snapshot := s.versions.snapshot(deps)
+	ran := false
 	shared, err, _ := s.flights.Do(flightKey(key, snapshot), func() (any, error) {
-		s.loads.Add(1)
-		loaded, err := load()
-		if err != nil {
-			return nil, err
-		}
-		if loaded.Status == http.StatusOK && !loaded.keepOut && ttl > 0 && unchanged(snapshot) {
-			loaded.versions, loaded.ttl = snapshot, ttl
-			s.answers.Set(key, loaded)
-		}
-		return loaded, nil
+		ran = true
+		return s.load(key, snapshot, ttl, load)
 	})
+	if err != nil && !ran {
+		answer, err := s.load(key, snapshot, ttl, load)
+		return answer, false, err
+	}
 	if err != nil {
 		return nil, false, err
 	}
 	return shared.(*Answer), false, nil
+}
+
+// load computes an answer and stores it when it may be kept.
+func (s *Store) load(key string, snapshot []version, ttl time.Duration, load func() (*Answer, error)) (*Answer, error) {
+	s.loads.Add(1)
+	loaded, err := load()
+	if err != nil {
+		return nil, err
+	}
+	if loaded.Status == http.StatusOK && !loaded.keepOut && ttl > 0 && unchanged(snapshot) {
+		loaded.versions, loaded.ttl = snapshot, ttl
+		s.answers.Set(key, loaded)
+	}
+	return loaded, nil
 }
 
 // Stats are the store's counters since it started.

@@ -2,6 +2,7 @@ package recordcache
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -265,5 +266,40 @@ func TestConcurrentMissesShareOneLoad(t *testing.T) {
 	wg.Wait()
 	if loads.Load() != 1 {
 		t.Fatalf("%d loads for 20 concurrent misses, want 1", loads.Load())
+	}
+}
+
+// A load that fails may fail for its own request's reasons (its rate
+// limit): a request that waited for it loads by itself.
+func TestAFailedLoadIsNotShared(t *testing.T) {
+	_, _, versions := itemsApp(t)
+	store := NewStore(versions, 1<<20)
+	release := make(chan struct{})
+	leader := make(chan error)
+	go func() {
+		_, _, err := store.Get("k", Deps{}, time.Minute, func() (*Answer, error) {
+			<-release
+			return nil, errors.New("the leader's own refusal")
+		})
+		leader <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // the leader's load is under way
+	follower := make(chan *Answer)
+	go func() {
+		answer, _, err := store.Get("k", Deps{}, time.Minute, func() (*Answer, error) {
+			return &Answer{Status: 200, Body: []byte("the follower's")}, nil
+		})
+		if err != nil {
+			t.Error("the follower got the leader's failure:", err)
+		}
+		follower <- answer
+	}()
+	time.Sleep(50 * time.Millisecond) // the follower waits for the leader's load
+	close(release)
+	if err := <-leader; err == nil {
+		t.Fatal("the leader's load did not fail")
+	}
+	if answer := <-follower; answer == nil || string(answer.Body) != "the follower's" {
+		t.Fatalf("the follower's answer: %v", answer)
 	}
 }
