@@ -29,7 +29,7 @@ func main() {
 		Automigrate:  fromSource,
 	})
 	clover.MustRegister(app, clover.Config{})
-	hapta.MustRegister(app, hapta.Config{RootCmd: app.RootCmd})
+	hapta.MustRegister(app, app.RootCmd, hapta.Config{})
 	routes.Register(app)
 
 	if err := app.Start(); err != nil {

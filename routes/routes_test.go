@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,13 +15,15 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/postr-inc/hapta/internal/testsupport"
-	_ "github.com/postr-inc/hapta/migrations"
+	_ "github.com/postr-inc/hapta/migrations" // the example app's collections
+	"github.com/postr-inc/hapta/plugins/clover"
 	"github.com/postr-inc/hapta/plugins/hapta"
 	"github.com/postr-inc/hapta/routes"
 )
 
-// exampleApp is the distribution's app (hapta, migrations, the example
-// routes) in a temporary data directory, served over loopback HTTP.
+// exampleApp is the distribution's app (hapta, clover, the example app's
+// migrations and routes) in a temporary data directory, served over
+// loopback HTTP.
 func exampleApp(t *testing.T) (core.App, *httptest.Server) {
 	t.Helper()
 	return exampleAppWith(t, `{"logLevel": "warn"}`)
@@ -32,14 +32,9 @@ func exampleApp(t *testing.T) (core.App, *httptest.Server) {
 // exampleAppWith is exampleApp with the given hapta-config.json.
 func exampleAppWith(t *testing.T, haptaConfig string) (core.App, *httptest.Server) {
 	t.Helper()
-	dir := t.TempDir()
-	config := filepath.Join(dir, "hapta-config.json")
-	if err := os.WriteFile(config, []byte(haptaConfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
 	app := testsupport.NewApp(t, func(app core.App) {
-		hapta.MustRegister(app, hapta.Config{ConfigFile: config})
+		hapta.MustRegister(app, nil, hapta.Config{ConfigFile: testsupport.WriteFile(t, "hapta-config.json", haptaConfig)})
+		clover.MustRegister(app, clover.Config{})
 		routes.Register(app)
 	})
 	server, err := testsupport.Serve(t, app)

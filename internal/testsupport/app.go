@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/pocketbase/pocketbase/core"
+	_ "github.com/pocketbase/pocketbase/migrations" // PocketBase's system migrations (pocketbase.New imports them)
 )
 
 // NewApp is a PocketBase app in a temporary data directory: register adds

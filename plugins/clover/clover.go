@@ -1,10 +1,25 @@
 // Package clover is the clover plugin of the Hapta distribution: tenants,
 // roles with a numeric clearance (security_level) and memberships, kept in
-// PocketBase collections (see migrations/1764200000_create_tenancy.go).
+// PocketBase collections that the plugin creates, with the route guards
+// that read them.
+//
+// Registered on an app, it puts the tenant a request names with the
+// X-Tenant-ID header into hapta's principal (ctx.Principal.TenantID, Roles,
+// HighestClearance) when the caller is a member of it:
+//
+//	app := pocketbase.New()
+//	hapta.MustRegister(app, app.RootCmd, hapta.Config{})
+//	clover.MustRegister(app, clover.Config{})
+//	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+//		hapta.Handle(se, "GET /api/reports", reports, clover.RequireClearance(50))
+//		return se.Next()
+//	})
 package clover
 
 import (
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/postr-inc/hapta/plugins/hapta"
 )
 
 // The tenancy collections.
@@ -24,10 +39,14 @@ func MustRegister(app core.App, config Config) {
 	}
 }
 
-// Register registers the clover plugin: it keeps every membership's roles
-// within the membership's tenant and its clearance up to date, whoever
-// writes them (API, admin UI, Go, JS).
+// Register registers the clover plugin: the tenancy collections (created by
+// a migration when the app's migrations run), the tenant in hapta's
+// principal, and the hooks that keep every membership's roles within the
+// membership's tenant and its clearance up to date, whoever writes them
+// (API, admin UI, Go, JS).
 func Register(app core.App, config Config) error {
+	registerTenancyMigration()
+	hapta.OnPrincipal(app).BindFunc(addTenant)
 	app.OnRecordValidate(MembersCollection).BindFunc(validateMember)
 	app.OnRecordUpdate(RolesCollection).BindFunc(refreshClearancesOnUpdate)
 	app.OnRecordDelete(RolesCollection).BindFunc(refreshClearancesOnDelete)

@@ -9,13 +9,14 @@ import (
 
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/postr-inc/hapta/internal/testsupport"
-	_ "github.com/postr-inc/hapta/migrations"
 	"github.com/postr-inc/hapta/plugins/clover"
+	"github.com/postr-inc/hapta/plugins/hapta"
 )
 
-// world is two tenants and their people:
+// world is hapta and clover on an app, with two tenants and their people:
 // alice admins tenant A; bob (editor, 30) and carol (chief, 60) are members
 // of A; dave (director, 100) is a member of B; eve belongs nowhere.
 type world struct {
@@ -31,7 +32,11 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	app := testsupport.NewApp(t, func(app core.App) { clover.MustRegister(app, clover.Config{}) })
+	app := testsupport.NewApp(t, func(app core.App) {
+		hapta.MustRegister(app, nil, hapta.Config{ConfigFile: testsupport.WriteFile(t, "hapta-config.json", `{}`)})
+		clover.MustRegister(app, clover.Config{})
+		app.OnServe().BindFunc(guardedRoutes)
+	})
 	server, err := testsupport.Serve(t, app)
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +177,7 @@ func TestTenancyRulesThroughPocketBaseAPI(t *testing.T) {
 	})
 
 	t.Run("documents are isolated by tenant and clearance", func(t *testing.T) {
+		newDocuments(t, w.app)
 		create := func(user, tenant, title string, classification int) int {
 			body, _ := json.Marshal(map[string]any{"tenant": tenant, "title": title, "classification": classification})
 			status, _ := w.rest(t, user, "POST", "/api/collections/tenant_documents/records", string(body))
@@ -221,4 +227,28 @@ func TestTenancyRulesThroughPocketBaseAPI(t *testing.T) {
 			t.Fatalf("carol (clearance 60) could not delete: %d %v", status, resp)
 		}
 	})
+}
+
+// newDocuments creates tenant_documents as the example app's migration does:
+// members of a document's tenant list, view and create its documents up to
+// their clearance; deleting needs clearance 50.
+func newDocuments(t *testing.T, app core.App) {
+	t.Helper()
+	tenants, err := app.FindCollectionByNameOrId(clover.TenantsCollection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const member = `@request.auth.id != "" && @collection.tenant_members:m.tenant ?= tenant && @collection.tenant_members:m.user ?= @request.auth.id`
+	const cleared = member + ` && @collection.tenant_members:m.clearance ?>= classification`
+	documents := core.NewBaseCollection("tenant_documents")
+	documents.Fields.Add(
+		&core.RelationField{Name: "tenant", Required: true, CollectionId: tenants.Id, MaxSelect: 1},
+		&core.TextField{Name: "title", Required: true},
+		&core.NumberField{Name: "classification", OnlyInt: true},
+	)
+	documents.ListRule, documents.ViewRule, documents.CreateRule = types.Pointer(cleared), types.Pointer(cleared), types.Pointer(cleared)
+	documents.DeleteRule = types.Pointer(member + ` && @collection.tenant_members:m.clearance ?>= 50`)
+	if err := app.Save(documents); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -39,7 +39,8 @@ type Authenticate struct {
 
 // Caller is the client on whose behalf a login runs: its address and
 // headers count for PocketBase's rate limits, trusted proxy headers and
-// auth alerts. The zero Caller is a local call from Go.
+// auth alerts, and its headers reach OnPrincipal (plugins/clover reads the
+// tenant from X-Tenant-ID). The zero Caller is a local call from Go.
 type Caller struct {
 	RemoteAddr string
 	Header     http.Header
@@ -68,7 +69,6 @@ type PasswordLogin struct {
 	Identity   string // email or another identity field of the collection (username)
 	Password   string
 	MFAID      string // the first factor's MFAID, when this is the second
-	TenantID   string // the tenant for the principal (X-Tenant-ID)
 }
 
 // OTPLogin is the one-time password strategy's input.
@@ -77,7 +77,6 @@ type OTPLogin struct {
 	OTPID      string // from RequestOTP
 	Code       string // the code mailed to the user
 	MFAID      string
-	TenantID   string
 }
 
 // OAuth2Login is the OAuth2 strategy's input: the code and state the
@@ -90,7 +89,6 @@ type OAuth2Login struct {
 	RedirectURL string
 	CreateData  map[string]any // fields of a record created on first login
 	MFAID       string
-	TenantID    string
 }
 
 // OAuth2Start is where to send the user: AuthURL, with State to check.
@@ -105,7 +103,7 @@ const defaultAuthCollection = "users"
 func (a *Authenticate) Password(caller Caller, login PasswordLogin) (*AuthResult, error) {
 	collection := collectionOr(login.Collection)
 	name := loginName{identity: login.Identity}
-	return a.withLockout(caller, collection, name, login.TenantID, StrategyPassword, func() (int, []byte, error) {
+	return a.withLockout(caller, collection, name, StrategyPassword, func() (int, []byte, error) {
 		return a.call(caller, http.MethodPost, collection, "auth-with-password", login.MFAID,
 			map[string]any{"identity": login.Identity, "password": login.Password})
 	})
@@ -136,7 +134,7 @@ func (a *Authenticate) RequestOTP(caller Caller, collection, email string) (otpI
 func (a *Authenticate) OTP(caller Caller, login OTPLogin) (*AuthResult, error) {
 	collection := collectionOr(login.Collection)
 	name := loginName{otp: true, otpID: login.OTPID}
-	return a.withLockout(caller, collection, name, login.TenantID, StrategyOTP, func() (int, []byte, error) {
+	return a.withLockout(caller, collection, name, StrategyOTP, func() (int, []byte, error) {
 		return a.call(caller, http.MethodPost, collection, "auth-with-otp", login.MFAID,
 			map[string]any{"otpId": login.OTPID, "password": login.Code})
 	})
@@ -200,13 +198,13 @@ func (a *Authenticate) OAuth2(caller Caller, login OAuth2Login) (*AuthResult, er
 	if err != nil {
 		return nil, err
 	}
-	return a.result(status, answer, login.TenantID, StrategyOAuth2)
+	return a.result(caller, status, answer, StrategyOAuth2)
 }
 
 // withLockout runs a credential check under the lockout's guard, the one
 // that guards PocketBase's endpoints on the app's router (the internal
 // router does not carry it: each attempt is counted once).
-func (a *Authenticate) withLockout(caller Caller, collection string, name loginName, tenantID, strategy string, check func() (int, []byte, error)) (*AuthResult, error) {
+func (a *Authenticate) withLockout(caller Caller, collection string, name loginName, strategy string, check func() (int, []byte, error)) (*AuthResult, error) {
 	var status int
 	var body []byte
 	var err error
@@ -222,11 +220,11 @@ func (a *Authenticate) withLockout(caller Caller, collection string, name loginN
 	if err != nil {
 		return nil, err
 	}
-	return a.result(status, body, tenantID, strategy)
+	return a.result(caller, status, body, strategy)
 }
 
 // result reads PocketBase's auth answer.
-func (a *Authenticate) result(status int, body []byte, tenantID, strategy string) (*AuthResult, error) {
+func (a *Authenticate) result(caller Caller, status int, body []byte, strategy string) (*AuthResult, error) {
 	var answer struct {
 		Token  string         `json:"token"`
 		Record map[string]any `json:"record"`
@@ -249,7 +247,7 @@ func (a *Authenticate) result(status int, body []byte, tenantID, strategy string
 	if err != nil {
 		return nil, err
 	}
-	principal, err := newPrincipal(a.app, record, strategy, answer.Token, tenantID)
+	principal, err := newPrincipal(a.app, record, strategy, answer.Token, caller.Header)
 	if err != nil {
 		return nil, err
 	}

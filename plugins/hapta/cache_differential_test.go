@@ -101,12 +101,7 @@ func newDifferentialWorld(t *testing.T, seed uint64) *differentialWorld {
 	for i := range differentialCollections {
 		entries = append(entries, fmt.Sprintf(`"c%d": {"http": true, "ttl": "1h"}`, i))
 	}
-	config := writeConfig(t, `{"logLevel": "error", "cache": {"collections": {`+strings.Join(entries, ",")+`}}}`)
-	w.app = testsupport.NewApp(t, func(app core.App) {
-		if _, err := register(app, Config{ConfigFile: config.path}, &testsupport.SyncBuffer{}); err != nil {
-			t.Fatal(err)
-		}
-	})
+	w.app = haptaApp(t, `{"logLevel": "error", "cache": {"collections": {`+strings.Join(entries, ",")+`}}}`)
 	w.createSchema()
 	cached, err := testsupport.Serve(t, w.app)
 	if err != nil {

@@ -21,20 +21,17 @@ import (
 // The tests of this file each reproduce a way the cache once served one
 // caller's answer to another, a stale answer, or skipped PocketBase.
 
-// soundApp serves the distribution with the HTTP cache on for the named
-// collections, which setup creates (before the server starts).
+// soundApp serves hapta with the HTTP cache on for the named collections,
+// which setup creates (before the server starts), and posts.
 func soundApp(t *testing.T, cached []string, setup func(app core.App)) (core.App, *httptest.Server) {
 	t.Helper()
 	entries := make([]string, len(cached))
 	for i, name := range cached {
 		entries[i] = `"` + name + `": {"http": true, "ttl": "1m"}`
 	}
-	config := writeConfig(t, `{"logLevel": "error", "cache": {"collections": {`+strings.Join(entries, ",")+`}}}`)
-	app := testsupport.NewApp(t, func(app core.App) {
-		if _, err := register(app, Config{ConfigFile: config.path}, &testsupport.SyncBuffer{}); err != nil {
-			t.Fatal(err)
-		}
-	})
+	config := `{"logLevel": "error", "cache": {"collections": {` + strings.Join(entries, ",") + `}}}`
+	app := haptaApp(t, config)
+	newPosts(t, app)
 	setup(app)
 	server, err := testsupport.Serve(t, app)
 	if err != nil {
@@ -264,13 +261,11 @@ onRecordViewRequest((e) => {
 	if err != nil {
 		t.Fatal(err)
 	}
-	config := writeConfig(t, `{"logLevel": "error", "cache": {"collections": {"posts": {"http": true}}}}`)
-	app := testsupport.NewApp(t, func(app core.App) {
+	config := `{"logLevel": "error", "cache": {"collections": {"posts": {"http": true}}}}`
+	app := haptaApp(t, config, func(app core.App) {
 		jsvm.MustRegister(app, jsvm.Config{HooksDir: hooks})
-		if _, err := register(app, Config{ConfigFile: config.path}, &testsupport.SyncBuffer{}); err != nil {
-			t.Fatal(err)
-		}
 	})
+	newPosts(t, app)
 	server, err := testsupport.Serve(t, app)
 	if err != nil {
 		t.Fatal(err)

@@ -17,9 +17,9 @@ import (
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
-// cachedApp serves the distribution with the HTTP cache on for posts,
-// notes (each user's own) and timed (a rule that reads the time), and a
-// pb_hooks route that edits a post from JavaScript.
+// cachedApp serves hapta with the HTTP cache on for posts, notes (each
+// user's own), timed (a rule that reads the time) and users, and a pb_hooks
+// route that edits a post from JavaScript.
 func cachedApp(t *testing.T) (core.App, *httptest.Server) { return cachedAppTB(t) }
 
 func cachedAppTB(t testing.TB) (core.App, *httptest.Server) {
@@ -35,15 +35,13 @@ routerAdd("POST", "/js/touch/{id}", (e) => {
 	if err != nil {
 		t.Fatal(err)
 	}
-	config := writeConfig(t, `{"logLevel": "error", "cache": {"collections": {
-		"posts": {"http": true}, "notes": {"http": true, "ttl": "1m"}, "timed": {"http": true}, "users": {"http": true}}}}`)
+	config := `{"logLevel": "error", "cache": {"collections": {
+		"posts": {"http": true}, "notes": {"http": true, "ttl": "1m"}, "timed": {"http": true}, "users": {"http": true}}}}`
 
-	app := testsupport.NewApp(t, func(app core.App) {
+	app := haptaApp(t, config, func(app core.App) {
 		jsvm.MustRegister(app, jsvm.Config{HooksDir: hooks})
-		if _, err := register(app, Config{ConfigFile: config.path}, &testsupport.SyncBuffer{}); err != nil {
-			t.Fatal(err)
-		}
 	})
+	newPosts(t, app)
 	users, _ := app.FindCollectionByNameOrId("users")
 	notes := core.NewBaseCollection("notes")
 	notes.Fields.Add(&core.RelationField{Name: "owner", CollectionId: users.Id, MaxSelect: 1}, &core.TextField{Name: "text"})
@@ -246,7 +244,8 @@ func TestHTTPCacheBypassesRulesThatReadTheTime(t *testing.T) {
 		}
 	}
 	// a collection not configured for the HTTP cache has no header at all
-	if header, _ := get(t, server, "/api/collections/tenants/records", ""); header != "" {
+	newCollection(t, app, "uncached", types.Pointer(""))
+	if header, _ := get(t, server, "/api/collections/uncached/records", ""); header != "" {
 		t.Fatalf("an unconfigured collection: %q", header)
 	}
 }
@@ -269,12 +268,9 @@ func TestCacheStats(t *testing.T) {
 }
 
 func TestTheByteBoundHoldsUnderLargeRecords(t *testing.T) {
-	config := writeConfig(t, `{"logLevel": "error", "cache": {"maxBytes": 1048576, "collections": {"posts": {"http": true}}}}`)
-	app := testsupport.NewApp(t, func(app core.App) {
-		if _, err := register(app, Config{ConfigFile: config.path}, &testsupport.SyncBuffer{}); err != nil {
-			t.Fatal(err)
-		}
-	})
+	config := `{"logLevel": "error", "cache": {"maxBytes": 1048576, "collections": {"posts": {"http": true}}}}`
+	app := haptaApp(t, config)
+	newPosts(t, app)
 	server, err := testsupport.Serve(t, app)
 	if err != nil {
 		t.Fatal(err)

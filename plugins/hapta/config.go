@@ -1,9 +1,5 @@
 package hapta
 
-import (
-	"github.com/spf13/cobra"
-)
-
 // Config configures the hapta plugin.
 //
 // The embedded Settings are the values set in Go; hapta-config.json
@@ -13,18 +9,13 @@ type Config struct {
 	Settings
 
 	// ConfigFile is the path of the JSON configuration file. When empty the
-	// path comes from the --hapta-config flag (with RootCmd), then from the
+	// path comes from the --hapta-config flag (given a root command), then from the
 	// HAPTA_CONFIG environment variable; without either, ./hapta-config.json
 	// is read if it exists.
 	ConfigFile string
 
 	// Lockout limits failed logins per account (Go only; see LockoutConfig).
 	Lockout LockoutConfig
-
-	// RootCmd is the application's root command (app.RootCmd). When set,
-	// hapta adds its --hapta-config flag and makes `port` and `origin` the
-	// defaults of `serve` (an explicit --http or --origins wins).
-	RootCmd *cobra.Command
 }
 
 // Settings are the values of hapta-config.json's keys, after the file and

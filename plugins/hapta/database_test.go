@@ -110,11 +110,8 @@ func TestDatabaseReadsAreCachedAndOwnedByTheCaller(t *testing.T) {
 // PocketBase's rate limits count a request's database calls against that
 // request's client, not against one shared local address.
 func TestDatabaseCallsCountAgainstTheClient(t *testing.T) {
-	app := testsupport.NewApp(t, func(app core.App) {
-		if _, err := register(app, Config{ConfigFile: writeConfig(t, `{"logLevel": "error"}`).path}, &testsupport.SyncBuffer{}); err != nil {
-			t.Fatal(err)
-		}
-	})
+	app := haptaApp(t, `{"logLevel": "error"}`)
+	newPosts(t, app)
 	settings := app.Settings()
 	settings.RateLimits.Enabled = true
 	settings.RateLimits.Rules = []core.RateLimitRule{{Label: "*:list", MaxRequests: 2, Duration: 60}}

@@ -1,17 +1,3 @@
-// Package hapta is the hapta plugin of the Hapta PocketBase distribution.
-//
-// It reads hapta-config.json (and HAPTA_<KEY> environment variables) when
-// the app bootstraps and applies it: the serve port, PocketBase's log level
-// and Application URL, CORS on every response, the configured superuser and
-// the secret for hapta's own tokens.
-//
-// Example:
-//
-//	app := pocketbase.New()
-//	hapta.MustRegister(app, hapta.Config{RootCmd: app.RootCmd})
-//	if err := app.Start(); err != nil {
-//		log.Fatal(err)
-//	}
 package hapta
 
 import (
@@ -22,14 +8,15 @@ import (
 
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/spf13/cobra"
 
 	"github.com/postr-inc/hapta/plugins/hapta/internal/inproc"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
 // MustRegister registers the hapta plugin and panics if that fails.
-func MustRegister(app core.App, config Config) {
-	if err := Register(app, config); err != nil {
+func MustRegister(app core.App, rootCmd *cobra.Command, config Config) {
+	if err := Register(app, rootCmd, config); err != nil {
 		panic(err)
 	}
 }
@@ -37,13 +24,18 @@ func MustRegister(app core.App, config Config) {
 // Register registers the hapta plugin. The configuration is read and
 // checked when the app bootstraps (at once if it already has), so a bad
 // configuration makes app.Start return an error before anything is served.
-func Register(app core.App, config Config) error {
-	_, err := register(app, config, os.Stderr)
+//
+// rootCmd is the application's root command (app.RootCmd), as PocketBase's
+// migratecmd takes it: hapta adds its --hapta-config flag and makes `port`
+// and `origin` the defaults of `serve` (an explicit --http or --origins
+// wins). It may be nil for an app without commands.
+func Register(app core.App, rootCmd *cobra.Command, config Config) error {
+	_, err := register(app, rootCmd, config, os.Stderr)
 	return err
 }
 
 // register is Register with the writer for hapta's console log lines.
-func register(app core.App, config Config, console io.Writer) (*plugin, error) {
+func register(app core.App, rootCmd *cobra.Command, config Config, console io.Writer) (*plugin, error) {
 	p := &plugin{config: config, console: console, routes: &routeRegistry{}}
 	if app.Store().Has(pluginKey) {
 		return nil, errors.New("hapta: the plugin is already registered on this app")
@@ -51,12 +43,12 @@ func register(app core.App, config Config, console io.Writer) (*plugin, error) {
 	app.Store().Set(pluginKey, p)
 
 	flagPath := ""
-	if config.RootCmd != nil {
-		if config.RootCmd.PersistentFlags().Lookup(configFlag) != nil {
+	if rootCmd != nil {
+		if rootCmd.PersistentFlags().Lookup(configFlag) != nil {
 			return nil, errors.New("hapta: the --" + configFlag + " flag is already defined; register the plugin once")
 		}
-		flagPath = addConfigFlag(config.RootCmd, os.Args[1:])
-		beforeCommand(config.RootCmd, p.adjustServe)
+		flagPath = addConfigFlag(rootCmd, os.Args[1:])
+		beforeCommand(rootCmd, p.adjustServe)
 	}
 	p.file = locateConfigFile(flagPath, config.ConfigFile)
 

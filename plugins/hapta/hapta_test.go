@@ -27,12 +27,26 @@ func newTestApp(t testing.TB, dataDir, configJSON string) *testApp {
 	t.Helper()
 	app := core.NewBaseApp(core.BaseAppConfig{DataDir: dataDir})
 	console := &testsupport.SyncBuffer{}
-	plugin, err := register(app, Config{ConfigFile: writeConfig(t, configJSON).path}, console)
+	plugin, err := register(app, nil, Config{ConfigFile: writeConfig(t, configJSON).path}, console)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = app.ResetBootstrapState() })
 	return &testApp{App: app, plugin: plugin, console: console}
+}
+
+// haptaApp is a bootstrapped app with its migrations run, after before
+// (other plugins, hooks) and hapta from configJSON are registered.
+func haptaApp(t testing.TB, configJSON string, before ...func(app core.App)) core.App {
+	t.Helper()
+	return testsupport.NewApp(t, func(app core.App) {
+		for _, register := range before {
+			register(app)
+		}
+		if _, err := register(app, nil, Config{ConfigFile: writeConfig(t, configJSON).path}, &testsupport.SyncBuffer{}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // serve serves the app over real HTTP; the error is a refused start.
@@ -277,7 +291,7 @@ func TestRegisterOnABootstrappedApp(t *testing.T) {
 	}
 	defer app.Cleanup()
 
-	_, err = register(app, Config{ConfigFile: writeConfig(t, `{"logLevel": "error"}`).path}, &testsupport.SyncBuffer{})
+	_, err = register(app, nil, Config{ConfigFile: writeConfig(t, `{"logLevel": "error"}`).path}, &testsupport.SyncBuffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +299,7 @@ func TestRegisterOnABootstrappedApp(t *testing.T) {
 		t.Fatalf("settings not applied at once: minLevel %d", app.Settings().Logs.MinLevel)
 	}
 
-	_, err = register(app, Config{ConfigFile: filepath.Join(t.TempDir(), "missing.json")}, &testsupport.SyncBuffer{})
+	_, err = register(app, nil, Config{ConfigFile: filepath.Join(t.TempDir(), "missing.json")}, &testsupport.SyncBuffer{})
 	if err == nil {
 		t.Fatal("a bad configuration on a bootstrapped app must fail Register")
 	}

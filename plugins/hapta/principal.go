@@ -1,14 +1,14 @@
 package hapta
 
 import (
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/security"
 	"github.com/spf13/cast"
-
-	"github.com/postr-inc/hapta/plugins/clover"
 )
 
 // StrategyToken is the Strategy of a principal authenticated by a
@@ -26,7 +26,8 @@ type Principal struct {
 	ExpiresAt       time.Time `json:"expiresAt,omitzero"` // when the credential expires
 
 	// The active tenant, the roles held there and the highest clearance of
-	// those roles; filled in by the tenant support (plugins/clover).
+	// those roles; empty unless a plugin fills them in through OnPrincipal
+	// (plugins/clover does, from the X-Tenant-ID header).
 	TenantID         string   `json:"tenantId,omitempty"`
 	Roles            []string `json:"roles,omitempty"`
 	HighestClearance int      `json:"highestClearance"`
@@ -40,14 +41,33 @@ func (p Principal) IsSuperuser() bool {
 	return p.IsAuthenticated && p.Collection == core.CollectionNameSuperusers
 }
 
-// TenantHeader names the tenant a request acts in. It counts only when the
-// principal is a member of that tenant.
-const TenantHeader = "X-Tenant-ID"
+// PrincipalEvent is the event of OnPrincipal: the principal of an
+// authenticated request or login, which the handlers may add to.
+type PrincipalEvent struct {
+	hook.Event
+	App       core.App
+	Principal *Principal
+	// Header is the request's headers (for a login from Go, its Caller's).
+	Header http.Header
+}
+
+// principalHookKey keeps OnPrincipal's hook in the app's store.
+const principalHookKey = "hapta.onPrincipal"
+
+// OnPrincipal is the hook that completes a principal once hapta has built
+// it from the caller's auth record: a plugin binds it to add the tenant,
+// the roles and the clearance (handlers call e.Next()). It runs for every
+// authenticated hapta route request and for every completed login, not for
+// anonymous ones. It may be bound before or after hapta is registered.
+func OnPrincipal(app core.App) *hook.Hook[*PrincipalEvent] {
+	return app.Store().GetOrSet(principalHookKey, func() any {
+		return &hook.Hook[*PrincipalEvent]{}
+	}).(*hook.Hook[*PrincipalEvent])
+}
 
 // principalOf builds the principal from PocketBase's own authentication
-// of the request (e.Auth, loaded from its Authorization token) and, with
-// app, the membership of the tenant the request names.
-func principalOf(e *core.RequestEvent, app core.App) (Principal, error) {
+// of the request (e.Auth, loaded from its Authorization token).
+func principalOf(e *core.RequestEvent) (Principal, error) {
 	if e.Auth == nil {
 		return Principal{}, nil
 	}
@@ -55,13 +75,13 @@ func principalOf(e *core.RequestEvent, app core.App) (Principal, error) {
 	if !ok {
 		strategy = StrategyToken
 	}
-	return newPrincipal(app, e.Auth, strategy, authToken(e), e.Request.Header.Get(TenantHeader))
+	return newPrincipal(e.App, e.Auth, strategy, authToken(e), e.Request.Header)
 }
 
 // newPrincipal is the principal of an auth record authenticated by token
-// (already verified: only its expiry is read) with strategy, in tenantID
-// when the record is a member of it (app nil: no tenant).
-func newPrincipal(app core.App, record *core.Record, strategy, token, tenantID string) (Principal, error) {
+// (already verified: only its expiry is read) with strategy, completed by
+// OnPrincipal's handlers.
+func newPrincipal(app core.App, record *core.Record, strategy, token string, header http.Header) (Principal, error) {
 	p := Principal{
 		IsAuthenticated: true,
 		ID:              record.Id,
@@ -76,15 +96,15 @@ func newPrincipal(app core.App, record *core.Record, strategy, token, tenantID s
 			p.ExpiresAt = time.Unix(exp, 0).UTC()
 		}
 	}
-
-	if tenantID != "" && app != nil {
-		membership, ok, err := clover.FindMembership(app, tenantID, p.ID)
-		if err != nil {
-			return Principal{}, err
-		}
-		if ok {
-			p.TenantID, p.Roles, p.HighestClearance = tenantID, membership.Roles, membership.HighestClearance
-		}
+	if app == nil { // outside PocketBase (HTTPHandler): no plugins to ask
+		return p, nil
+	}
+	if header == nil {
+		header = http.Header{}
+	}
+	event := &PrincipalEvent{App: app, Principal: &p, Header: header}
+	if err := OnPrincipal(app).Trigger(event); err != nil {
+		return Principal{}, err
 	}
 	return p, nil
 }

@@ -127,7 +127,7 @@ func (s *routeSpec) serve(e *core.RequestEvent, services Services, ip string) (e
 		err = apis.NewInternalServerError("", nil)
 	}()
 
-	if ctx.Principal, err = principalOf(e, services.App); err != nil {
+	if ctx.Principal, err = principalOf(e); err != nil {
 		return s.apiError(ctx, err)
 	}
 	for _, guard := range s.options.guards {

@@ -1,10 +1,6 @@
 package hapta
 
 import (
-	"fmt"
-	"slices"
-	"strings"
-
 	"github.com/pocketbase/pocketbase/apis"
 )
 
@@ -82,51 +78,14 @@ func Tags(tags ...string) RouteOption {
 	return func(o *routeOptions) { o.tags = append(o.tags, tags...) }
 }
 
-// RequireTenantMember answers 403 unless the principal is a member of the
-// tenant named by the X-Tenant-ID header.
-func RequireTenantMember() RouteOption {
+// Options makes one option of several, for a package that offers a ready
+// set (plugins/clover's RequireRole is RequireAuth with a guard).
+func Options(options ...RouteOption) RouteOption {
 	return func(o *routeOptions) {
-		o.auth = max(o.auth, authAny)
-		o.mayForbid = true
-		o.guards = append(o.guards, requireAuth, requireTenant)
+		for _, option := range options {
+			option(o)
+		}
 	}
-}
-
-// RequireRole answers 403 unless the principal holds one of roles in the
-// tenant named by the X-Tenant-ID header.
-func RequireRole(roles ...string) RouteOption {
-	return func(o *routeOptions) {
-		RequireTenantMember()(o)
-		o.guards = append(o.guards, func(ctx *Context) error {
-			for _, role := range roles {
-				if slices.Contains(ctx.Principal.Roles, role) {
-					return nil
-				}
-			}
-			return apis.NewForbiddenError("The request requires the role "+strings.Join(roles, " or ")+" in the tenant.", nil)
-		})
-	}
-}
-
-// RequireClearance answers 403 unless the principal's highest clearance in
-// the tenant named by the X-Tenant-ID header is at least level.
-func RequireClearance(level int) RouteOption {
-	return func(o *routeOptions) {
-		RequireTenantMember()(o)
-		o.guards = append(o.guards, func(ctx *Context) error {
-			if ctx.Principal.HighestClearance < level {
-				return apis.NewForbiddenError(fmt.Sprintf("The request requires a clearance of at least %d in the tenant.", level), nil)
-			}
-			return nil
-		})
-	}
-}
-
-func requireTenant(ctx *Context) error {
-	if ctx.Principal.TenantID == "" {
-		return apis.NewForbiddenError("The request requires membership of the tenant named by "+TenantHeader+".", nil)
-	}
-	return nil
 }
 
 func requireAuth(ctx *Context) error {

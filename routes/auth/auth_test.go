@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,10 +16,8 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
-	"github.com/pocketbase/pocketbase/tests"
 
 	"github.com/postr-inc/hapta/internal/testsupport"
-	_ "github.com/postr-inc/hapta/migrations"
 	"github.com/postr-inc/hapta/plugins/clover"
 	"github.com/postr-inc/hapta/plugins/hapta"
 	"github.com/postr-inc/hapta/routes"
@@ -30,23 +26,24 @@ import (
 const password = "password-for-tests-1" // testsupport.NewAuthRecord's
 
 type authApp struct {
-	*tests.TestApp
+	core.App
 	server *httptest.Server
+	mails  *testsupport.Mailbox
 }
 
-// newAuthApp is the distribution's app with a test mailer; lockout after
+// newAuthApp is the distribution's app with its mail caught; lockout after
 // 3 failures a minute per account and address, 6 per account; clients'
 // addresses from X-Forwarded-For; passwords hashed at bcrypt's least cost.
 func newAuthApp(t *testing.T, configure func(users *core.Collection)) *authApp {
 	t.Helper()
-	app, err := tests.NewTestApp(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(app.Cleanup)
-	if err := app.RunAllMigrations(); err != nil {
-		t.Fatal(err)
-	}
+	app := testsupport.NewApp(t, func(app core.App) {
+		clover.MustRegister(app, clover.Config{})
+		hapta.MustRegister(app, nil, hapta.Config{
+			ConfigFile: testsupport.WriteFile(t, "hapta-config.json", `{"logLevel": "error"}`),
+			Lockout:    hapta.LockoutConfig{MaxFailures: 3, Window: time.Minute, AccountMaxFailures: 6, AccountWindow: time.Minute},
+		})
+		routes.Register(app)
+	})
 	settings := app.Settings()
 	settings.TrustedProxy.Headers = []string{"X-Forwarded-For"}
 	if err := app.Save(settings); err != nil {
@@ -64,21 +61,12 @@ func newAuthApp(t *testing.T, configure func(users *core.Collection)) *authApp {
 	if err := app.Save(users); err != nil {
 		t.Fatal(err)
 	}
-
-	config := filepath.Join(t.TempDir(), "hapta-config.json")
-	if err := os.WriteFile(config, []byte(`{"logLevel": "error"}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	clover.MustRegister(app, clover.Config{})
-	hapta.MustRegister(app, hapta.Config{ConfigFile: config, Lockout: hapta.LockoutConfig{
-		MaxFailures: 3, Window: time.Minute, AccountMaxFailures: 6, AccountWindow: time.Minute,
-	}})
-	routes.Register(app)
+	mails := testsupport.CatchMail(app)
 	server, err := testsupport.Serve(t, app)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &authApp{TestApp: app, server: server}
+	return &authApp{App: app, server: server, mails: mails}
 }
 
 type answer struct{ testsupport.JSONAnswer }
@@ -359,21 +347,21 @@ var otpCode = regexp.MustCompile(`<strong>([0-9A-Za-z]+)</strong>`)
 // the code from the mail (PocketBase sends it in the background).
 func (a *authApp) requestOTP(t *testing.T, email string) (otpID, code string) {
 	t.Helper()
-	before := a.TestMailer.TotalSend()
+	before := a.mails.Count()
 	res := a.login(t, "type=otp", map[string]any{"email": email})
 	otpID, _ = res.Body["otpId"].(string)
 	if res.Status != 200 || otpID == "" {
 		t.Fatalf("request-otp: %d %v", res.Status, res.Body)
 	}
-	for deadline := time.Now().Add(5 * time.Second); a.TestMailer.TotalSend() == before; {
+	for deadline := time.Now().Add(5 * time.Second); a.mails.Count() == before; {
 		if time.Now().After(deadline) {
 			t.Fatal("no mail was sent")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	match := otpCode.FindStringSubmatch(a.TestMailer.LastMessage().HTML)
+	match := otpCode.FindStringSubmatch(a.mails.Last().HTML)
 	if match == nil {
-		t.Fatalf("no code in the mail: %s", a.TestMailer.LastMessage().HTML)
+		t.Fatalf("no code in the mail: %s", a.mails.Last().HTML)
 	}
 	return otpID, match[1]
 }
@@ -597,7 +585,7 @@ func TestLoginPrincipalHasTheTenant(t *testing.T) {
 	role := save(clover.RolesCollection, map[string]any{"tenant": tenant.Id, "name": "auditor", "security_level": 7})
 	save(clover.MembersCollection, map[string]any{"tenant": tenant.Id, "user": user.Id, "roles": []string{role.Id}})
 
-	res := a.login(t, "type=password", map[string]any{"emailOrUsername": "tia@example.com", "password": password}, hapta.TenantHeader, tenant.Id)
+	res := a.login(t, "type=password", map[string]any{"emailOrUsername": "tia@example.com", "password": password}, clover.TenantHeader, tenant.Id)
 	p := res.principal()
 	if res.Status != 200 || p["tenantId"] != tenant.Id || p["highestClearance"] != 7.0 {
 		t.Fatalf("principal: %d %v", res.Status, p)

@@ -1,5 +1,6 @@
 // Package auth is POST /auth: one route for every login strategy, with the
-// principal (tenant, roles, clearance) in the answer.
+// principal in the answer (its tenant, roles and clearance when the request
+// names a tenant with X-Tenant-ID and plugins/clover is registered).
 package auth
 
 import (
@@ -41,17 +42,17 @@ func handle(ctx *hapta.Context, in Input) error {
 	case in.Type == typeOAuth:
 		result, err = auth.OAuth2(caller, hapta.OAuth2Login{
 			Collection: in.Collection, Provider: in.Provider, Code: in.Code, State: in.State,
-			RedirectURL: in.RedirectURL, MFAID: in.MFAID, TenantID: in.Tenant,
+			RedirectURL: in.RedirectURL, MFAID: in.MFAID,
 		})
 
 	case in.OTPID != "": // otp, or mfa completed with an OTP
 		result, err = auth.OTP(caller, hapta.OTPLogin{
-			Collection: in.Collection, OTPID: in.OTPID, Code: in.Code, MFAID: in.MFAID, TenantID: in.Tenant,
+			Collection: in.Collection, OTPID: in.OTPID, Code: in.Code, MFAID: in.MFAID,
 		})
 
 	default: // password, or mfa completed with a password
 		result, err = auth.Password(caller, hapta.PasswordLogin{
-			Collection: in.Collection, Identity: in.EmailOrUsername, Password: in.Password, MFAID: in.MFAID, TenantID: in.Tenant,
+			Collection: in.Collection, Identity: in.EmailOrUsername, Password: in.Password, MFAID: in.MFAID,
 		})
 	}
 	if err != nil {

@@ -24,7 +24,6 @@ const (
 type Input struct {
 	Type       string `query:"type"`
 	Collection string `query:"collection"`
-	Tenant     string `header:"X-Tenant-ID"`
 
 	EmailOrUsername string `json:"emailOrUsername"`
 	Password        string `json:"password"`

@@ -1,0 +1,108 @@
+package clover
+
+import (
+	"sync"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
+)
+
+// tenancyMigration is the migration that creates the tenancy collections,
+// under the file name it had when the example app's migrations held it, so
+// that data directories where it ran do not run it again.
+const tenancyMigration = "1764200000_create_tenancy.go"
+
+// registerTenancyMigration adds the migration to PocketBase's app
+// migrations, a list shared by every app of the process: once.
+var registerTenancyMigration = sync.OnceFunc(func() {
+	core.AppMigrations.Register(createTenancy, dropTenancy, tenancyMigration)
+})
+
+// createTenancy creates tenants with their admins, roles with a clearance
+// (security_level), and memberships holding roles of their tenant (their
+// highest clearance kept in a field for API rules). Superusers manage
+// everything; a tenant's admins manage their tenant's roles and members;
+// members see their tenant and its roles.
+func createTenancy(app core.App) error {
+	users, err := app.FindCollectionByNameOrId("users")
+	if err != nil {
+		return err
+	}
+
+	// every rule starts with signedIn: for an anonymous request
+	// @request.auth.id is "", which an empty relation would match
+	const signedIn = `@request.auth.id != "" && `
+	const isMember = `tenant_members_via_tenant.user ?= @request.auth.id`
+	tenants := core.NewBaseCollection(TenantsCollection)
+	tenants.Fields.Add(
+		&core.TextField{Name: "name", Required: true, Max: 200},
+		&core.RelationField{Name: "admins", CollectionId: users.Id, MaxSelect: 999},
+		&core.AutodateField{Name: "created", OnCreate: true},
+		&core.AutodateField{Name: "updated", OnCreate: true, OnUpdate: true},
+	)
+	if err := app.Save(tenants); err != nil {
+		return err
+	}
+
+	const isAdmin = signedIn + `tenant.admins.id ?= @request.auth.id`
+	const keepsTenant = `(@request.body.tenant:isset = false || @request.body.tenant = tenant)`
+	roles := core.NewBaseCollection(RolesCollection)
+	roles.Fields.Add(
+		&core.RelationField{Name: "tenant", Required: true, CollectionId: tenants.Id, MaxSelect: 1, CascadeDelete: true},
+		&core.TextField{Name: "name", Required: true, Max: 100},
+		&core.NumberField{Name: "security_level", Min: types.Pointer(0.0), OnlyInt: true},
+		&core.AutodateField{Name: "created", OnCreate: true},
+		&core.AutodateField{Name: "updated", OnCreate: true, OnUpdate: true},
+	)
+	roles.AddIndex("idx_tenant_roles_name", true, "tenant, name", "")
+	if err := app.Save(roles); err != nil {
+		return err
+	}
+
+	members := core.NewBaseCollection(MembersCollection)
+	members.Fields.Add(
+		&core.RelationField{Name: "tenant", Required: true, CollectionId: tenants.Id, MaxSelect: 1, CascadeDelete: true},
+		&core.RelationField{Name: "user", Required: true, CollectionId: users.Id, MaxSelect: 1, CascadeDelete: true},
+		&core.RelationField{Name: "roles", CollectionId: roles.Id, MaxSelect: 999},
+		// the highest security_level of the roles, kept by plugins/clover, for API rules
+		&core.NumberField{Name: "clearance", Min: types.Pointer(0.0), OnlyInt: true},
+		&core.AutodateField{Name: "created", OnCreate: true},
+		&core.AutodateField{Name: "updated", OnCreate: true, OnUpdate: true},
+	)
+	members.AddIndex("idx_tenant_members_user", true, "tenant, user", "")
+	members.ListRule = types.Pointer(signedIn + `(tenant.admins.id ?= @request.auth.id || user = @request.auth.id)`)
+	members.ViewRule = members.ListRule
+	members.CreateRule = types.Pointer(isAdmin)
+	members.UpdateRule = types.Pointer(isAdmin + ` && ` + keepsTenant)
+	members.DeleteRule = types.Pointer(isAdmin)
+	if err := app.Save(members); err != nil {
+		return err
+	}
+
+	// the rules of tenants and roles read the memberships, which exist only now
+	roles.ListRule = types.Pointer(signedIn + `(tenant.admins.id ?= @request.auth.id || tenant.` + isMember + `)`)
+	roles.ViewRule = roles.ListRule
+	roles.CreateRule = types.Pointer(isAdmin)
+	roles.UpdateRule = types.Pointer(isAdmin + ` && ` + keepsTenant)
+	roles.DeleteRule = types.Pointer(isAdmin)
+	if err := app.Save(roles); err != nil {
+		return err
+	}
+	tenants.ListRule = types.Pointer(signedIn + `(admins.id ?= @request.auth.id || ` + isMember + `)`)
+	tenants.ViewRule = tenants.ListRule
+	tenants.UpdateRule = types.Pointer(signedIn + `admins.id ?= @request.auth.id`)
+	return app.Save(tenants)
+}
+
+func dropTenancy(app core.App) error {
+	for _, name := range []string{MembersCollection, RolesCollection, TenantsCollection} {
+		collection, err := app.FindCollectionByNameOrId(name)
+		if err != nil {
+			return err
+		}
+		if err := app.Delete(collection); err != nil {
+			return err
+		}
+	}
+	return nil
+}
