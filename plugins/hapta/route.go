@@ -16,6 +16,8 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/router"
+
+	"github.com/postr-inc/hapta/plugins/hapta/internal/bind"
 )
 
 // HandlerFunc handles a request whose input has been bound into In and
@@ -63,7 +65,7 @@ type routeSpec struct {
 	path       string
 	pathParams []string
 	inputType  reflect.Type
-	schema     *inputSchema
+	schema     *bind.Schema
 	options    routeOptions
 	logger     *slog.Logger
 
@@ -81,7 +83,7 @@ func newRouteSpec[In any](method, path string, handler HandlerFunc[In], options 
 	pathParams := patternParams(path)
 
 	inputType := reflect.TypeFor[In]()
-	schema, err := newInputSchema(inputType, pathParams)
+	schema, err := bind.New(inputType, pathParams)
 	if err != nil {
 		return nil, err
 	}
@@ -92,11 +94,12 @@ func newRouteSpec[In any](method, path string, handler HandlerFunc[In], options 
 	}
 	spec.call = func(ctx *Context) error {
 		in := new(In)
-		bindErrors, err := schema.bind(ctx.Event.Request, &ctx.Metadata, reflect.ValueOf(in))
+		read, err := schema.Bind(ctx.Event.Request, ctx.Metadata.Query, reflect.ValueOf(in))
 		if err != nil {
 			return err
 		}
-		if err := schema.validate(in, bindErrors); err != nil {
+		ctx.Metadata.JSON = read.JSON
+		if err := schema.Validate(in, read.FieldErrors); err != nil {
 			return err
 		}
 		return handler(ctx, *in)
@@ -170,7 +173,7 @@ func (s *routeSpec) apiError(ctx *Context, err error) error {
 	}
 	var fieldErrors validation.Errors
 	if errors.As(err, &fieldErrors) {
-		return apis.NewBadRequestError(errInvalidInput, fieldErrors)
+		return apis.NewBadRequestError(bind.InvalidInput, fieldErrors)
 	}
 	var lockedOut *LockedOutError
 	if errors.As(err, &lockedOut) {

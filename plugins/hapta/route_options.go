@@ -12,18 +12,9 @@ type Guard func(ctx *Context) error
 // RouteOption configures a route registered with Handle or HTTPHandler.
 type RouteOption func(*routeOptions)
 
-// authLevel is the authentication a route's guards require, for OpenAPI.
-type authLevel int
-
-const (
-	authNone authLevel = iota
-	authAny
-	authSuperuser
-)
-
 type routeOptions struct {
 	guards      []Guard
-	auth        authLevel
+	requireAuth bool // a guard answers 401 without authentication
 	mayForbid   bool // a guard may answer 403
 	maxBody     int64
 	summary     string
@@ -34,7 +25,7 @@ type routeOptions struct {
 // RequireAuth answers 401 to requests without a valid auth token.
 func RequireAuth() RouteOption {
 	return func(o *routeOptions) {
-		o.auth = max(o.auth, authAny)
+		o.requireAuth = true
 		o.guards = append(o.guards, requireAuth)
 	}
 }
@@ -43,7 +34,7 @@ func RequireAuth() RouteOption {
 // anyone but a superuser.
 func RequireSuperuser() RouteOption {
 	return func(o *routeOptions) {
-		o.auth = authSuperuser
+		o.requireAuth = true
 		o.mayForbid = true
 		o.guards = append(o.guards, requireAuth, requireSuperuser)
 	}

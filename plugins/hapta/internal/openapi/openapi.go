@@ -1,52 +1,44 @@
-package hapta
+// Package openapi describes hapta's routes as an OpenAPI 3.1 document,
+// their inputs read from the binding schemas by reflection.
+package openapi
 
 import (
-	"encoding/json"
 	"net/http"
 	"reflect"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/pocketbase/pocketbase/core"
+	"github.com/postr-inc/hapta/plugins/hapta/internal/bind"
 )
 
-// OpenAPIPath serves the OpenAPI 3.1 document of the routes added with Handle.
-const OpenAPIPath = "/api/hapta/openapi.json"
-
-// openAPIDocument is built once per server start, on the first request.
-type openAPIDocument struct {
-	once sync.Once
-	json []byte
-	err  error
-}
-
-func (p *plugin) serveOpenAPI(e *core.RequestEvent) error {
-	doc := p.openAPI
-	doc.once.Do(func() {
-		// encoding/json sorts object keys: the same routes give the same bytes
-		doc.json, doc.err = json.Marshal(buildOpenAPI(e.App.Settings().Meta.AppName, p.routes.all()))
-	})
-	if doc.err != nil {
-		return doc.err
-	}
-	return e.Blob(http.StatusOK, "application/json", doc.json)
+// Operation is a route as the document describes it.
+type Operation struct {
+	Method      string // "" for any method
+	Path        string // the route's pattern path
+	PathParams  []string
+	Input       *bind.Schema
+	Summary     string
+	Description string
+	Tags        []string
+	RequireAuth bool // a guard answers 401 without authentication
+	MayForbid   bool // a guard may answer 403
 }
 
 type object = map[string]any
 
-// buildOpenAPI describes routes as an OpenAPI 3.1 document.
-func buildOpenAPI(title string, routes []*routeSpec) object {
+// Build describes operations as an OpenAPI 3.1 document titled after the
+// application (PocketBase's app name).
+func Build(title string, operations []Operation) map[string]any {
 	paths := object{}
-	for _, spec := range routes {
-		path := openAPIPath(spec.path)
+	for _, spec := range operations {
+		path := openAPIPath(spec.Path)
 		item, _ := paths[path].(object)
 		if item == nil {
 			item = object{}
 			paths[path] = item
 		}
-		methods := []string{spec.method}
-		if spec.method == "" {
+		methods := []string{spec.Method}
+		if spec.Method == "" {
 			methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 		}
 		for _, method := range methods {
@@ -86,63 +78,63 @@ var apiErrorSchema = object{
 	},
 }
 
-func operation(spec *routeSpec, method string) object {
+func operation(spec Operation, method string) object {
 	op := object{
-		"operationId": operationID(method, spec.path),
+		"operationId": operationID(method, spec.Path),
 		"responses":   responses(spec),
 	}
-	if spec.options.summary != "" {
-		op["summary"] = spec.options.summary
+	if spec.Summary != "" {
+		op["summary"] = spec.Summary
 	}
-	if spec.options.description != "" {
-		op["description"] = spec.options.description
+	if spec.Description != "" {
+		op["description"] = spec.Description
 	}
-	if len(spec.options.tags) > 0 {
-		op["tags"] = spec.options.tags
+	if len(spec.Tags) > 0 {
+		op["tags"] = spec.Tags
 	}
-	if spec.options.auth != authNone {
+	if spec.RequireAuth {
 		op["security"] = []object{{"pocketbaseToken": []string{}}}
 	}
 
-	limits := probeLimits(spec.schema)
+	limits := spec.Input.Limits()
 	parameters := []object{}
-	for _, name := range spec.pathParams {
+	for _, name := range spec.PathParams {
 		parameters = append(parameters, object{"name": name, "in": "path", "required": true, "schema": object{"type": "string"}})
 	}
 	body := object{"type": "object", "properties": object{}}
 	var required []string
 	hasFiles := false
-	for _, f := range spec.schema.fields {
-		schema := jsonSchema(f.typ, nil)
-		limits.apply(f.name, schema)
-		switch f.source {
-		case sourcePath:
+	for _, f := range spec.Input.Fields {
+		schema := jsonSchema(f.Type, nil)
+		limits.Apply(f.Name, schema)
+		switch f.Source {
+		case bind.SourcePath:
 			for _, p := range parameters {
-				if p["name"] == f.name {
+				if p["name"] == f.Name {
 					p["schema"] = schema
 				}
 			}
-		case sourceQuery, sourceHeader:
-			param := object{"name": f.name, "in": string(f.source), "schema": schema}
-			if limits.required[f.name] {
+		case bind.SourceQuery, bind.SourceHeader:
+			param := object{"name": f.Name, "in": string(f.Source), "schema": schema}
+			if limits.Required[f.Name] {
 				param["required"] = true
 			}
-			if f.typ.Kind() == reflect.Slice {
+			if f.Type.Kind() == reflect.Slice {
 				param["explode"] = true
 			}
 			parameters = append(parameters, param)
-		case sourceBody:
-			body["properties"].(object)[f.name] = schema
-			if limits.required[f.name] {
-				required = append(required, f.name)
+		case bind.SourceBody:
+			body["properties"].(object)[f.Name] = schema
+			if limits.Required[f.Name] {
+				required = append(required, f.Name)
 			}
-			hasFiles = hasFiles || f.isFile
+			hasFiles = hasFiles || f.IsFile
 		}
 	}
 	if len(parameters) > 0 {
 		op["parameters"] = parameters
 	}
-	if spec.schema.bodyFields > 0 {
+	if spec.Input.BodyFields > 0 {
 		if len(required) > 0 {
 			body["required"] = required
 		}
@@ -156,7 +148,7 @@ func operation(spec *routeSpec, method string) object {
 	return op
 }
 
-func responses(spec *routeSpec) object {
+func responses(spec Operation) object {
 	apiError := func(description string) object {
 		return object{
 			"description": description,
@@ -168,14 +160,14 @@ func responses(spec *routeSpec) object {
 		"400": apiError("Invalid input, with an entry per invalid field."),
 		"500": apiError("Unexpected error; the server logged it with the X-Request-ID."),
 	}
-	if spec.schema.bodyFields > 0 {
+	if spec.Input.BodyFields > 0 {
 		result["413"] = apiError("The body is over the size limit.")
 		result["415"] = apiError("Unsupported Content-Type.")
 	}
-	if spec.options.auth != authNone {
+	if spec.RequireAuth {
 		result["401"] = apiError("Missing or invalid authentication.")
 	}
-	if spec.options.mayForbid {
+	if spec.MayForbid {
 		result["403"] = apiError("Not allowed.")
 	}
 	return result
@@ -205,9 +197,9 @@ func jsonSchema(t reflect.Type, seen map[reflect.Type]bool) object {
 	switch {
 	case t == timeType:
 		return object{"type": "string", "format": "date-time"}
-	case t == fileType:
+	case t == bind.FileType:
 		return object{"type": "string", "contentMediaType": "application/octet-stream"}
-	case reflect.PointerTo(t).Implements(textUnmarshaler):
+	case reflect.PointerTo(t).Implements(bind.TextUnmarshaler):
 		return object{"type": "string"}
 	}
 
@@ -239,7 +231,7 @@ func jsonSchema(t reflect.Type, seen map[reflect.Type]bool) object {
 		seen = mapWith(seen, t)
 		properties := object{}
 		for _, f := range reflect.VisibleFields(t) {
-			if name := tagName(f.Tag.Get("json")); f.IsExported() && !f.Anonymous && name != "" {
+			if name := bind.TagName(f.Tag.Get("json")); f.IsExported() && !f.Anonymous && name != "" {
 				properties[name] = jsonSchema(f.Type, seen)
 			}
 		}

@@ -1,4 +1,4 @@
-package hapta
+package bind
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -23,101 +24,110 @@ import (
 	"github.com/postr-inc/hapta/plugins/hapta/internal/jsonpos"
 )
 
-// errInvalidInput is the message of a 400 answer with field errors.
-const errInvalidInput = "Invalid request input."
+// InvalidInput is the message of a 400 answer with field errors.
+const InvalidInput = "Invalid request input."
 
-// bind fills dst, a pointer to the input struct, from the request: path,
-// query and header fields, then the body. Values that do not parse are
-// returned as field errors, for validate to answer with the others; err is
-// an answer of its own: a body over the limit (413), an unsupported content
-// type (415) or a malformed body (400).
-func (s *inputSchema) bind(r *http.Request, meta *Metadata, dst reflect.Value) (fieldErrors validation.Errors, err error) {
-	fieldErrors = validation.Errors{}
+// Read is what Bind read of a request besides the input.
+type Read struct {
+	// JSON is the JSON body as sent (nil for other bodies), kept even when
+	// no field binds from the body.
+	JSON json.RawMessage
+	// FieldErrors are the values that did not parse, for Validate to
+	// answer with the others.
+	FieldErrors validation.Errors
+}
+
+// Bind fills dst, a pointer to the input struct, from the request: path,
+// query (already parsed) and header fields, then the body. err is an answer
+// of its own: a body over the limit (413), an unsupported content type
+// (415) or a malformed body (400).
+func (s *Schema) Bind(r *http.Request, query url.Values, dst reflect.Value) (read Read, err error) {
+	read.FieldErrors = validation.Errors{}
+	fieldErrors := read.FieldErrors
 	target := dst.Elem()
 
-	for _, f := range s.fields {
+	for _, f := range s.Fields {
 		var values []string
-		switch f.source {
-		case sourcePath:
-			if v := r.PathValue(f.name); v != "" {
+		switch f.Source {
+		case SourcePath:
+			if v := r.PathValue(f.Name); v != "" {
 				values = []string{v}
 			}
-		case sourceQuery:
-			values = meta.Query[f.name]
-		case sourceHeader:
-			values = r.Header.Values(f.name)
+		case SourceQuery:
+			values = query[f.Name]
+		case SourceHeader:
+			values = r.Header.Values(f.Name)
 		default:
 			continue
 		}
 		if len(values) == 0 {
 			continue
 		}
-		if err := setFromText(target.FieldByIndex(f.index), values); err != nil {
-			fieldErrors[f.name] = err
+		if err := setFromText(target.FieldByIndex(f.Index), values); err != nil {
+			fieldErrors[f.Name] = err
 		}
 	}
 
-	if err := s.bindBody(r, meta, target, fieldErrors); err != nil {
-		return nil, err
+	if read.JSON, err = s.bindBody(r, target, fieldErrors); err != nil {
+		return Read{}, err
 	}
-	return fieldErrors, nil
+	return read, nil
 }
 
 // supportedBodies is the 415 answer's advice.
 const supportedBodies = "send application/json, application/x-www-form-urlencoded or multipart/form-data"
 
-func (s *inputSchema) bindBody(r *http.Request, meta *Metadata, target reflect.Value, fieldErrors validation.Errors) error {
+// bindBody binds the body's fields and returns a JSON body as sent.
+func (s *Schema) bindBody(r *http.Request, target reflect.Value, fieldErrors validation.Errors) (json.RawMessage, error) {
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	isJSON := mediaType == "application/json" || strings.HasSuffix(mediaType, "+json")
 
 	// a route without body fields ignores the body, but keeps a JSON one
-	// in the metadata
-	if s.bodyFields == 0 && !isJSON {
-		return nil
+	if s.BodyFields == 0 && !isJSON {
+		return nil, nil
 	}
 
 	switch {
 	case isJSON:
 		data, err := io.ReadAll(r.Body)
 		if err != nil {
-			return bodyReadError(err)
+			return nil, bodyReadError(err)
 		}
 		if len(bytes.TrimSpace(data)) == 0 {
-			return nil
+			return nil, nil
 		}
-		meta.JSON = data
-		if s.bodyFields == 0 {
-			return nil
+		if s.BodyFields == 0 {
+			return data, nil
 		}
-		return s.bindJSON(data, target, fieldErrors)
+		return data, s.bindJSON(data, target, fieldErrors)
 
 	case mediaType == "application/x-www-form-urlencoded":
 		if err := r.ParseForm(); err != nil {
-			return bodyReadError(err)
+			return nil, bodyReadError(err)
 		}
 		s.bindForm(r.PostForm, nil, target, fieldErrors)
-		return nil
+		return nil, nil
 
 	case mediaType == "multipart/form-data":
 		if err := r.ParseMultipartForm(router.DefaultMaxMemory); err != nil {
-			return bodyReadError(err)
+			return nil, bodyReadError(err)
 		}
 		s.bindForm(r.MultipartForm.Value, r.MultipartForm.File, target, fieldErrors)
-		return nil
+		return nil, nil
 	}
 
 	// no body at all needs no content type
 	data, err := io.ReadAll(r.Body)
 	if err != nil {
-		return bodyReadError(err)
+		return nil, bodyReadError(err)
 	}
 	if len(data) == 0 {
-		return nil
+		return nil, nil
 	}
 	if mediaType == "" {
-		return apis.NewApiError(http.StatusUnsupportedMediaType, "Missing Content-Type: "+supportedBodies+".", nil)
+		return nil, apis.NewApiError(http.StatusUnsupportedMediaType, "Missing Content-Type: "+supportedBodies+".", nil)
 	}
-	return apis.NewApiError(http.StatusUnsupportedMediaType,
+	return nil, apis.NewApiError(http.StatusUnsupportedMediaType,
 		fmt.Sprintf("Unsupported Content-Type %q: %s.", mediaType, supportedBodies), nil)
 }
 
@@ -135,7 +145,7 @@ func bodyReadError(err error) error {
 	return apis.NewBadRequestError("The request body could not be read: "+err.Error(), nil)
 }
 
-func (s *inputSchema) bindJSON(data []byte, target reflect.Value, fieldErrors validation.Errors) error {
+func (s *Schema) bindJSON(data []byte, target reflect.Value, fieldErrors validation.Errors) error {
 	var values map[string]json.RawMessage
 	if err := json.Unmarshal(data, &values); err != nil {
 		var syntaxErr *json.SyntaxError
@@ -146,42 +156,42 @@ func (s *inputSchema) bindJSON(data []byte, target reflect.Value, fieldErrors va
 		return apis.NewBadRequestError("The JSON body must be an object.", nil)
 	}
 
-	for _, f := range s.fields {
-		if f.source != sourceBody || f.isFile {
+	for _, f := range s.Fields {
+		if f.Source != SourceBody || f.IsFile {
 			continue
 		}
-		raw, ok := values[f.name]
+		raw, ok := values[f.Name]
 		if !ok {
 			continue
 		}
-		if err := json.Unmarshal(raw, target.FieldByIndex(f.index).Addr().Interface()); err != nil {
-			fieldErrors[f.name] = typeError(f.typ)
+		if err := json.Unmarshal(raw, target.FieldByIndex(f.Index).Addr().Interface()); err != nil {
+			fieldErrors[f.Name] = typeError(f.Type)
 		}
 	}
 	return nil
 }
 
-func (s *inputSchema) bindForm(values map[string][]string, files map[string][]*multipart.FileHeader, target reflect.Value, fieldErrors validation.Errors) {
-	for _, f := range s.fields {
-		if f.source != sourceBody {
+func (s *Schema) bindForm(values map[string][]string, files map[string][]*multipart.FileHeader, target reflect.Value, fieldErrors validation.Errors) {
+	for _, f := range s.Fields {
+		if f.Source != SourceBody {
 			continue
 		}
-		field := target.FieldByIndex(f.index)
-		if f.isFile {
-			if err := setFiles(field, files[f.formName]); err != nil {
-				fieldErrors[f.formName] = err
+		field := target.FieldByIndex(f.Index)
+		if f.IsFile {
+			if err := setFiles(field, files[f.FormName]); err != nil {
+				fieldErrors[f.FormName] = err
 			}
 			continue
 		}
-		if len(values[f.formName]) == 0 {
+		if len(values[f.FormName]) == 0 {
 			continue
 		}
-		if !isTextType(f.typ) {
-			fieldErrors[f.formName] = validation.NewError("validation_invalid_type", "Cannot be sent in a form body; send JSON.")
+		if !isTextType(f.Type) {
+			fieldErrors[f.FormName] = validation.NewError("validation_invalid_type", "Cannot be sent in a form body; send JSON.")
 			continue
 		}
-		if err := setFromText(field, values[f.formName]); err != nil {
-			fieldErrors[f.formName] = err
+		if err := setFromText(field, values[f.FormName]); err != nil {
+			fieldErrors[f.FormName] = err
 		}
 	}
 }
@@ -190,10 +200,10 @@ func setFiles(field reflect.Value, headers []*multipart.FileHeader) error {
 	if len(headers) == 0 {
 		return nil
 	}
-	if field.Type() == fileType && len(headers) > 1 {
+	if field.Type() == FileType && len(headers) > 1 {
 		return validation.NewError("validation_too_many_files", "Only one file is allowed.")
 	}
-	files := reflect.MakeSlice(reflect.SliceOf(fileType), 0, len(headers))
+	files := reflect.MakeSlice(reflect.SliceOf(FileType), 0, len(headers))
 	for _, header := range headers {
 		file, err := filesystem.NewFileFromMultipart(header)
 		if err != nil {
@@ -201,7 +211,7 @@ func setFiles(field reflect.Value, headers []*multipart.FileHeader) error {
 		}
 		files = reflect.Append(files, reflect.ValueOf(file))
 	}
-	if field.Type() == fileType {
+	if field.Type() == FileType {
 		field.Set(files.Index(0))
 	} else {
 		field.Set(files)
@@ -213,7 +223,7 @@ func setFiles(field reflect.Value, headers []*multipart.FileHeader) error {
 // first for anything else.
 func setFromText(field reflect.Value, values []string) error {
 	t := field.Type()
-	if t.Kind() == reflect.Slice && !reflect.PointerTo(t).Implements(textUnmarshaler) {
+	if t.Kind() == reflect.Slice && !reflect.PointerTo(t).Implements(TextUnmarshaler) {
 		slice := reflect.MakeSlice(t, len(values), len(values))
 		for i, v := range values {
 			if err := setScalar(slice.Index(i), v); err != nil {
@@ -228,7 +238,7 @@ func setFromText(field reflect.Value, values []string) error {
 
 func setScalar(v reflect.Value, text string) error {
 	t := v.Type()
-	if reflect.PointerTo(t).Implements(textUnmarshaler) {
+	if reflect.PointerTo(t).Implements(TextUnmarshaler) {
 		if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(text)); err != nil {
 			return validation.NewError("validation_invalid_value", "Invalid value.")
 		}
@@ -279,7 +289,7 @@ func typeError(t reflect.Type) validation.Error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if reflect.PointerTo(t).Implements(textUnmarshaler) {
+	if reflect.PointerTo(t).Implements(TextUnmarshaler) {
 		return validation.NewError("validation_invalid_value", "Invalid value.")
 	}
 	message := "Has an invalid type."

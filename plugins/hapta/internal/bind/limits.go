@@ -1,4 +1,4 @@
-package hapta
+package bind
 
 import (
 	"errors"
@@ -9,42 +9,43 @@ import (
 	validation "github.com/pocketbase/ozzo-validation/v4"
 )
 
-// schemaLimits are what an input's Validate method declares, as far as it
+// Limits are what an input's Validate method declares, as far as it
 // can be read from outside: ozzo-validation rules are code, so they are
 // found by validating probe values and reading the errors' parameters.
-type schemaLimits struct {
-	required map[string]bool
-	keywords map[string]object // field name -> JSON Schema keywords
+type Limits struct {
+	Required map[string]bool           // by field name
+	Keywords map[string]map[string]any // field name -> JSON Schema keywords (minLength, maximum, ...)
 }
 
-func (l schemaLimits) apply(name string, schema object) {
-	for k, v := range l.keywords[name] {
+// Apply adds the keywords of the field named name to its JSON schema.
+func (l Limits) Apply(name string, schema map[string]any) {
+	for k, v := range l.Keywords[name] {
 		schema[k] = v
 	}
 }
 
-// probeLimits finds required fields (an error on the zero value), string
+// Limits finds required fields (an error on the zero value), string
 // lengths (a 1-character and a very long value) and numeric bounds (the
 // lowest and highest values).
-func probeLimits(schema *inputSchema) schemaLimits {
-	limits := schemaLimits{required: map[string]bool{}, keywords: map[string]object{}}
-	if !reflect.PointerTo(schema.typ).Implements(reflect.TypeFor[validation.Validatable]()) {
+func (s *Schema) Limits() Limits {
+	limits := Limits{Required: map[string]bool{}, Keywords: map[string]map[string]any{}}
+	if !reflect.PointerTo(s.Type).Implements(reflect.TypeFor[validation.Validatable]()) {
 		return limits
 	}
 
-	for _, f := range schema.fields {
-		if code, _ := probe(schema.typ, f, nil); code == validation.ErrRequired.Code() || code == validation.ErrNilOrNotEmpty.Code() {
-			limits.required[f.name] = true
+	for _, f := range s.Fields {
+		if code, _ := probe(s.Type, f, nil); code == validation.ErrRequired.Code() || code == validation.ErrNilOrNotEmpty.Code() {
+			limits.Required[f.Name] = true
 		}
-		keywords := object{}
-		kind := f.typ.Kind()
+		keywords := map[string]any{}
+		kind := f.Type.Kind()
 		if kind == reflect.Pointer {
-			kind = f.typ.Elem().Kind()
+			kind = f.Type.Elem().Kind()
 		}
 		switch kind {
 		case reflect.String:
 			for _, text := range []string{"x", strings.Repeat("x", 1<<16)} {
-				code, params := probe(schema.typ, f, func(v reflect.Value) { v.SetString(text) })
+				code, params := probe(s.Type, f, func(v reflect.Value) { v.SetString(text) })
 				switch code {
 				case validation.ErrLengthTooShort.Code(), validation.ErrLengthInvalid.Code():
 					keywords["minLength"] = params["min"]
@@ -58,16 +59,16 @@ func probeLimits(schema *inputSchema) schemaLimits {
 				}
 			}
 		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Float32, reflect.Float64:
-			probeBounds(schema.typ, f, kind, keywords)
+			probeBounds(s.Type, f, kind, keywords)
 		}
 		if len(keywords) > 0 {
-			limits.keywords[f.name] = keywords
+			limits.Keywords[f.Name] = keywords
 		}
 	}
 	return limits
 }
 
-func probeBounds(typ reflect.Type, f inputField, kind reflect.Kind, keywords object) {
+func probeBounds(typ reflect.Type, f Field, kind reflect.Kind, keywords map[string]any) {
 	isFloat := kind == reflect.Float32 || kind == reflect.Float64
 	for _, low := range []bool{true, false} {
 		code, params := probe(typ, f, func(v reflect.Value) {
@@ -97,7 +98,7 @@ func probeBounds(typ reflect.Type, f inputField, kind reflect.Kind, keywords obj
 
 // probe validates a zero input with field f set by set (nil: left zero) and
 // returns the code and parameters of f's error, if any.
-func probe(typ reflect.Type, f inputField, set func(reflect.Value)) (code string, params map[string]any) {
+func probe(typ reflect.Type, f Field, set func(reflect.Value)) (code string, params map[string]any) {
 	defer func() {
 		if recover() != nil { // a Validate that cannot handle the probe says nothing
 			code, params = "", nil
@@ -106,7 +107,7 @@ func probe(typ reflect.Type, f inputField, set func(reflect.Value)) (code string
 
 	in := reflect.New(typ)
 	if set != nil {
-		field := in.Elem().FieldByIndex(f.index)
+		field := in.Elem().FieldByIndex(f.Index)
 		if field.Kind() == reflect.Pointer {
 			field.Set(reflect.New(field.Type().Elem()))
 			field = field.Elem()
@@ -119,7 +120,7 @@ func probe(typ reflect.Type, f inputField, set func(reflect.Value)) (code string
 		return "", nil
 	}
 	var fieldErr validation.Error
-	if !errors.As(fieldErrors[f.errorName], &fieldErr) {
+	if !errors.As(fieldErrors[f.ErrorName], &fieldErr) {
 		return "", nil
 	}
 	return fieldErr.Code(), fieldErr.Params()

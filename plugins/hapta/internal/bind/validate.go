@@ -1,4 +1,4 @@
-package hapta
+package bind
 
 import (
 	"errors"
@@ -7,11 +7,11 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 )
 
-// validate runs the input's Validate() error method, when it has one, and
+// Validate runs the input's Validate() error method, when it has one, and
 // answers 400 with its field errors and the binding's (which win for the
 // same field, whose value could not be read), under the names the client
 // sent.
-func (s *inputSchema) validate(in any, bindErrors validation.Errors) error {
+func (s *Schema) Validate(in any, bindErrors validation.Errors) error {
 	var err error
 	if validatable, ok := in.(validation.Validatable); ok {
 		err = validatable.Validate()
@@ -32,7 +32,7 @@ func (s *inputSchema) validate(in any, bindErrors validation.Errors) error {
 		fieldErrors[name] = bindErr
 	}
 	if len(fieldErrors) > 0 {
-		return apis.NewBadRequestError(errInvalidInput, fieldErrors)
+		return apis.NewBadRequestError(InvalidInput, fieldErrors)
 	}
 	return nil
 }
@@ -40,12 +40,12 @@ func (s *inputSchema) validate(in any, bindErrors validation.Errors) error {
 // clientNames renames field errors that ozzo-validation keyed by the Go
 // field name (fields without a json tag) to the name of the field in its
 // source: the query key, path parameter, header or form field.
-func (s *inputSchema) clientNames(fieldErrors validation.Errors) validation.Errors {
+func (s *Schema) clientNames(fieldErrors validation.Errors) validation.Errors {
 	renamed := make(validation.Errors, len(fieldErrors))
 	for key, err := range fieldErrors {
-		for _, f := range s.fields {
-			if f.errorName == key {
-				key = f.name
+		for _, f := range s.Fields {
+			if f.ErrorName == key {
+				key = f.Name
 				break
 			}
 		}
