@@ -22,18 +22,19 @@ const (
 	StrategyOAuth2   = "oauth2"
 )
 
-// Authenticate logs users in with password, OTP and OAuth2, and completes
+// Authenticator logs users in with password, OTP and OAuth2, and completes
 // MFA with a second factor. It runs PocketBase's own auth endpoints in
 // process, so every auth collection's settings (enabled methods, identity
 // fields, MFA, OTP length and duration, OAuth2 providers, auth rule), its
 // hooks and its rate limits apply exactly as on PocketBase's REST API, and
 // the answer is PocketBase's standard token and record. On top of them it
 // adds the lockout per account (PocketBase limits per IP) and keeps OAuth2's
-// state and PKCE verifier on the server.
-type Authenticate struct {
+// state and PKCE verifier on the server. Get it from Services; the zero
+// Authenticator (outside PocketBase) answers ErrOutsidePocketBase.
+type Authenticator struct {
 	app      core.App
 	internal *inproc.Router
-	lockout  *Lockout
+	lockout  *accountLockout
 	oauth2   *oauth2States
 }
 
@@ -100,7 +101,10 @@ type OAuth2Start struct {
 const defaultAuthCollection = "users"
 
 // Password logs in with an identity and a password.
-func (a *Authenticate) Password(caller Caller, login PasswordLogin) (*AuthResult, error) {
+func (a *Authenticator) Password(caller Caller, login PasswordLogin) (*AuthResult, error) {
+	if a.app == nil {
+		return nil, ErrOutsidePocketBase
+	}
 	collection := collectionOr(login.Collection)
 	name := loginName{identity: login.Identity}
 	return a.withLockout(caller, collection, name, StrategyPassword, func() (int, []byte, error) {
@@ -112,7 +116,10 @@ func (a *Authenticate) Password(caller Caller, login PasswordLogin) (*AuthResult
 // RequestOTP mails a one-time password to email and returns the id to log
 // in with. An unknown email gets an id too, as on PocketBase's endpoint, so
 // that the answer does not tell which emails have accounts.
-func (a *Authenticate) RequestOTP(caller Caller, collection, email string) (otpID string, err error) {
+func (a *Authenticator) RequestOTP(caller Caller, collection, email string) (otpID string, err error) {
+	if a.app == nil {
+		return "", ErrOutsidePocketBase
+	}
 	status, body, err := a.call(caller, http.MethodPost, collectionOr(collection), "request-otp", "",
 		map[string]any{"email": email})
 	if err != nil {
@@ -131,7 +138,10 @@ func (a *Authenticate) RequestOTP(caller Caller, collection, email string) (otpI
 }
 
 // OTP logs in with a mailed one-time password.
-func (a *Authenticate) OTP(caller Caller, login OTPLogin) (*AuthResult, error) {
+func (a *Authenticator) OTP(caller Caller, login OTPLogin) (*AuthResult, error) {
+	if a.app == nil {
+		return nil, ErrOutsidePocketBase
+	}
 	collection := collectionOr(login.Collection)
 	name := loginName{otp: true, otpID: login.OTPID}
 	return a.withLockout(caller, collection, name, StrategyOTP, func() (int, []byte, error) {
@@ -143,7 +153,10 @@ func (a *Authenticate) OTP(caller Caller, login OTPLogin) (*AuthResult, error) {
 // StartOAuth2 begins the authorization code flow with PKCE for a provider
 // configured on the collection. The state and verifier stay on the server
 // for OAuth2StateLifetime; the user goes to AuthURL.
-func (a *Authenticate) StartOAuth2(caller Caller, collection, provider, redirectURL string) (*OAuth2Start, error) {
+func (a *Authenticator) StartOAuth2(caller Caller, collection, provider, redirectURL string) (*OAuth2Start, error) {
+	if a.app == nil {
+		return nil, ErrOutsidePocketBase
+	}
 	collection = collectionOr(collection)
 	if err := checkRedirectURL(redirectURL); err != nil {
 		return nil, err
@@ -182,7 +195,10 @@ func (a *Authenticate) StartOAuth2(caller Caller, collection, provider, redirect
 
 // OAuth2 completes the flow: the state must be one StartOAuth2 issued, for
 // the same provider and redirect URL, used once and not expired.
-func (a *Authenticate) OAuth2(caller Caller, login OAuth2Login) (*AuthResult, error) {
+func (a *Authenticator) OAuth2(caller Caller, login OAuth2Login) (*AuthResult, error) {
+	if a.app == nil {
+		return nil, ErrOutsidePocketBase
+	}
 	state, ok := a.oauth2.take(login.State)
 	if !ok || state.provider != login.Provider || state.redirectURL != login.RedirectURL ||
 		(login.Collection != "" && state.collection != login.Collection) {
@@ -204,7 +220,7 @@ func (a *Authenticate) OAuth2(caller Caller, login OAuth2Login) (*AuthResult, er
 // withLockout runs a credential check under the lockout's guard, the one
 // that guards PocketBase's endpoints on the app's router (the internal
 // router does not carry it: each attempt is counted once).
-func (a *Authenticate) withLockout(caller Caller, collection string, name loginName, strategy string, check func() (int, []byte, error)) (*AuthResult, error) {
+func (a *Authenticator) withLockout(caller Caller, collection string, name loginName, strategy string, check func() (int, []byte, error)) (*AuthResult, error) {
 	var status int
 	var body []byte
 	var err error
@@ -224,7 +240,7 @@ func (a *Authenticate) withLockout(caller Caller, collection string, name loginN
 }
 
 // result reads PocketBase's auth answer.
-func (a *Authenticate) result(caller Caller, status int, body []byte, strategy string) (*AuthResult, error) {
+func (a *Authenticator) result(caller Caller, status int, body []byte, strategy string) (*AuthResult, error) {
 	var answer struct {
 		Token  string         `json:"token"`
 		Record map[string]any `json:"record"`
@@ -256,7 +272,7 @@ func (a *Authenticate) result(caller Caller, status int, body []byte, strategy s
 
 // call sends a JSON body to one of the collection's auth endpoints (action,
 // such as "auth-with-password"), in process; mfaID continues an MFA login.
-func (a *Authenticate) call(caller Caller, method, collection, action, mfaID string, body any) (int, []byte, error) {
+func (a *Authenticator) call(caller Caller, method, collection, action, mfaID string, body any) (int, []byte, error) {
 	path := "/api/collections/" + url.PathEscape(collection) + "/" + action
 	if mfaID != "" {
 		path += "?mfaId=" + url.QueryEscape(mfaID)

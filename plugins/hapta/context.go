@@ -2,6 +2,7 @@ package hapta
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -37,26 +38,38 @@ type Metadata struct {
 	UserAgent string            //
 }
 
+// ErrOutsidePocketBase is the error of a service without a PocketBase app:
+// the zero Database, Authenticator or Tokens, as a handler served by
+// NewHTTPHandler, outside PocketBase, gets them.
+var ErrOutsidePocketBase = errors.New("hapta: this service needs PocketBase, and the handler runs outside it (NewHTTPHandler)")
+
 // Services are the application's services for handlers.
 type Services struct {
-	App    core.App     // nil outside PocketBase
+	// Outside PocketBase (NewHTTPHandler) App is nil and the other
+	// services are zero values whose calls answer ErrOutsidePocketBase.
+	App    core.App
 	Logger *slog.Logger // hapta's logger
-	Tokens *Tokens      // hapta's short-lived tokens; nil outside PocketBase
+	Tokens *Tokens      // hapta's short-lived tokens
 
-	// Authenticate logs users in (password, OTP, OAuth2, MFA); nil outside PocketBase.
-	Authenticate *Authenticate
+	// Authenticate logs users in (password, OTP, OAuth2, MFA).
+	Authenticate *Authenticator
 
-	// DB reads and writes records, cached; nil outside PocketBase.
+	// DB reads and writes records, cached, as an anonymous caller (see
+	// Context.DB for the request's principal).
 	DB *Database
 }
 
 // DB is the database as the request's principal: the collections' API
 // rules apply as on PocketBase's REST API (superusers bypass them), and
 // PocketBase's rate limits count the calls against the request's client.
-func (c *Context) DB() *Records {
-	records := c.Services.DB.As(c.Principal)
-	records.caller = CallerOf(c)
-	return records
+// Outside PocketBase (NewHTTPHandler) its calls answer ErrOutsidePocketBase.
+func (c *Context) DB() *Database {
+	if c.Services.DB == nil {
+		return &Database{}
+	}
+	db := c.Services.DB.As(c.Principal)
+	db.caller = CallerOf(c)
+	return db
 }
 
 // JSON answers with status and v encoded as JSON.

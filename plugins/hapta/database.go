@@ -11,36 +11,41 @@ import (
 	"github.com/postr-inc/hapta/plugins/hapta/internal/inproc"
 )
 
-// Database reads and writes records through PocketBase's own record API,
-// in process: API rules, expand, fields, filter and sort behave exactly as
-// on the REST API, the record cache serves reads of the configured
-// collections, and the records returned are fresh maps the caller owns.
+// Database reads and writes records as one caller, through PocketBase's
+// own record API in process: API rules, expand, fields, filter and sort
+// behave exactly as on the REST API, the record cache serves reads of the
+// configured collections, and the records returned are fresh maps the
+// caller owns.
+//
+// ctx.DB() is the database as the request's principal; ctx.Services.DB
+// (and ServicesOf(app).DB) as an anonymous caller; As and AsSystem give the
+// others. The zero Database, as outside PocketBase (NewHTTPHandler),
+// answers every call with ErrOutsidePocketBase.
 type Database struct {
-	internal *inproc.Router
-}
-
-// Records are the database seen by one caller.
-type Records struct {
 	internal *inproc.Router
 	auth     *core.Record
 	caller   Caller
 }
 
+
 // As reads and writes as the principal: the collections' API rules apply
 // (anonymous when it is not authenticated; superusers bypass the rules).
 // PocketBase's rate limits, when enabled, count the calls against the local
 // address; ctx.DB() counts them against the request's client instead.
-func (d *Database) As(principal Principal) *Records {
-	return &Records{internal: d.internal, auth: principal.Record}
+func (d *Database) As(principal Principal) *Database {
+	return &Database{internal: d.internal, auth: principal.Record}
 }
 
 // AsSystem reads and writes with no API rules, as a superuser does.
-func (d *Database) AsSystem() *Records {
+func (d *Database) AsSystem() *Database {
+	if d.internal == nil {
+		return &Database{}
+	}
 	superusers, err := d.internal.App().FindCachedCollectionByNameOrId(core.CollectionNameSuperusers)
 	if err != nil {
-		return &Records{internal: d.internal} // cannot happen once PocketBase has bootstrapped
+		return &Database{internal: d.internal} // cannot happen once PocketBase has bootstrapped
 	}
-	return &Records{internal: d.internal, auth: core.NewRecord(superusers)}
+	return &Database{internal: d.internal, auth: core.NewRecord(superusers)}
 }
 
 // ReadOptions are PocketBase's expand and fields parameters.
@@ -71,17 +76,17 @@ type ListResult struct {
 
 // Get returns one record, or a 404 ApiError when it does not exist or the
 // view rule hides it.
-func (r *Records) Get(collection, id string, options ReadOptions) (map[string]any, error) {
+func (d *Database) Get(collection, id string, options ReadOptions) (map[string]any, error) {
 	query := url.Values{}
 	setNonEmpty(query, "expand", options.Expand)
 	setNonEmpty(query, "fields", options.Fields)
 	var record map[string]any
-	err := r.do(http.MethodGet, recordsPath(collection, id, query), nil, http.StatusOK, &record)
+	err := d.do(http.MethodGet, recordsPath(collection, id, query), nil, http.StatusOK, &record)
 	return record, err
 }
 
 // List returns a page of the records the list rule lets the caller see.
-func (r *Records) List(collection string, options ListOptions) (*ListResult, error) {
+func (d *Database) List(collection string, options ListOptions) (*ListResult, error) {
 	query := url.Values{}
 	if options.Page > 0 {
 		query.Set("page", strconv.Itoa(options.Page))
@@ -97,31 +102,34 @@ func (r *Records) List(collection string, options ListOptions) (*ListResult, err
 		query.Set("skipTotal", "true")
 	}
 	var result ListResult
-	err := r.do(http.MethodGet, recordsPath(collection, "", query), nil, http.StatusOK, &result)
+	err := d.do(http.MethodGet, recordsPath(collection, "", query), nil, http.StatusOK, &result)
 	return &result, err
 }
 
 // Create creates a record from data (fields by name).
-func (r *Records) Create(collection string, data map[string]any) (map[string]any, error) {
+func (d *Database) Create(collection string, data map[string]any) (map[string]any, error) {
 	var record map[string]any
-	err := r.do(http.MethodPost, recordsPath(collection, "", nil), data, http.StatusOK, &record)
+	err := d.do(http.MethodPost, recordsPath(collection, "", nil), data, http.StatusOK, &record)
 	return record, err
 }
 
 // Update changes the fields in data of a record.
-func (r *Records) Update(collection, id string, data map[string]any) (map[string]any, error) {
+func (d *Database) Update(collection, id string, data map[string]any) (map[string]any, error) {
 	var record map[string]any
-	err := r.do(http.MethodPatch, recordsPath(collection, id, nil), data, http.StatusOK, &record)
+	err := d.do(http.MethodPatch, recordsPath(collection, id, nil), data, http.StatusOK, &record)
 	return record, err
 }
 
 // Delete deletes a record.
-func (r *Records) Delete(collection, id string) error {
-	return r.do(http.MethodDelete, recordsPath(collection, id, nil), nil, http.StatusNoContent, nil)
+func (d *Database) Delete(collection, id string) error {
+	return d.do(http.MethodDelete, recordsPath(collection, id, nil), nil, http.StatusNoContent, nil)
 }
 
-func (r *Records) do(method, path string, body any, success int, into any) error {
-	status, answer, err := r.internal.Call(r.caller.RemoteAddr, r.caller.Header, r.auth, method, path, body)
+func (d *Database) do(method, path string, body any, success int, into any) error {
+	if d.internal == nil {
+		return ErrOutsidePocketBase
+	}
+	status, answer, err := d.internal.Call(d.caller.RemoteAddr, d.caller.Header, d.auth, method, path, body)
 	if err != nil {
 		return err
 	}

@@ -97,7 +97,7 @@ type plugin struct {
 	// set when the app bootstraps
 	settings     *loadedSettings
 	tokens       *Tokens
-	authenticate *Authenticate
+	authenticate *Authenticator
 	database     *Database
 	cache        *recordcache.Cache
 	logger       *slog.Logger
@@ -147,7 +147,7 @@ func (p *plugin) setUp(app core.App) error {
 		p.cache = recordcache.New(app, p.settings.cache)
 		p.logCacheStats(app)
 	}
-	p.authenticate = &Authenticate{
+	p.authenticate = &Authenticator{
 		app:      app,
 		internal: inproc.New(app, false, p.cache.Middleware(true)),
 		lockout:  newLockout(p.config.Lockout),

@@ -18,8 +18,9 @@ import (
 //	mux.Handle("POST /posts/{id}", h)
 //
 // Outside PocketBase nobody is authenticated (RequireAuth answers 401),
-// ctx.Services.App is nil, the client IP is the connection's, and the body
-// limit is PocketBase's default unless MaxBodySize says otherwise.
+// ctx.Services.App is nil, the services answer ErrOutsidePocketBase, the client IP
+// is the connection's, and the body limit is PocketBase's default unless
+// MaxBodySize says otherwise.
 func NewHTTPHandler[In any](pattern string, handler HandlerFunc[In], options ...RouteOption) (http.Handler, error) {
 	method, path := splitPattern(pattern)
 	spec, err := newRouteSpec[In](method, path, handler, options, slog.Default())
@@ -43,7 +44,7 @@ func (h standaloneHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.Response, e.Request = response, r
 
 	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
-	if err := h.spec.serve(e, Services{Logger: h.spec.logger}, ip); err != nil {
+	if err := h.spec.serve(e, Services{Logger: h.spec.logger, Tokens: &Tokens{}, Authenticate: &Authenticator{}, DB: &Database{}}, ip); err != nil {
 		router.ErrorHandler(response, r, err)
 	}
 }

@@ -1,6 +1,7 @@
 package hapta
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,6 +25,21 @@ func TestNewHTTPHandlerWithOnlyNetHTTP(t *testing.T) {
 	mount("GET /private", h, err)
 	h, err = NewHTTPHandler("GET /panic", func(*Context, emptyInput) error { panic("adapter boom") })
 	mount("GET /panic", h, err)
+	h, err = NewHTTPHandler("GET /db", func(ctx *Context, _ emptyInput) error {
+		_, asPrincipal := ctx.DB().List("posts", ListOptions{})
+		_, anonymous := ctx.Services.DB.Get("posts", "x", ReadOptions{})
+		_, system := ctx.Services.DB.AsSystem().Create("posts", nil)
+		_, login := ctx.Services.Authenticate.Password(CallerOf(ctx), PasswordLogin{Identity: "a@example.com", Password: "x"})
+		_, oauth2 := ctx.Services.Authenticate.OAuth2(CallerOf(ctx), OAuth2Login{})
+		_, token := ctx.Services.Tokens.Verify("x")
+		_, issued := ctx.Services.Tokens.Issue(nil, 0)
+		outside := []bool{}
+		for _, err := range []error{asPrincipal, anonymous, system, login, oauth2, token, issued} {
+			outside = append(outside, errors.Is(err, ErrOutsidePocketBase))
+		}
+		return ctx.JSON(http.StatusOK, outside)
+	})
+	mount("GET /db", h, err)
 	server := httptest.NewServer(mux)
 	defer server.Close()
 
@@ -49,6 +65,10 @@ func TestNewHTTPHandlerWithOnlyNetHTTP(t *testing.T) {
 
 	if res := send(t, "GET", server.URL+"/private", "", nil); res.status != 401 {
 		t.Fatalf("RequireAuth outside PocketBase: %d", res.status)
+	}
+	// the services are a clear error here, not a nil pointer
+	if res := send(t, "GET", server.URL+"/db", "", nil); res.status != 200 || string(res.body) != "[true,true,true,true,true,true,true]" {
+		t.Fatalf("the database outside PocketBase: %d %s", res.status, res.body)
 	}
 	res = send(t, "GET", server.URL+"/panic", "", nil)
 	if res.status != 500 || strings.Contains(string(res.body), "adapter boom") {

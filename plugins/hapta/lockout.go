@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// Lockout limits failed logins per account, on every login path (hapta's
-// Authenticate and PocketBase's own auth-with-password and auth-with-otp),
+// accountLockout limits failed logins per account, on every login path
+// (hapta's Authenticator and PocketBase's own auth-with-password and auth-with-otp),
 // in two tiers:
 //
 //   - per account and client address: after MaxFailures failures within
@@ -23,7 +23,7 @@ import (
 // A stranger's failures from other addresses thus refuse the owner only at
 // the account-wide threshold. Unknown identities are counted the same way,
 // so the answers do not reveal which accounts exist.
-type Lockout struct {
+type accountLockout struct {
 	config LockoutConfig
 
 	// mu makes a check and the count of its outcome atomic on this node,
@@ -70,7 +70,7 @@ const (
 	defaultAccountWindow      = time.Hour
 )
 
-func newLockout(config LockoutConfig) *Lockout {
+func newLockout(config LockoutConfig) *accountLockout {
 	if config.MaxFailures <= 0 {
 		config.MaxFailures = defaultMaxFailures
 	}
@@ -86,7 +86,7 @@ func newLockout(config LockoutConfig) *Lockout {
 	if config.Store == nil {
 		config.Store = newMemoryAttempts(max(config.Window, config.AccountWindow))
 	}
-	return &Lockout{config: config, inFlight: map[string]int{}}
+	return &accountLockout{config: config, inFlight: map[string]int{}}
 }
 
 // LockedOutError refuses a login on a locked-out account. It answers 429
@@ -113,7 +113,7 @@ type tier struct {
 }
 
 // tiers are the counts of account from address.
-func (l *Lockout) tiers(account, address string) [2]tier {
+func (l *accountLockout) tiers(account, address string) [2]tier {
 	return [2]tier{
 		{storeKey("address", address, account), l.config.MaxFailures, l.config.Window},
 		{storeKey("account", account), l.config.AccountMaxFailures, l.config.AccountWindow},
@@ -132,7 +132,7 @@ func storeKey(parts ...string) string {
 
 // attempt runs login, a check of account's credential from address,
 // unless a tier refuses it (a *LockedOutError), and counts its outcome.
-func (l *Lockout) attempt(account, address string, login func() outcome) error {
+func (l *accountLockout) attempt(account, address string, login func() outcome) error {
 	tiers := l.tiers(account, address)
 	if err := l.reserve(tiers); err != nil {
 		return err
@@ -145,7 +145,7 @@ func (l *Lockout) attempt(account, address string, login func() outcome) error {
 
 // reserve checks the tiers, counting the attempts in flight as failures,
 // and adds this attempt to them.
-func (l *Lockout) reserve(tiers [2]tier) error {
+func (l *accountLockout) reserve(tiers [2]tier) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
@@ -171,7 +171,7 @@ func (l *Lockout) reserve(tiers [2]tier) error {
 }
 
 // settle counts an attempt's outcome and takes it out of flight.
-func (l *Lockout) settle(tiers [2]tier, result outcome) {
+func (l *accountLockout) settle(tiers [2]tier, result outcome) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()

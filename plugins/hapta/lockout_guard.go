@@ -36,7 +36,7 @@ type otpForm struct {
 
 // middleware guards PocketBase's password and OTP logins on a router: it
 // checks the attempt before the handler and counts its outcome after.
-func (l *Lockout) middleware() *hook.Handler[*core.RequestEvent] {
+func (l *accountLockout) middleware() *hook.Handler[*core.RequestEvent] {
 	return &hook.Handler[*core.RequestEvent]{
 		Id: lockoutMiddlewareID,
 		Func: func(e *core.RequestEvent) error {
@@ -86,7 +86,7 @@ func rereadBody(e *core.RequestEvent, form any) {
 // (a name in any letter case, or an id), from address, unless the lockout
 // refuses it. Outside an auth collection it just runs: PocketBase answers
 // 404 there and checks no credential.
-func (l *Lockout) guard(app core.App, collection string, name loginName, address string, login func() outcome) error {
+func (l *accountLockout) guard(app core.App, collection string, name loginName, address string, login func() outcome) error {
 	c, err := app.FindCachedCollectionByNameOrId(collection)
 	if err != nil || !c.IsAuth() {
 		login()

@@ -30,7 +30,8 @@ const (
 	strategyKey   = "hapta.strategy"
 )
 
-// Tokens issues and verifies hapta tokens.
+// Tokens issues and verifies hapta tokens. The zero Tokens (outside
+// PocketBase) has no secret, and answers ErrOutsidePocketBase.
 type Tokens struct {
 	app    core.App
 	secret []byte
@@ -40,6 +41,9 @@ type Tokens struct {
 // (DefaultTokenLifetime when 0, at most MaxTokenLifetime). Changing the
 // record's password (its tokenKey) revokes it, as for PocketBase's tokens.
 func (t *Tokens) Issue(record *core.Record, lifetime time.Duration) (string, error) {
+	if len(t.secret) == 0 {
+		return "", ErrOutsidePocketBase
+	}
 	if record == nil || !record.Collection().IsAuth() {
 		return "", errors.New("hapta: tokens are for records of auth collections")
 	}
@@ -67,6 +71,9 @@ func (t *Tokens) Issue(record *core.Record, lifetime time.Duration) (string, err
 // this server for this record's current tokenKey, from hapta's issuer, for
 // hapta's audience, not expired.
 func (t *Tokens) Verify(token string) (*core.Record, error) {
+	if t.app == nil {
+		return nil, ErrOutsidePocketBase
+	}
 	var record *core.Record
 	_, err := jwt.Parse(token, func(parsed *jwt.Token) (any, error) {
 		claims, _ := parsed.Claims.(jwt.MapClaims)
