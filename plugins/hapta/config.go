@@ -110,5 +110,22 @@ func (s Settings) withDefaults() Settings {
 	if s.Origins == nil {
 		s.Origins = []string{anyOrigin}
 	}
+	s.Cache = s.Cache.withDefaults()
 	return s
+}
+
+// withDefaults fills the cache's zero values that have a default: for the
+// Go value, and under a `cache` object before the file's keys are decoded
+// into it (a key the file sets, zero included, is then checked as set).
+func (c CacheSettings) withDefaults() CacheSettings {
+	if c.MaxBytes == 0 {
+		c.MaxBytes = defaultCacheMaxBytes
+	}
+	if c.MinTTL == "" {
+		c.MinTTL = defaultCacheMinTTL
+	}
+	if c.MaxTTL == "" {
+		c.MaxTTL = defaultCacheMaxTTL
+	}
+	return c
 }

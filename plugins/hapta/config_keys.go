@@ -46,7 +46,7 @@ func cacheKey() settingKey {
 	decode := func(s *Settings, raw []byte) error {
 		decoder := json.NewDecoder(bytes.NewReader(raw))
 		decoder.DisallowUnknownFields()
-		var cache CacheSettings
+		cache := CacheSettings{}.withDefaults()
 		if err := decoder.Decode(&cache); err != nil {
 			return err
 		}

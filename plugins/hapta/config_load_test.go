@@ -197,6 +197,7 @@ func TestLoadSettingsRejectsBadConfiguration(t *testing.T) {
 		{"cache unknown field", `{"cache": {"collections": {"posts": {"htp": true}}}}`, nil, []string{"cache (from ", `unknown field "htp"`}},
 		{"cache type", `{"cache": []}`, nil, []string{"cache (from ", "must be an object"}},
 		{"cache too small", `{"cache": {"maxBytes": 1000}}`, nil, []string{"cache", "maxBytes must be at least 1048576"}},
+		{"cache size zero", `{"cache": {"maxBytes": 0}}`, nil, []string{"cache", "maxBytes must be at least 1048576 (1 MiB), got 0"}},
 		{"cache ttl", `{"cache": {"collections": {"posts": {"ttl": "soon"}}}}`, nil, []string{"cache", "collections.posts.ttl must be a duration"}},
 		{"cache ttl bounds", `{"cache": {"minTtl": "10m", "maxTtl": "1m"}}`, nil, []string{"cache", "minTtl 10m is longer than maxTtl 1m"}},
 		{"env cache JSON", `{}`, []string{`HAPTA_CACHE={"maxBytes": "big"}`}, []string{"cache (from HAPTA_CACHE)", "must be an object"}},

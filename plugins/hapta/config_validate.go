@@ -114,19 +114,10 @@ func (l *loadedSettings) checkCloverServerURL() string {
 	return checkOptionalURL(l.Clover.ServerURL)
 }
 
-// checkCache fills the cache's defaults, checks its sizes and durations,
-// and decodes them once into l.cache.
+// checkCache checks the cache's sizes and durations, and decodes them once
+// into l.cache.
 func (l *loadedSettings) checkCache() string {
 	c := &l.Cache
-	if c.MaxBytes == 0 {
-		c.MaxBytes = defaultCacheMaxBytes
-	}
-	if c.MinTTL == "" {
-		c.MinTTL = defaultCacheMinTTL
-	}
-	if c.MaxTTL == "" {
-		c.MaxTTL = defaultCacheMaxTTL
-	}
 	if c.MaxBytes < minCacheMaxBytes {
 		return fmt.Sprintf("maxBytes must be at least %d (1 MiB), got %d", minCacheMaxBytes, c.MaxBytes)
 	}
