@@ -21,16 +21,14 @@ func handle(ctx *hapta.Context, in Input) error {
 		return ctx.Error(http.StatusForbidden, "Only users can publish posts.", nil)
 	}
 
-	app := ctx.Services.App
-	posts, err := app.FindCachedCollectionByNameOrId("posts")
+	// ctx.DB() writes as the caller: the posts collection's create rule,
+	// its field validation and its hooks apply as on PocketBase's API
+	post, err := ctx.DB().Create("posts", map[string]any{
+		"title":  in.Title,
+		"body":   in.Body,
+		"author": ctx.Principal.ID,
+	})
 	if err != nil {
-		return err
-	}
-	post := core.NewRecord(posts)
-	post.Set("title", in.Title)
-	post.Set("body", in.Body)
-	post.Set("author", ctx.Principal.ID)
-	if err := app.Save(post); err != nil {
 		return err
 	}
 	return ctx.JSON(http.StatusCreated, post)
