@@ -57,6 +57,7 @@ func call(t *testing.T, method, url, token, body string) (int, map[string]any) {
 }
 
 func TestExampleRoutes(t *testing.T) {
+	t.Parallel()
 	app, server := exampleApp(t)
 	aliceID, alice := userToken(t, app, "alice@example.com")
 	_, bob := userToken(t, app, "bob@example.com")
@@ -111,6 +112,7 @@ func TestExampleRoutes(t *testing.T) {
 // validator against the OpenAPI 3.1 schema, then uses it to validate
 // requests the way a client generator would read it.
 func TestOpenAPIDocument(t *testing.T) {
+	t.Parallel()
 	_, server := exampleApp(t)
 
 	res, err := http.Get(server.URL + hapta.OpenAPIPath)

@@ -86,6 +86,7 @@ func (w *world) listed(t *testing.T, user, collection, field string) []string {
 }
 
 func TestFindMembership(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 
 	m, ok, err := clover.FindMembership(w.app, w.tenantA.Id, w.users["carol"])
@@ -105,6 +106,7 @@ func TestFindMembership(t *testing.T) {
 }
 
 func TestMembershipRolesStayInTheirTenant(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 
 	w.bobMembership.Set("roles", []string{w.editor.Id, w.director.Id})
@@ -116,6 +118,7 @@ func TestMembershipRolesStayInTheirTenant(t *testing.T) {
 }
 
 func TestClearanceFollowsTheRoles(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	clearance := func() int {
 		member, err := w.app.FindRecordById(clover.MembersCollection, w.bobMembership.Id)
@@ -145,6 +148,7 @@ func TestClearanceFollowsTheRoles(t *testing.T) {
 }
 
 func TestTenancyRulesThroughPocketBaseAPI(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 
 	t.Run("tenants are seen by their admins and members only", func(t *testing.T) {

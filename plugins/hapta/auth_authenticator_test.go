@@ -6,6 +6,7 @@ import (
 )
 
 func TestOAuth2StatesAreBounded(t *testing.T) {
+	t.Parallel()
 	states := &oauth2States{states: map[string]oauth2State{}}
 	for i := 0; i < maxOAuth2States; i++ {
 		if err := states.put(strconv.Itoa(i), oauth2State{provider: "p"}); err != nil {

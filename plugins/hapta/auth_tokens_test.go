@@ -13,6 +13,7 @@ import (
 )
 
 func TestHaptaTokens(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, t.TempDir(), `{"JWT_SECRET": "`+jwtSecret+`"}`)
 	if err := app.Bootstrap(); err != nil {
 		t.Fatal(err)

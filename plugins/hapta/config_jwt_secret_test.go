@@ -9,6 +9,7 @@ import (
 )
 
 func TestGeneratedJWTSecretIsKeptInPBData(t *testing.T) {
+	t.Parallel()
 	for _, configured := range []Secret{"", "*"} {
 		dataDir := t.TempDir()
 
@@ -46,6 +47,7 @@ func TestGeneratedJWTSecretIsKeptInPBData(t *testing.T) {
 }
 
 func TestGeneratedJWTSecretSurvivesARestartOfTheApp(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	secrets := make([][]byte, 2)
 	for i := range secrets {
@@ -62,6 +64,7 @@ func TestGeneratedJWTSecretSurvivesARestartOfTheApp(t *testing.T) {
 }
 
 func TestConfiguredJWTSecretIsUsedAndNotStored(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	got, err := resolveJWTSecret(jwtSecret, dataDir)
 	if err != nil {
@@ -76,6 +79,7 @@ func TestConfiguredJWTSecretIsUsedAndNotStored(t *testing.T) {
 }
 
 func TestDamagedJWTSecretFileIsAnError(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dataDir, jwtSecretFile), []byte("abc\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ const (
 )
 
 func TestLoadSettingsReadsEveryKey(t *testing.T) {
+	t.Parallel()
 	file := writeConfig(t, `{
 		"port": 9123,
 		"logLevel": "WARN",
@@ -73,6 +74,7 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 }
 
 func TestLoadSettingsDefaults(t *testing.T) {
+	t.Parallel()
 	missing := configFile{path: filepath.Join(t.TempDir(), DefaultConfigFile)}
 
 	got, err := loadSettings(Settings{}, missing, nil)
@@ -86,6 +88,7 @@ func TestLoadSettingsDefaults(t *testing.T) {
 }
 
 func TestLoadSettingsGoValuesAreDefaultsForTheFile(t *testing.T) {
+	t.Parallel()
 	file := writeConfig(t, `{"port": 9001}`)
 
 	got, err := loadSettings(Settings{Port: 7000, LogLevel: "debug"}, file, nil)
@@ -98,6 +101,7 @@ func TestLoadSettingsGoValuesAreDefaultsForTheFile(t *testing.T) {
 }
 
 func TestLoadSettingsEnvironmentOverridesTheFile(t *testing.T) {
+	t.Parallel()
 	file := writeConfig(t, `{"port": 9001, "origin": "*", "AI_ENABLED": true, "logLevel": "error"}`)
 	environ := []string{
 		"HAPTA_PORT=9002",
@@ -150,6 +154,7 @@ func TestLocateConfigFile(t *testing.T) {
 // TestLoadSettingsRejectsBadConfiguration covers each way a configuration
 // can be wrong: the error names the key and its source, and never a secret.
 func TestLoadSettingsRejectsBadConfiguration(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		file    string
@@ -225,6 +230,7 @@ func TestLoadSettingsRejectsBadConfiguration(t *testing.T) {
 }
 
 func TestLoadSettingsRequiresANamedFile(t *testing.T) {
+	t.Parallel()
 	missing := configFile{path: filepath.Join(t.TempDir(), "missing.json"), required: true}
 
 	_, err := loadSettings(Settings{}, missing, nil)
@@ -244,6 +250,7 @@ func assertNoSecret(t *testing.T, text string) {
 }
 
 func TestSecretNeverPrints(t *testing.T) {
+	t.Parallel()
 	s := Settings{JWTSecret: jwtSecret, AdminPassword: adminPassword, Clover: CloverSettings{Secret: cloverSecret}}
 	for _, format := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
 		assertNoSecret(t, fmt.Sprintf(format, s))
@@ -255,6 +262,7 @@ func TestSecretNeverPrints(t *testing.T) {
 }
 
 func TestNearest(t *testing.T) {
+	t.Parallel()
 	keys := []string{"port", "logLevel", "origin", "DatabaseUrl"}
 	for name, want := range map[string]string{"prot": "port", "loglevel": "logLevel", "origins": "origin", "databaseURL": "DatabaseUrl"} {
 		if got := nearest(name, keys); got != want {

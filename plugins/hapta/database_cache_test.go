@@ -87,6 +87,7 @@ func titles(body map[string]any) string {
 }
 
 func TestHTTPCacheIsFreshAfterWritesFromEverySource(t *testing.T) {
+	t.Parallel()
 	app, server := cachedApp(t)
 	author, token := testsupport.NewAuthRecord(t, app, "users", "writer@example.com")
 	post := testsupport.SaveRecord(t, app, "posts", map[string]any{"title": "First", "author": author.Id})
@@ -157,6 +158,7 @@ func TestHTTPCacheIsFreshAfterWritesFromEverySource(t *testing.T) {
 }
 
 func TestHTTPCacheNeverMixesCallers(t *testing.T) {
+	t.Parallel()
 	app, server := cachedApp(t)
 	alice, aliceToken := testsupport.NewAuthRecord(t, app, "users", "alice@example.com")
 	bob, bobToken := testsupport.NewAuthRecord(t, app, "users", "bob@example.com")
@@ -236,6 +238,7 @@ func TestHTTPCacheNeverMixesCallers(t *testing.T) {
 }
 
 func TestHTTPCacheBypassesRulesThatReadTheTime(t *testing.T) {
+	t.Parallel()
 	app, server := cachedApp(t)
 	testsupport.SaveRecord(t, app, "timed", map[string]any{"text": "now"})
 	for i := 0; i < 2; i++ {
@@ -251,6 +254,7 @@ func TestHTTPCacheBypassesRulesThatReadTheTime(t *testing.T) {
 }
 
 func TestCacheStats(t *testing.T) {
+	t.Parallel()
 	app, server := cachedApp(t)
 	get(t, server, "/api/collections/posts/records", "")
 	get(t, server, "/api/collections/posts/records", "")
@@ -268,6 +272,7 @@ func TestCacheStats(t *testing.T) {
 }
 
 func TestTheByteBoundHoldsUnderLargeRecords(t *testing.T) {
+	t.Parallel()
 	config := `{"logLevel": "error", "cache": {"maxBytes": 1048576, "collections": {"posts": {"http": true}}}}`
 	app := haptaApp(t, config)
 	newPosts(t, app)

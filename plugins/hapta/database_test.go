@@ -12,6 +12,7 @@ import (
 )
 
 func TestDatabaseAsPrincipalAndAsSystem(t *testing.T) {
+	t.Parallel()
 	app, _ := cachedApp(t)
 	alice, _ := testsupport.NewAuthRecord(t, app, "users", "alice@example.com")
 	bob, _ := testsupport.NewAuthRecord(t, app, "users", "bob@example.com")
@@ -77,6 +78,7 @@ func TestDatabaseAsPrincipalAndAsSystem(t *testing.T) {
 }
 
 func TestDatabaseReadsAreCachedAndOwnedByTheCaller(t *testing.T) {
+	t.Parallel()
 	app, _ := cachedApp(t)
 	author, _ := testsupport.NewAuthRecord(t, app, "users", "author@example.com")
 	post := testsupport.SaveRecord(t, app, "posts", map[string]any{"title": "Cached", "author": author.Id})
@@ -110,6 +112,7 @@ func TestDatabaseReadsAreCachedAndOwnedByTheCaller(t *testing.T) {
 // PocketBase's rate limits count a request's database calls against that
 // request's client, not against one shared local address.
 func TestDatabaseCallsCountAgainstTheClient(t *testing.T) {
+	t.Parallel()
 	app := haptaApp(t, `{"logLevel": "error"}`)
 	newPosts(t, app)
 	settings := app.Settings()

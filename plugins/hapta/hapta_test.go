@@ -56,6 +56,7 @@ func (a *testApp) serve(t testing.TB) (*httptest.Server, error) {
 }
 
 func TestBootstrapWritesLogLevelAndAppURLIntoPocketBase(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	app := newTestApp(t, dataDir, `{"logLevel": "warn", "DatabaseUrl": "https://api.example.com"}`)
 	if err := app.Bootstrap(); err != nil {
@@ -81,6 +82,7 @@ func TestBootstrapWritesLogLevelAndAppURLIntoPocketBase(t *testing.T) {
 }
 
 func TestEmptyDatabaseURLLeavesAppURLAlone(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, t.TempDir(), `{"DatabaseUrl": ""}`)
 	if err := app.Bootstrap(); err != nil {
 		t.Fatal(err)
@@ -91,6 +93,7 @@ func TestEmptyDatabaseURLLeavesAppURLAlone(t *testing.T) {
 }
 
 func TestBadConfigurationStopsBootstrap(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, t.TempDir(), `{"logLevel": "loud"}`)
 
 	err := app.Bootstrap()
@@ -104,6 +107,7 @@ func TestBadConfigurationStopsBootstrap(t *testing.T) {
 }
 
 func TestLogLevelFiltersHaptaConsole(t *testing.T) {
+	t.Parallel()
 	config := `{"ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": "` + adminPassword + `",
 		"JWT_SECRET": "` + jwtSecret + `", "logLevel": "%s"}`
 
@@ -126,6 +130,7 @@ func TestLogLevelFiltersHaptaConsole(t *testing.T) {
 }
 
 func TestSuperuserIsCreatedAndThenLeftAlone(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	first := newTestApp(t, dataDir, `{"ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": "`+adminPassword+`"}`)
 	if err := first.Bootstrap(); err != nil {
@@ -165,6 +170,7 @@ func TestSuperuserIsCreatedAndThenLeftAlone(t *testing.T) {
 }
 
 func TestSuperuserRefusedByPocketBaseNamesTheKey(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, t.TempDir(), `{"ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": "short"}`)
 	if err := app.Bootstrap(); err != nil {
 		t.Fatal(err)
@@ -178,6 +184,7 @@ func TestSuperuserRefusedByPocketBaseNamesTheKey(t *testing.T) {
 }
 
 func TestAIEnabledWarnsOnceAtStart(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, t.TempDir(), `{"AI_ENABLED": true}`)
 	if err := app.Bootstrap(); err != nil {
 		t.Fatal(err)
@@ -205,6 +212,7 @@ func TestAIEnabledWarnsOnceAtStart(t *testing.T) {
 }
 
 func TestCORSOnEveryResponse(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t, t.TempDir(), `{"origin": ["https://app.example.com", "https://*.example.org"]}`)
 	if err := app.Bootstrap(); err != nil {
 		t.Fatal(err)
@@ -285,6 +293,7 @@ func preflight(t *testing.T, url, origin, method, headers string) *http.Response
 }
 
 func TestRegisterOnABootstrappedApp(t *testing.T) {
+	t.Parallel()
 	app, err := tests.NewTestApp(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 // The adapter serves hapta handlers from a plain net/http server: no
 // PocketBase app or router is involved here.
 func TestNewHTTPHandlerWithOnlyNetHTTP(t *testing.T) {
+	t.Parallel()
 	mux := http.NewServeMux()
 	mount := func(pattern string, h http.Handler, err error) {
 		t.Helper()
@@ -77,6 +78,7 @@ func TestNewHTTPHandlerWithOnlyNetHTTP(t *testing.T) {
 }
 
 func TestNewHTTPHandlerRefusesABadSchema(t *testing.T) {
+	t.Parallel()
 	if _, err := NewHTTPHandler("GET /x", func(*Context, missingParam) error { return nil }); err == nil {
 		t.Fatal("a path field without its {name} in the pattern must be refused")
 	}

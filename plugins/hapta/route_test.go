@@ -156,6 +156,7 @@ func send(t *testing.T, method, url, contentType string, body io.Reader, headers
 }
 
 func TestValidInputReachesTheHandlerTyped(t *testing.T) {
+	t.Parallel()
 	_, server := routesApp(t)
 
 	res := send(t, "POST", server.URL+"/notes/n1?page=3&tag=a&tag=b&draft=true", "application/json",
@@ -190,6 +191,7 @@ func TestValidInputReachesTheHandlerTyped(t *testing.T) {
 }
 
 func TestFormBodiesBind(t *testing.T) {
+	t.Parallel()
 	_, server := routesApp(t)
 
 	form := url.Values{"title": {"From a form"}, "rating": {"2"}}
@@ -219,6 +221,7 @@ func TestFormBodiesBind(t *testing.T) {
 }
 
 func TestBadInputAnswers(t *testing.T) {
+	t.Parallel()
 	_, server := routesApp(t)
 	notes := server.URL + "/notes/n1"
 
@@ -324,6 +327,7 @@ func TestBadInputAnswers(t *testing.T) {
 }
 
 func TestEveryResponseCarriesCORSAndRequestID(t *testing.T) {
+	t.Parallel()
 	app, server := routesApp(t)
 	const origin = "https://app.example.com"
 
@@ -378,6 +382,7 @@ func TestEveryResponseCarriesCORSAndRequestID(t *testing.T) {
 }
 
 func TestHandlerErrorsAndResponses(t *testing.T) {
+	t.Parallel()
 	app, server := routesApp(t)
 
 	res := send(t, "GET", server.URL+"/fail", "", nil, "X-Request-ID", "fail-1")
@@ -411,6 +416,7 @@ func TestHandlerErrorsAndResponses(t *testing.T) {
 }
 
 func TestPrincipalAndGuards(t *testing.T) {
+	t.Parallel()
 	app, server := routesApp(t)
 
 	user, userToken := testsupport.NewAuthRecord(t, app, "users", "user@example.com")
@@ -461,6 +467,7 @@ type missingParam struct {
 }
 
 func TestRouteMistakesStopTheServer(t *testing.T) {
+	t.Parallel()
 	cases := map[string]func(se *core.ServeEvent){
 		"two sources":        func(se *core.ServeEvent) { Handle(se, "GET /a", func(*Context, twoSources) error { return nil }) },
 		"unparseable query":  func(se *core.ServeEvent) { Handle(se, "GET /b", func(*Context, unparseableQuery) error { return nil }) },

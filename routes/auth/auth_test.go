@@ -83,6 +83,7 @@ func (r answer) principal() map[string]any {
 }
 
 func TestPasswordLogin(t *testing.T) {
+	t.Parallel()
 	a := newAuthApp(t, nil)
 	user, _ := testsupport.NewAuthRecord(t, a, "users", "ann@example.com")
 
@@ -369,6 +370,7 @@ func (a *authApp) requestOTP(t *testing.T, email string) (otpID, code string) {
 func enableOTP(users *core.Collection) { users.OTP.Enabled = true }
 
 func TestOTPLogin(t *testing.T) {
+	t.Parallel()
 	a := newAuthApp(t, enableOTP)
 	user, _ := testsupport.NewAuthRecord(t, a, "users", "otto@example.com")
 
@@ -414,6 +416,7 @@ func TestOTPLogin(t *testing.T) {
 }
 
 func TestMFAAcrossTwoFactors(t *testing.T) {
+	t.Parallel()
 	a := newAuthApp(t, func(users *core.Collection) {
 		users.OTP.Enabled = true
 		users.MFA.Enabled = true
@@ -521,6 +524,7 @@ func (p *fakeProvider) authorize(t *testing.T, authURL string) (code, state stri
 }
 
 func TestOAuth2Login(t *testing.T) {
+	t.Parallel()
 	provider := newFakeProvider(t)
 	a := newAuthApp(t, func(users *core.Collection) {
 		users.OAuth2.Enabled = true
@@ -576,6 +580,7 @@ func TestOAuth2Login(t *testing.T) {
 }
 
 func TestLoginPrincipalHasTheTenant(t *testing.T) {
+	t.Parallel()
 	a := newAuthApp(t, nil)
 	user, _ := testsupport.NewAuthRecord(t, a, "users", "tia@example.com")
 	save := func(collection string, data map[string]any) *core.Record {

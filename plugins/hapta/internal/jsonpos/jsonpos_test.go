@@ -3,6 +3,7 @@ package jsonpos
 import "testing"
 
 func TestLineAndColumn(t *testing.T) {
+	t.Parallel()
 	data := []byte("{\n  \"a\": 1,\n  oops\n}")
 	for _, c := range []struct {
 		offset       int64

@@ -7,6 +7,7 @@ import (
 )
 
 func TestThePlanMemoIsBoundedInBytes(t *testing.T) {
+	t.Parallel()
 	app, items, _ := itemsApp(t)
 	memo := newPlanMemo()
 	huge := strings.Repeat("x", 900<<10)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestThePlannerFailsClosed(t *testing.T) {
+	t.Parallel()
 	app, items, _ := itemsApp(t)
 	for filter, want := range map[string]string{
 		`n > 1`:                           "",

@@ -54,6 +54,7 @@ func readN(t testing.TB, a *Answer) int {
 }
 
 func TestHitsUntilAWrite(t *testing.T) {
+	t.Parallel()
 	app, items, versions := itemsApp(t)
 	store := NewStore(versions, 1<<20)
 	record := core.NewRecord(items)
@@ -123,6 +124,7 @@ func TestHitsUntilAWrite(t *testing.T) {
 
 // A load that began before a write and ends after it must not be stored.
 func TestALoadThatRacedAWriteIsNotStored(t *testing.T) {
+	t.Parallel()
 	app, items, versions := itemsApp(t)
 	store := NewStore(versions, 1<<20)
 	record := core.NewRecord(items)
@@ -148,6 +150,7 @@ func TestALoadThatRacedAWriteIsNotStored(t *testing.T) {
 // Readers and writers at once: after every committed write, no read that
 // starts later returns an older value. Run with -race.
 func TestNoStaleReadAfterACommittedWrite(t *testing.T) {
+	t.Parallel()
 	app, items, versions := itemsApp(t)
 	store := NewStore(versions, 1<<20)
 
@@ -220,6 +223,7 @@ func TestNoStaleReadAfterACommittedWrite(t *testing.T) {
 }
 
 func TestTheByteBoundHolds(t *testing.T) {
+	t.Parallel()
 	_, _, versions := itemsApp(t)
 	const maxBytes = 256 << 10
 	store := NewStore(versions, maxBytes)
@@ -243,6 +247,7 @@ func TestTheByteBoundHolds(t *testing.T) {
 }
 
 func TestConcurrentMissesShareOneLoad(t *testing.T) {
+	t.Parallel()
 	store := NewStore(NewVersions(), 1<<20)
 	var loads atomic.Int64
 	release := make(chan struct{})
@@ -272,6 +277,7 @@ func TestConcurrentMissesShareOneLoad(t *testing.T) {
 // A load that fails may fail for its own request's reasons (its rate
 // limit): a request that waited for it loads by itself.
 func TestAFailedLoadIsNotShared(t *testing.T) {
+	t.Parallel()
 	_, _, versions := itemsApp(t)
 	store := NewStore(versions, 1<<20)
 	release := make(chan struct{})

@@ -6,6 +6,7 @@ import (
 )
 
 func TestDynamicTTLFollowsTheWriteRate(t *testing.T) {
+	t.Parallel()
 	ttls := NewDynamicTTL(time.Second, 5*time.Minute)
 	if got := ttls.TTL("quiet"); got != 5*time.Minute {
 		t.Fatalf("never written: %s, want the maximum", got)
@@ -28,6 +29,7 @@ func TestDynamicTTLFollowsTheWriteRate(t *testing.T) {
 }
 
 func TestAnswersExpireAfterTheirTTL(t *testing.T) {
+	t.Parallel()
 	store := NewStore(NewVersions(), 1<<20)
 	load := func() (*Answer, error) { return &Answer{Status: 200, Body: []byte("x")}, nil }
 	store.Get("k", Deps{}, time.Second, load)
