@@ -8,28 +8,29 @@ import (
 	"testing"
 )
 
-// JSONAnswer is an HTTP answer with a JSON body.
-type JSONAnswer struct {
+// Answer is an HTTP answer, read whole.
+type Answer struct {
 	Status int
 	Header http.Header
-	Body   map[string]any // when the JSON is an object
 	Raw    []byte
+	Body   map[string]any // the body when it is a JSON object, else empty
 }
 
-// CallJSON sends a JSON body (none when "") with header name/value pairs
-// (empty values are left out) and decodes the JSON answered.
-func CallJSON(t testing.TB, method, url, body string, headers ...string) JSONAnswer {
+// Call sends a request with body (nil for none) of contentType ("" for
+// none) and header name/value pairs (pairs with an empty value are left
+// out), and reads the answer.
+func Call(t testing.TB, method, url, contentType string, body io.Reader, headers ...string) Answer {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		if headers[i+1] != "" {
-			req.Header.Set(headers[i], headers[i+1])
+			req.Header.Add(headers[i], headers[i+1])
 		}
 	}
 	res, err := http.DefaultClient.Do(req)
@@ -37,14 +38,34 @@ func CallJSON(t testing.TB, method, url, body string, headers ...string) JSONAns
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	answer := JSONAnswer{Status: res.StatusCode, Header: res.Header, Body: map[string]any{}, Raw: data}
-	if len(data) == 0 { // 204 and the like
-		return answer
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !json.Valid(data) {
-		t.Fatalf("%s %s answered %d, not JSON: %s", method, url, res.StatusCode, data)
-	}
-	_ = json.Unmarshal(data, &answer.Body) // stays empty for a list
+	answer := Answer{Status: res.StatusCode, Header: res.Header, Raw: data, Body: map[string]any{}}
+	_ = json.Unmarshal(data, &answer.Body) // stays empty for other bodies
 	return answer
+}
+
+// CallJSON sends a JSON body (none when "") and requires a JSON answer
+// (or none, as for 204).
+func CallJSON(t testing.TB, method, url, body string, headers ...string) Answer {
+	t.Helper()
+	contentType := ""
+	if body != "" {
+		contentType = "application/json"
+	}
+	answer := Call(t, method, url, contentType, strings.NewReader(body), headers...)
+	if len(answer.Raw) > 0 && !json.Valid(answer.Raw) {
+		t.Fatalf("%s %s answered %d, not JSON: %s", method, url, answer.Status, answer.Raw)
+	}
+	return answer
+}
+
+// Decode decodes the JSON answer into v.
+func (a Answer) Decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(a.Raw, v); err != nil {
+		t.Fatalf("not JSON (%v): %s", err, a.Raw)
+	}
 }

@@ -31,12 +31,12 @@ func TestHaptaTokens(t *testing.T) {
 
 	whoami := func(token string) (int, Principal) {
 		t.Helper()
-		res := send(t, "GET", server.URL+"/whoami", "", nil, "Authorization", "Bearer "+token)
+		res := testsupport.Call(t, "GET", server.URL+"/whoami", "", nil, "Authorization", "Bearer "+token)
 		var p Principal
-		if res.status == 200 {
-			res.json(t, &p)
+		if res.Status == 200 {
+			res.Decode(t, &p)
 		}
-		return res.status, p
+		return res.Status, p
 	}
 
 	token, err := tokens.Issue(user, 5*time.Minute)
@@ -50,9 +50,9 @@ func TestHaptaTokens(t *testing.T) {
 	}
 
 	// PocketBase's own API accepts it too
-	res := send(t, "POST", server.URL+"/api/collections/users/auth-refresh", "", nil, "Authorization", token)
-	if res.status != 200 {
-		t.Fatalf("auth-refresh with a hapta token: %d %s", res.status, res.body)
+	res := testsupport.Call(t, "POST", server.URL+"/api/collections/users/auth-refresh", "", nil, "Authorization", token)
+	if res.Status != 200 {
+		t.Fatalf("auth-refresh with a hapta token: %d %s", res.Status, res.Raw)
 	}
 
 	sign := func(method jwt.SigningMethod, key any, change func(jwt.MapClaims)) string {

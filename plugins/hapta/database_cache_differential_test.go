@@ -108,7 +108,7 @@ func newDifferentialWorld(t *testing.T, seed uint64) *differentialWorld {
 		t.Fatal(err)
 	}
 	w.cached = cached.URL
-	w.plain = plainServer(t, w.app).URL
+	w.plain = testsupport.ServePocketBase(t, w.app).URL
 	w.createCallersAndRecords()
 	return w
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
@@ -21,22 +20,6 @@ import (
 
 // The tests of this file race the cache: writes, rule changes and other
 // requests while an answer is being computed.
-
-// plainServer serves PocketBase's own router for app, without hapta.
-func plainServer(t *testing.T, app core.App) *httptest.Server {
-	t.Helper()
-	router, err := apis.NewRouter(app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux, err := router.BuildMux()
-	if err != nil {
-		t.Fatal(err)
-	}
-	server := httptest.NewServer(mux)
-	t.Cleanup(server.Close)
-	return server
-}
 
 // sameAsPocketBase reads path from the cached server and from PocketBase
 // alone, and fails when they differ.
@@ -56,7 +39,7 @@ func TestARuleChangeRolledBackLeavesNoAnswerOfItsRules(t *testing.T) {
 		newCollection(t, app, "notes", types.Pointer("owner = @request.auth.id"),
 			&core.RelationField{Name: "owner", CollectionId: usersID(t, app), MaxSelect: 1}, &core.TextField{Name: "text"})
 	})
-	plain := plainServer(t, app)
+	plain := testsupport.ServePocketBase(t, app)
 	alice, aliceToken := testsupport.NewAuthRecord(t, app, "users", "alice@example.com")
 	bob, bobToken := testsupport.NewAuthRecord(t, app, "users", "bob@example.com")
 	testsupport.SaveRecord(t, app, "notes", map[string]any{"owner": alice.Id, "text": "alice's"})
@@ -99,7 +82,7 @@ func TestARuleChangeWhileAReadIsPlannedVoidsItsAnswer(t *testing.T) {
 		newCollection(t, app, "notes", types.Pointer(""), &core.TextField{Name: "text"},
 			&core.RelationField{Name: "rel", CollectionId: big.Id, MaxSelect: 1})
 	})
-	plain := plainServer(t, app)
+	plain := testsupport.ServePocketBase(t, app)
 	big := testsupport.SaveRecord(t, app, "big", map[string]any{"text": "b"})
 	testsupport.SaveRecord(t, app, "notes", map[string]any{"text": "hello", "rel": big.Id})
 	flag := testsupport.SaveRecord(t, app, "flags", map[string]any{"on": true})

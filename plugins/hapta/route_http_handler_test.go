@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/postr-inc/hapta/internal/testsupport"
 )
 
 // The adapter serves hapta handlers from a plain net/http server: no
@@ -44,36 +46,36 @@ func TestNewHTTPHandlerWithOnlyNetHTTP(t *testing.T) {
 	server := httptest.NewServer(mux)
 	defer server.Close()
 
-	res := send(t, "POST", server.URL+"/notes/std?page=2", "application/json", strings.NewReader(`{"title": "Plain Go"}`), "X-Request-ID", "std-1")
+	res := testsupport.Call(t, "POST", server.URL+"/notes/std?page=2", "application/json", strings.NewReader(`{"title": "Plain Go"}`), "X-Request-ID", "std-1")
 	var got echo
-	res.json(t, &got)
-	if res.status != 200 || got.Input.ID != "std" || got.Input.Page != 2 || got.Input.Title != "Plain Go" ||
-		got.Metadata.Params["id"] != "std" || got.Metadata.IP != "127.0.0.1" || res.header.Get(RequestIDHeader) != "std-1" {
-		t.Fatalf("%d %s", res.status, res.body)
+	res.Decode(t, &got)
+	if res.Status != 200 || got.Input.ID != "std" || got.Input.Page != 2 || got.Input.Title != "Plain Go" ||
+		got.Metadata.Params["id"] != "std" || got.Metadata.IP != "127.0.0.1" || res.Header.Get(RequestIDHeader) != "std-1" {
+		t.Fatalf("%d %s", res.Status, res.Raw)
 	}
 
-	res = send(t, "POST", server.URL+"/notes/std", "application/json", strings.NewReader(`{"title": 5}`))
+	res = testsupport.Call(t, "POST", server.URL+"/notes/std", "application/json", strings.NewReader(`{"title": 5}`))
 	var bad apiError
-	res.json(t, &bad)
-	if res.status != 400 || bad.Data["title"]["code"] != "validation_invalid_type" || res.header.Get(RequestIDHeader) == "" {
-		t.Fatalf("bad input: %d %s", res.status, res.body)
+	res.Decode(t, &bad)
+	if res.Status != 400 || bad.Data["title"]["code"] != "validation_invalid_type" || res.Header.Get(RequestIDHeader) == "" {
+		t.Fatalf("bad input: %d %s", res.Status, res.Raw)
 	}
 
-	res = send(t, "POST", server.URL+"/notes/std", "application/json", strings.NewReader(`{"title": "`+strings.Repeat("y", 4000)+`"}`))
-	if res.status != http.StatusRequestEntityTooLarge {
-		t.Fatalf("body limit: %d %s", res.status, res.body)
+	res = testsupport.Call(t, "POST", server.URL+"/notes/std", "application/json", strings.NewReader(`{"title": "`+strings.Repeat("y", 4000)+`"}`))
+	if res.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("body limit: %d %s", res.Status, res.Raw)
 	}
 
-	if res := send(t, "GET", server.URL+"/private", "", nil); res.status != 401 {
-		t.Fatalf("RequireAuth outside PocketBase: %d", res.status)
+	if res := testsupport.Call(t, "GET", server.URL+"/private", "", nil); res.Status != 401 {
+		t.Fatalf("RequireAuth outside PocketBase: %d", res.Status)
 	}
 	// the services are a clear error here, not a nil pointer
-	if res := send(t, "GET", server.URL+"/db", "", nil); res.status != 200 || string(res.body) != "[true,true,true,true,true,true,true]" {
-		t.Fatalf("the database outside PocketBase: %d %s", res.status, res.body)
+	if res := testsupport.Call(t, "GET", server.URL+"/db", "", nil); res.Status != 200 || string(res.Raw) != "[true,true,true,true,true,true,true]" {
+		t.Fatalf("the database outside PocketBase: %d %s", res.Status, res.Raw)
 	}
-	res = send(t, "GET", server.URL+"/panic", "", nil)
-	if res.status != 500 || strings.Contains(string(res.body), "adapter boom") {
-		t.Fatalf("panic: %d %s", res.status, res.body)
+	res = testsupport.Call(t, "GET", server.URL+"/panic", "", nil)
+	if res.Status != 500 || strings.Contains(string(res.Raw), "adapter boom") {
+		t.Fatalf("panic: %d %s", res.Status, res.Raw)
 	}
 }
 

@@ -114,19 +114,6 @@ func routesApp(t testing.TB) (*testApp, *httptest.Server) {
 	return app, server
 }
 
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (r response) json(t *testing.T, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("not JSON (%v): %s", err, r.body)
-	}
-}
-
 // apiError is PocketBase's error shape.
 type apiError struct {
 	Status  int                       `json:"status"`
@@ -134,39 +121,18 @@ type apiError struct {
 	Data    map[string]map[string]any `json:"data"`
 }
 
-func send(t *testing.T, method, url, contentType string, body io.Reader, headers ...string) response {
-	t.Helper()
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	return response{status: res.StatusCode, header: res.Header, body: data}
-}
-
 func TestValidInputReachesTheHandlerTyped(t *testing.T) {
 	t.Parallel()
 	_, server := routesApp(t)
 
-	res := send(t, "POST", server.URL+"/notes/n1?page=3&tag=a&tag=b&draft=true", "application/json",
+	res := testsupport.Call(t, "POST", server.URL+"/notes/n1?page=3&tag=a&tag=b&draft=true", "application/json",
 		strings.NewReader(`{"title": "Hello", "rating": 4, "due": "2026-12-01T10:00:00Z", "meta": {"k": [1, 2]}, "Internal": "x", "id": "from-body"}`),
 		"X-Tenant-ID", "acme", "User-Agent", "hapta-test/1", "X-Request-ID", "req-42")
-	if res.status != http.StatusOK {
-		t.Fatalf("status %d: %s", res.status, res.body)
+	if res.Status != http.StatusOK {
+		t.Fatalf("status %d: %s", res.Status, res.Raw)
 	}
 	var got echo
-	res.json(t, &got)
+	res.Decode(t, &got)
 
 	in := got.Input
 	if in.ID != "n1" || in.Page != 3 || strings.Join(in.Tags, ",") != "a,b" || got.Draft == nil || !*got.Draft ||
@@ -178,8 +144,8 @@ func TestValidInputReachesTheHandlerTyped(t *testing.T) {
 		t.Fatal("an untagged field was bound from the body")
 	}
 	m := got.Metadata
-	if m.RequestID != "req-42" || res.header.Get(RequestIDHeader) != "req-42" {
-		t.Fatalf("request id: metadata %q, header %q", m.RequestID, res.header.Get(RequestIDHeader))
+	if m.RequestID != "req-42" || res.Header.Get(RequestIDHeader) != "req-42" {
+		t.Fatalf("request id: metadata %q, header %q", m.RequestID, res.Header.Get(RequestIDHeader))
 	}
 	if m.Method != "POST" || m.Path != "/notes/n1" || m.Params["id"] != "n1" || m.Query.Get("page") != "3" ||
 		!strings.Contains(string(m.JSON), `"rating":4`) || m.IP != "127.0.0.1" || m.UserAgent != "hapta-test/1" || !m.HasTime {
@@ -195,11 +161,11 @@ func TestFormBodiesBind(t *testing.T) {
 	_, server := routesApp(t)
 
 	form := url.Values{"title": {"From a form"}, "rating": {"2"}}
-	res := send(t, "POST", server.URL+"/notes/n2", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	res := testsupport.Call(t, "POST", server.URL+"/notes/n2", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
 	var got echo
-	res.json(t, &got)
-	if res.status != http.StatusOK || got.Input.Title != "From a form" || got.Input.Rating != 2 {
-		t.Fatalf("urlencoded: %d %s", res.status, res.body)
+	res.Decode(t, &got)
+	if res.Status != http.StatusOK || got.Input.Title != "From a form" || got.Input.Rating != 2 {
+		t.Fatalf("urlencoded: %d %s", res.Status, res.Raw)
 	}
 
 	var body bytes.Buffer
@@ -212,11 +178,11 @@ func TestFormBodiesBind(t *testing.T) {
 		_, _ = part.Write([]byte(name))
 	}
 	_ = writer.Close()
-	res = send(t, "POST", server.URL+"/notes/n3", writer.FormDataContentType(), &body)
+	res = testsupport.Call(t, "POST", server.URL+"/notes/n3", writer.FormDataContentType(), &body)
 	got = echo{}
-	res.json(t, &got)
-	if res.status != http.StatusOK || got.Input.Title != "With files" || got.FileName != "hello.txt" || got.Extras != 2 {
-		t.Fatalf("multipart: %d %s", res.status, res.body)
+	res.Decode(t, &got)
+	if res.Status != http.StatusOK || got.Input.Title != "With files" || got.FileName != "hello.txt" || got.Extras != 2 {
+		t.Fatalf("multipart: %d %s", res.Status, res.Raw)
 	}
 }
 
@@ -226,12 +192,12 @@ func TestBadInputAnswers(t *testing.T) {
 	notes := server.URL + "/notes/n1"
 
 	t.Run("field errors from binding and validation together", func(t *testing.T) {
-		res := send(t, "POST", notes+"?page=zero&draft=maybe", "application/json",
+		res := testsupport.Call(t, "POST", notes+"?page=zero&draft=maybe", "application/json",
 			strings.NewReader(`{"title": "x", "rating": 300}`), "X-Tenant-ID", strings.Repeat("t", 30))
 		var got apiError
-		res.json(t, &got)
-		if res.status != http.StatusBadRequest || got.Status != 400 || got.Message != "Invalid request input." {
-			t.Fatalf("%d %s", res.status, res.body)
+		res.Decode(t, &got)
+		if res.Status != http.StatusBadRequest || got.Status != 400 || got.Message != "Invalid request input." {
+			t.Fatalf("%d %s", res.Status, res.Raw)
 		}
 		want := map[string]string{
 			"page":        "validation_invalid_type",
@@ -251,77 +217,77 @@ func TestBadInputAnswers(t *testing.T) {
 	})
 
 	t.Run("required field missing", func(t *testing.T) {
-		res := send(t, "POST", notes, "application/json", strings.NewReader(`{}`))
+		res := testsupport.Call(t, "POST", notes, "application/json", strings.NewReader(`{}`))
 		var got apiError
-		res.json(t, &got)
-		if res.status != 400 || got.Data["title"]["code"] != "validation_required" {
-			t.Fatalf("%d %s", res.status, res.body)
+		res.Decode(t, &got)
+		if res.Status != 400 || got.Data["title"]["code"] != "validation_required" {
+			t.Fatalf("%d %s", res.Status, res.Raw)
 		}
 	})
 
 	t.Run("validation of query limits", func(t *testing.T) {
-		res := send(t, "POST", notes+"?page=101", "application/json", strings.NewReader(`{"title": "Fine"}`))
+		res := testsupport.Call(t, "POST", notes+"?page=101", "application/json", strings.NewReader(`{"title": "Fine"}`))
 		var got apiError
-		res.json(t, &got)
-		if res.status != 400 || got.Data["page"]["code"] != "validation_max_less_equal_than_required" {
-			t.Fatalf("%d %s", res.status, res.body)
+		res.Decode(t, &got)
+		if res.Status != 400 || got.Data["page"]["code"] != "validation_max_less_equal_than_required" {
+			t.Fatalf("%d %s", res.Status, res.Raw)
 		}
 	})
 
 	t.Run("malformed JSON names the position", func(t *testing.T) {
-		res := send(t, "POST", notes, "application/json", strings.NewReader("{\"title\": \"ok\",\n  \"rating\": }"))
+		res := testsupport.Call(t, "POST", notes, "application/json", strings.NewReader("{\"title\": \"ok\",\n  \"rating\": }"))
 		var got apiError
-		res.json(t, &got)
-		if res.status != 400 || !strings.Contains(got.Message, "line 2, column 13") {
-			t.Fatalf("%d %s", res.status, res.body)
+		res.Decode(t, &got)
+		if res.Status != 400 || !strings.Contains(got.Message, "line 2, column 13") {
+			t.Fatalf("%d %s", res.Status, res.Raw)
 		}
 	})
 
 	t.Run("JSON that is not an object", func(t *testing.T) {
-		res := send(t, "POST", notes, "application/json", strings.NewReader(`["title"]`))
-		if res.status != 400 || !strings.Contains(string(res.body), "must be an object") {
-			t.Fatalf("%d %s", res.status, res.body)
+		res := testsupport.Call(t, "POST", notes, "application/json", strings.NewReader(`["title"]`))
+		if res.Status != 400 || !strings.Contains(string(res.Raw), "must be an object") {
+			t.Fatalf("%d %s", res.Status, res.Raw)
 		}
 	})
 
 	t.Run("413 over the body limit", func(t *testing.T) {
 		big := `{"title": "` + strings.Repeat("x", 5000) + `"}`
-		res := send(t, "POST", notes, "application/json", strings.NewReader(big))
+		res := testsupport.Call(t, "POST", notes, "application/json", strings.NewReader(big))
 		var got apiError
-		res.json(t, &got)
-		if res.status != http.StatusRequestEntityTooLarge || got.Status != 413 {
-			t.Fatalf("%d %s", res.status, res.body)
+		res.Decode(t, &got)
+		if res.Status != http.StatusRequestEntityTooLarge || got.Status != 413 {
+			t.Fatalf("%d %s", res.Status, res.Raw)
 		}
 	})
 
 	t.Run("415 for an unsupported content type", func(t *testing.T) {
-		res := send(t, "POST", notes, "text/plain", strings.NewReader("title=hello"))
+		res := testsupport.Call(t, "POST", notes, "text/plain", strings.NewReader("title=hello"))
 		var got apiError
-		res.json(t, &got)
-		if res.status != http.StatusUnsupportedMediaType || !strings.Contains(got.Message, "text/plain") {
-			t.Fatalf("%d %s", res.status, res.body)
+		res.Decode(t, &got)
+		if res.Status != http.StatusUnsupportedMediaType || !strings.Contains(got.Message, "text/plain") {
+			t.Fatalf("%d %s", res.Status, res.Raw)
 		}
-		res = send(t, "POST", notes, "", strings.NewReader("title=hello"))
-		if res.status != http.StatusUnsupportedMediaType {
-			t.Fatalf("a body without a content type: %d %s", res.status, res.body)
+		res = testsupport.Call(t, "POST", notes, "", strings.NewReader("title=hello"))
+		if res.Status != http.StatusUnsupportedMediaType {
+			t.Fatalf("a body without a content type: %d %s", res.Status, res.Raw)
 		}
 	})
 
 	t.Run("405 with Allow for a known path", func(t *testing.T) {
-		res := send(t, "PATCH", notes, "", nil)
+		res := testsupport.Call(t, "PATCH", notes, "", nil)
 		var got apiError
-		res.json(t, &got)
-		if res.status != http.StatusMethodNotAllowed || got.Status != 405 || res.header.Get("Allow") != "OPTIONS, POST, PUT" {
-			t.Fatalf("%d Allow=%q %s", res.status, res.header.Get("Allow"), res.body)
+		res.Decode(t, &got)
+		if res.Status != http.StatusMethodNotAllowed || got.Status != 405 || res.Header.Get("Allow") != "OPTIONS, POST, PUT" {
+			t.Fatalf("%d Allow=%q %s", res.Status, res.Header.Get("Allow"), res.Raw)
 		}
 	})
 
 	t.Run("404 for no route", func(t *testing.T) {
-		res := send(t, "GET", server.URL+"/nowhere", "", nil)
+		res := testsupport.Call(t, "GET", server.URL+"/nowhere", "", nil)
 		var got apiError
-		res.json(t, &got)
-		if res.status != http.StatusNotFound || got.Status != 404 {
-			t.Fatalf("%d %s", res.status, res.body)
+		res.Decode(t, &got)
+		if res.Status != http.StatusNotFound || got.Status != 404 {
+			t.Fatalf("%d %s", res.Status, res.Raw)
 		}
 	})
 }
@@ -344,28 +310,28 @@ func TestEveryResponseCarriesCORSAndRequestID(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			res := send(t, c.method, server.URL+c.path, "application/json", strings.NewReader(c.body), "Origin", origin)
-			if res.status != c.status {
-				t.Fatalf("status %d, want %d: %s", res.status, c.status, res.body)
+			res := testsupport.Call(t, c.method, server.URL+c.path, "application/json", strings.NewReader(c.body), "Origin", origin)
+			if res.Status != c.status {
+				t.Fatalf("status %d, want %d: %s", res.Status, c.status, res.Raw)
 			}
-			if res.header.Get("Access-Control-Allow-Origin") != origin {
-				t.Errorf("no CORS: %v", res.header)
+			if res.Header.Get("Access-Control-Allow-Origin") != origin {
+				t.Errorf("no CORS: %v", res.Header)
 			}
-			if !strings.Contains(res.header.Get("Access-Control-Expose-Headers"), RequestIDHeader) {
-				t.Errorf("X-Request-ID not exposed to browsers: %v", res.header)
+			if !strings.Contains(res.Header.Get("Access-Control-Expose-Headers"), RequestIDHeader) {
+				t.Errorf("X-Request-ID not exposed to browsers: %v", res.Header)
 			}
-			if id := res.header.Get(RequestIDHeader); !isValidRequestID(id) {
+			if id := res.Header.Get(RequestIDHeader); !isValidRequestID(id) {
 				t.Errorf("X-Request-ID = %q", id)
 			}
 		})
 	}
 
 	t.Run("the panic answer hides the stack and the log has the request id", func(t *testing.T) {
-		res := send(t, "GET", server.URL+"/panic", "", nil, "X-Request-ID", "panic-req-7")
+		res := testsupport.Call(t, "GET", server.URL+"/panic", "", nil, "X-Request-ID", "panic-req-7")
 		var got apiError
-		res.json(t, &got)
-		if got.Status != 500 || strings.Contains(string(res.body), "boom") || strings.Contains(string(res.body), "goroutine") {
-			t.Fatalf("500 body leaks: %s", res.body)
+		res.Decode(t, &got)
+		if got.Status != 500 || strings.Contains(string(res.Raw), "boom") || strings.Contains(string(res.Raw), "goroutine") {
+			t.Fatalf("500 body leaks: %s", res.Raw)
 		}
 		log := app.console.String()
 		if !strings.Contains(log, "panic in a route handler") || !strings.Contains(log, "requestId=panic-req-7") || !strings.Contains(log, "boom") {
@@ -374,8 +340,8 @@ func TestEveryResponseCarriesCORSAndRequestID(t *testing.T) {
 	})
 
 	t.Run("an invalid X-Request-ID is replaced", func(t *testing.T) {
-		res := send(t, "GET", server.URL+"/api/health", "", nil, "X-Request-ID", "bad id\twith spaces")
-		if id := res.header.Get(RequestIDHeader); id == "" || strings.Contains(id, " ") {
+		res := testsupport.Call(t, "GET", server.URL+"/api/health", "", nil, "X-Request-ID", "bad id\twith spaces")
+		if id := res.Header.Get(RequestIDHeader); id == "" || strings.Contains(id, " ") {
 			t.Fatalf("X-Request-ID = %q", id)
 		}
 	})
@@ -385,33 +351,33 @@ func TestHandlerErrorsAndResponses(t *testing.T) {
 	t.Parallel()
 	app, server := routesApp(t)
 
-	res := send(t, "GET", server.URL+"/fail", "", nil, "X-Request-ID", "fail-1")
-	if res.status != 500 || strings.Contains(string(res.body), "exploded") {
-		t.Fatalf("a plain error must answer 500 without its text: %d %s", res.status, res.body)
+	res := testsupport.Call(t, "GET", server.URL+"/fail", "", nil, "X-Request-ID", "fail-1")
+	if res.Status != 500 || strings.Contains(string(res.Raw), "exploded") {
+		t.Fatalf("a plain error must answer 500 without its text: %d %s", res.Status, res.Raw)
 	}
 	if !strings.Contains(app.console.String(), "requestId=fail-1") {
 		t.Fatalf("the error was not logged with its request id: %s", app.console.String())
 	}
 
-	if res := send(t, "GET", server.URL+"/missing", "", nil); res.status != 404 {
-		t.Fatalf("sql.ErrNoRows: %d", res.status)
+	if res := testsupport.Call(t, "GET", server.URL+"/missing", "", nil); res.Status != 404 {
+		t.Fatalf("sql.ErrNoRows: %d", res.Status)
 	}
-	if res := send(t, "GET", server.URL+"/text", "", nil); res.status != 200 || string(res.body) != "plain" ||
-		!strings.HasPrefix(res.header.Get("Content-Type"), "text/plain") {
-		t.Fatalf("Text: %d %q %v", res.status, res.body, res.header)
+	if res := testsupport.Call(t, "GET", server.URL+"/text", "", nil); res.Status != 200 || string(res.Raw) != "plain" ||
+		!strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("Text: %d %q %v", res.Status, res.Raw, res.Header)
 	}
-	if res := send(t, "GET", server.URL+"/html", "", nil); string(res.body) != "<p>hi</p>" ||
-		!strings.HasPrefix(res.header.Get("Content-Type"), "text/html") {
-		t.Fatalf("HTML: %q %v", res.body, res.header)
+	if res := testsupport.Call(t, "GET", server.URL+"/html", "", nil); string(res.Raw) != "<p>hi</p>" ||
+		!strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("HTML: %q %v", res.Raw, res.Header)
 	}
-	if res := send(t, "DELETE", server.URL+"/nothing", "", nil); res.status != 204 || len(res.body) != 0 {
-		t.Fatalf("NoContent: %d %q", res.status, res.body)
+	if res := testsupport.Call(t, "DELETE", server.URL+"/nothing", "", nil); res.Status != 204 || len(res.Raw) != 0 {
+		t.Fatalf("NoContent: %d %q", res.Status, res.Raw)
 	}
-	res = send(t, "GET", server.URL+"/teapot", "", nil)
+	res = testsupport.Call(t, "GET", server.URL+"/teapot", "", nil)
 	var got apiError
-	res.json(t, &got)
-	if res.status != 418 || got.Message != "No coffee here." || got.Data["cup"]["code"] != "validation_cup" {
-		t.Fatalf("Error: %d %s", res.status, res.body)
+	res.Decode(t, &got)
+	if res.Status != 418 || got.Message != "No coffee here." || got.Data["cup"]["code"] != "validation_cup" {
+		t.Fatalf("Error: %d %s", res.Status, res.Raw)
 	}
 }
 
@@ -424,33 +390,33 @@ func TestPrincipalAndGuards(t *testing.T) {
 
 	body := func() io.Reader { return strings.NewReader(`{"title": "Guarded"}`) }
 
-	if res := send(t, "PUT", server.URL+"/notes/n1", "application/json", body()); res.status != 401 {
-		t.Fatalf("RequireAuth without a token: %d", res.status)
+	if res := testsupport.Call(t, "PUT", server.URL+"/notes/n1", "application/json", body()); res.Status != 401 {
+		t.Fatalf("RequireAuth without a token: %d", res.Status)
 	}
-	if res := send(t, "PUT", server.URL+"/notes/n1", "application/json", body(), "Authorization", "not-a-token"); res.status != 401 {
-		t.Fatalf("RequireAuth with a bad token: %d", res.status)
+	if res := testsupport.Call(t, "PUT", server.URL+"/notes/n1", "application/json", body(), "Authorization", "not-a-token"); res.Status != 401 {
+		t.Fatalf("RequireAuth with a bad token: %d", res.Status)
 	}
 
-	res := send(t, "PUT", server.URL+"/notes/n1", "application/json", body(), "Authorization", "Bearer "+userToken)
+	res := testsupport.Call(t, "PUT", server.URL+"/notes/n1", "application/json", body(), "Authorization", "Bearer "+userToken)
 	var got echo
-	res.json(t, &got)
+	res.Decode(t, &got)
 	p := got.Principal
-	if res.status != 200 || !p.IsAuthenticated || p.ID != user.Id || p.Collection != "users" || p.Email != "user@example.com" ||
+	if res.Status != 200 || !p.IsAuthenticated || p.ID != user.Id || p.Collection != "users" || p.Email != "user@example.com" ||
 		p.Strategy != StrategyToken || p.ExpiresAt.Before(time.Now()) || p.IsSuperuser() {
-		t.Fatalf("user principal: %d %+v", res.status, p)
+		t.Fatalf("user principal: %d %+v", res.Status, p)
 	}
 
-	if res := send(t, "GET", server.URL+"/notes/n1/admin", "", nil); res.status != 401 {
-		t.Fatalf("RequireSuperuser anonymous: %d", res.status)
+	if res := testsupport.Call(t, "GET", server.URL+"/notes/n1/admin", "", nil); res.Status != 401 {
+		t.Fatalf("RequireSuperuser anonymous: %d", res.Status)
 	}
-	if res := send(t, "GET", server.URL+"/notes/n1/admin", "", nil, "Authorization", userToken); res.status != 403 {
-		t.Fatalf("RequireSuperuser as a user: %d", res.status)
+	if res := testsupport.Call(t, "GET", server.URL+"/notes/n1/admin", "", nil, "Authorization", userToken); res.Status != 403 {
+		t.Fatalf("RequireSuperuser as a user: %d", res.Status)
 	}
-	res = send(t, "GET", server.URL+"/notes/n1/admin", "", nil, "Authorization", superToken)
+	res = testsupport.Call(t, "GET", server.URL+"/notes/n1/admin", "", nil, "Authorization", superToken)
 	got = echo{}
-	res.json(t, &got)
-	if res.status != 200 || got.Principal.Collection != core.CollectionNameSuperusers || got.Principal.ID != superuser.Id {
-		t.Fatalf("superuser: %d %s", res.status, res.body)
+	res.Decode(t, &got)
+	if res.Status != 200 || got.Principal.Collection != core.CollectionNameSuperusers || got.Principal.ID != superuser.Id {
+		t.Fatalf("superuser: %d %s", res.Status, res.Raw)
 	}
 }
 

@@ -69,7 +69,7 @@ func newAuthApp(t *testing.T, configure func(users *core.Collection)) *authApp {
 	return &authApp{App: app, server: server, mails: mails}
 }
 
-type answer struct{ testsupport.JSONAnswer }
+type answer struct{ testsupport.Answer }
 
 func (a *authApp) login(t *testing.T, query string, body map[string]any, headers ...string) answer {
 	t.Helper()
