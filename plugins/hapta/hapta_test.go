@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/pocketbase/pocketbase/core"
-	"github.com/pocketbase/pocketbase/tests"
 
 	"github.com/postr-inc/hapta/internal/testsupport"
 )
@@ -294,13 +293,8 @@ func preflight(t *testing.T, url, origin, method, headers string) *http.Response
 
 func TestRegisterOnABootstrappedApp(t *testing.T) {
 	t.Parallel()
-	app, err := tests.NewTestApp(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Cleanup()
-
-	_, err = register(app, nil, Config{ConfigFile: writeConfig(t, `{"logLevel": "error"}`).path}, &testsupport.SyncBuffer{})
+	app := testsupport.NewApp(t, func(core.App) {}) // bootstrapped before hapta is registered
+	_, err := register(app, nil, Config{ConfigFile: writeConfig(t, `{"logLevel": "error"}`).path}, &testsupport.SyncBuffer{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,17 +12,15 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 	_ "github.com/pocketbase/pocketbase/migrations" // PocketBase's system collections
+
+	"github.com/postr-inc/hapta/internal/testsupport"
 )
 
 // itemsApp is a PocketBase app with an "items" collection and versions
 // bound to its writes.
 func itemsApp(t testing.TB) (core.App, *core.Collection, *Versions) {
 	t.Helper()
-	app := core.NewBaseApp(core.BaseAppConfig{DataDir: t.TempDir()})
-	if err := app.Bootstrap(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = app.ResetBootstrapState() })
+	app := testsupport.NewApp(t, func(core.App) {})
 	items := core.NewBaseCollection("items")
 	items.Fields.Add(&core.NumberField{Name: "n"}, &core.TextField{Name: "payload"})
 	if err := app.Save(items); err != nil {
