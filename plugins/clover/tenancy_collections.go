@@ -70,22 +70,20 @@ func createTenancy(app core.App) error {
 		&core.AutodateField{Name: "updated", OnCreate: true, OnUpdate: true},
 	)
 	members.AddIndex("idx_tenant_members_user", true, "tenant, user", "")
-	members.ListRule = types.Pointer(signedIn + `(tenant.admins.id ?= @request.auth.id || user = @request.auth.id)`)
-	members.ViewRule = members.ListRule
-	members.CreateRule = types.Pointer(isAdmin)
-	members.UpdateRule = types.Pointer(isAdmin + ` && ` + keepsTenant)
-	members.DeleteRule = types.Pointer(isAdmin)
-	if err := app.Save(members); err != nil {
+	// a tenant's admins manage its roles and members, within the tenant
+	manageByAdmins := func(collection *core.Collection, readRule string) error {
+		collection.ListRule = types.Pointer(signedIn + readRule)
+		collection.ViewRule = collection.ListRule
+		collection.CreateRule = types.Pointer(isAdmin)
+		collection.UpdateRule = types.Pointer(isAdmin + ` && ` + keepsTenant)
+		collection.DeleteRule = types.Pointer(isAdmin)
+		return app.Save(collection)
+	}
+	if err := manageByAdmins(members, `(tenant.admins.id ?= @request.auth.id || user = @request.auth.id)`); err != nil {
 		return err
 	}
-
 	// the rules of tenants and roles read the memberships, which exist only now
-	roles.ListRule = types.Pointer(signedIn + `(tenant.admins.id ?= @request.auth.id || tenant.` + isMember + `)`)
-	roles.ViewRule = roles.ListRule
-	roles.CreateRule = types.Pointer(isAdmin)
-	roles.UpdateRule = types.Pointer(isAdmin + ` && ` + keepsTenant)
-	roles.DeleteRule = types.Pointer(isAdmin)
-	if err := app.Save(roles); err != nil {
+	if err := manageByAdmins(roles, `(tenant.admins.id ?= @request.auth.id || tenant.`+isMember+`)`); err != nil {
 		return err
 	}
 	tenants.ListRule = types.Pointer(signedIn + `(admins.id ?= @request.auth.id || ` + isMember + `)`)

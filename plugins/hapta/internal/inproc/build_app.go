@@ -7,11 +7,12 @@ import (
 	"github.com/pocketbase/pocketbase/tools/hook"
 )
 
-// buildApp is the app as apis.NewRouter sees it when a Router is built. NewRouter binds PocketBase's realtime broadcasts and the
-// admin UI's routes on the app's hooks, which the public router has done
-// already: bound twice, every realtime message went out twice (and the UI
-// routes would clash). Here those hooks are spare ones that nothing
-// triggers; requests on the router see the real app again (realApp).
+// buildApp is the app as apis.NewRouter sees it when a Router is built.
+// NewRouter binds PocketBase's realtime broadcasts and the admin UI's
+// routes on the app's hooks, which the public router has done already:
+// bound twice, every realtime message went out twice (and the UI routes
+// would clash). Here those hooks are spare ones that nothing triggers;
+// requests on the router see the real app again (realApp).
 type buildApp struct{ core.App }
 
 func (buildApp) OnServe() *hook.Hook[*core.ServeEvent] { return &hook.Hook[*core.ServeEvent]{} }
