@@ -25,19 +25,30 @@ func TestExamplesAreCompiledCode(t *testing.T) {
 		checkExample(t, example[1])
 	}
 
-	doc, err := os.ReadFile("plugins/hapta/doc.go")
+	for doc, examples := range map[string]string{
+		"plugins/hapta/doc.go":     "plugins/hapta/example_test.go",
+		"plugins/clover/clover.go": "plugins/clover/example_test.go",
+	} {
+		checkPackageDoc(t, doc, examples)
+	}
+}
+
+// checkPackageDoc checks the code of a package documentation against the
+// examples file: each run of indented comment lines is a part of it.
+func checkPackageDoc(t *testing.T, doc, examples string) {
+	t.Helper()
+	source, err := os.ReadFile(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// each run of indented comment lines is a part of the example
 	var part []string
-	for _, line := range strings.Split(string(doc), "\n") {
+	for _, line := range strings.Split(string(source), "\n") {
 		if code, ok := strings.CutPrefix(line, "//\t"); ok {
 			part = append(part, code)
 			continue
 		}
 		if len(part) > 0 {
-			checkExample(t, "// plugins/hapta/example_test.go\n"+strings.Join(part, "\n"))
+			checkExample(t, "// "+examples+"\n"+strings.Join(part, "\n"))
 			part = nil
 		}
 	}
