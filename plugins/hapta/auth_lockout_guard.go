@@ -10,10 +10,6 @@ import (
 	"github.com/pocketbase/pocketbase/tools/router"
 )
 
-// lockoutMiddlewareID is the id of the router middleware that guards
-// PocketBase's auth-with-password and auth-with-otp endpoints.
-const lockoutMiddlewareID = "haptaLockout"
-
 // The routes of PocketBase's endpoints that check a password or an OTP.
 const (
 	passwordLoginRoute = "POST /api/collections/{collection}/auth-with-password"
@@ -38,7 +34,8 @@ type otpForm struct {
 // checks the attempt before the handler and counts its outcome after.
 func (l *accountLockout) middleware() *hook.Handler[*core.RequestEvent] {
 	return &hook.Handler[*core.RequestEvent]{
-		Id: lockoutMiddlewareID,
+		Id:       LockoutMiddlewareId,
+		Priority: LockoutMiddlewarePriority,
 		Func: func(e *core.RequestEvent) error {
 			var name loginName
 			switch e.Request.Pattern {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/spf13/cast"
@@ -106,8 +105,8 @@ func (t *Tokens) signingKey(record *core.Record) []byte {
 // hapta token, right after PocketBase tried its own tokens.
 func (t *Tokens) middleware() *hook.Handler[*core.RequestEvent] {
 	return &hook.Handler[*core.RequestEvent]{
-		Id:       "haptaLoadToken",
-		Priority: apis.DefaultLoadAuthTokenMiddlewarePriority + 1,
+		Id:       TokenMiddlewareId,
+		Priority: TokenMiddlewarePriority,
 		Func: func(e *core.RequestEvent) error {
 			if e.Auth == nil {
 				if token := authToken(e); token != "" {

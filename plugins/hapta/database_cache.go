@@ -12,19 +12,9 @@ import (
 // CacheStatsPath serves the record cache's statistics to superusers.
 const CacheStatsPath = "/api/hapta/cache/stats"
 
-const (
-	// CacheHeader says how a cached endpoint answered: HIT, MISS, or
-	// BYPASS when PocketBase answered the request itself.
-	CacheHeader = recordcache.Header
-	// RecordCacheMiddlewareId is the id of the record cache's router
-	// middleware (se.Router.Unbind(hapta.RecordCacheMiddlewareId) turns
-	// the HTTP cache off for a start).
-	RecordCacheMiddlewareId = recordcache.MiddlewareId
-	// RecordCacheMiddlewarePriority puts the cache after every middleware
-	// bound with a lower priority (the default 0 included), right before
-	// PocketBase's record handler.
-	RecordCacheMiddlewarePriority = recordcache.MiddlewarePriority
-)
+// CacheHeader says how a cached endpoint answered: HIT, MISS, or BYPASS
+// when PocketBase answered the request itself.
+const CacheHeader = recordcache.Header
 
 // serveCache adds the HTTP cache of PocketBase's record endpoints and the
 // statistics route. A configured collection that does not exist (renamed

@@ -3,7 +3,6 @@ package hapta
 import (
 	"crypto/rand"
 
-	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 )
@@ -13,7 +12,6 @@ const RequestIDHeader = "X-Request-ID"
 
 const (
 	requestIDKey          = "hapta.requestId"
-	requestIDMiddlewareID = "haptaRequestId"
 	maxRequestIDLength    = 128
 )
 
@@ -22,8 +20,8 @@ const (
 // that errors, 404s and recovered panics carry it too.
 func requestIDMiddleware() *hook.Handler[*core.RequestEvent] {
 	return &hook.Handler[*core.RequestEvent]{
-		Id:       requestIDMiddlewareID,
-		Priority: apis.DefaultCorsMiddlewarePriority - 1,
+		Id:       RequestIDMiddlewareId,
+		Priority: RequestIDMiddlewarePriority,
 		Func: func(e *core.RequestEvent) error {
 			requestID(e)
 			return e.Next()
