@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/pocketbase/pocketbase/core"
-	"golang.org/x/crypto/bcrypt"
 	_ "github.com/pocketbase/pocketbase/migrations" // PocketBase's system migrations (pocketbase.New imports them)
+	"golang.org/x/crypto/bcrypt"
 )
 
 // NewApp is a PocketBase app in a temporary data directory: register adds
@@ -39,5 +39,29 @@ func cheapPasswords(t testing.TB, app core.App) {
 		if err := app.Save(collection); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// UpdateCollection applies change to the collection named name and saves it.
+func UpdateCollection(t testing.TB, app core.App, name string, change func(*core.Collection)) {
+	t.Helper()
+	collection, err := app.FindCollectionByNameOrId(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change(collection)
+	if err := app.Save(collection); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TrustForwardedFor makes app read clients' addresses from X-Forwarded-For,
+// so that a test can call from several addresses.
+func TrustForwardedFor(t testing.TB, app core.App) {
+	t.Helper()
+	settings := app.Settings()
+	settings.TrustedProxy.Headers = []string{"X-Forwarded-For"}
+	if err := app.Save(settings); err != nil {
+		t.Fatal(err)
 	}
 }

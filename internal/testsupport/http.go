@@ -69,3 +69,10 @@ func (a Answer) Decode(t testing.TB, v any) {
 		t.Fatalf("not JSON (%v): %s", err, a.Raw)
 	}
 }
+
+// Object is the JSON object under name in the answer's body, nil when
+// there is none.
+func (a Answer) Object(name string) map[string]any {
+	object, _ := a.Body[name].(map[string]any)
+	return object
+}

@@ -1,7 +1,10 @@
 package testsupport
 
 import (
+	"regexp"
 	"sync"
+	"testing"
+	"time"
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/mailer"
@@ -40,4 +43,24 @@ func (b *Mailbox) Last() *mailer.Message {
 		return nil
 	}
 	return b.messages[len(b.messages)-1]
+}
+
+// otpCode is the code in PocketBase's default OTP mail.
+var otpCode = regexp.MustCompile(`<strong>([0-9A-Za-z]+)</strong>`)
+
+// OTPCode waits for the mail that follows the first sent mails
+// (PocketBase sends them in the background) and returns the one-time
+// password it carries.
+func (b *Mailbox) OTPCode(t testing.TB, sent int) string {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); b.Count() <= sent; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no mail was sent")
+		}
+	}
+	match := otpCode.FindStringSubmatch(b.Last().HTML)
+	if match == nil {
+		t.Fatalf("no code in the mail: %s", b.Last().HTML)
+	}
+	return match[1]
 }

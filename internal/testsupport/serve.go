@@ -22,6 +22,25 @@ func Serve(t testing.TB, app core.App) (*httptest.Server, error) {
 	return serveRouter(t, r), nil
 }
 
+// Served is an app served over loopback HTTP, its mail caught.
+type Served struct {
+	core.App
+	Server *httptest.Server
+	Mails  *Mailbox
+}
+
+// ServeWithMail catches app's mail and serves it as Serve does; a start
+// that the hooks refuse fails the test.
+func ServeWithMail(t testing.TB, app core.App) *Served {
+	t.Helper()
+	mails := CatchMail(app)
+	server, err := Serve(t, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Served{App: app, Server: server, Mails: mails}
+}
+
 // ServePocketBase serves PocketBase's own router for app, without the
 // routes and middlewares of its OnServe hooks (hapta's included): what
 // PocketBase alone answers on the same data.

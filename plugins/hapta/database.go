@@ -27,7 +27,6 @@ type Database struct {
 	caller   Caller
 }
 
-
 // As reads and writes as the principal: the collections' API rules apply
 // (anonymous when it is not authenticated; superusers bypass the rules).
 // PocketBase's rate limits, when enabled, count the calls against the local

@@ -11,8 +11,8 @@ import (
 const RequestIDHeader = "X-Request-ID"
 
 const (
-	requestIDKey          = "hapta.requestId"
-	maxRequestIDLength    = 128
+	requestIDKey       = "hapta.requestId"
+	maxRequestIDLength = 128
 )
 
 // requestIDMiddleware gives every response of the router an X-Request-ID:
