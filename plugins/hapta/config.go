@@ -16,6 +16,10 @@ type Config struct {
 
 	// Lockout limits failed logins per account (Go only; see LockoutConfig).
 	Lockout LockoutConfig
+
+	// Units bound the database service's units of work (Go only; see
+	// UnitLimits).
+	Units UnitLimits
 }
 
 // Settings are the values of hapta-config.json's keys, after the file and

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/pocketbase/pocketbase/apis"
@@ -22,6 +23,9 @@ type Context struct {
 	// Event is PocketBase's request event, for anything else (its App is nil
 	// when the handler runs outside PocketBase, see HTTPHandler).
 	Event *core.RequestEvent
+
+	dbOnce sync.Once
+	db     *Database // the request's handle, with its unit in batch mode
 }
 
 // Metadata describes the request.
@@ -62,14 +66,30 @@ type Services struct {
 // DB is the database as the request's principal: the collections' API
 // rules apply as on PocketBase's REST API (superusers bypass them), and
 // PocketBase's rate limits count the calls against the request's client.
-// Outside PocketBase (NewHTTPHandler) its calls answer ErrOutsidePocketBase.
+// It is one handle for the whole request, so that its batch mode
+// (SetBatch) holds across calls; queued writes never saved are discarded
+// when the request ends. Outside PocketBase (NewHTTPHandler) its calls
+// answer ErrOutsidePocketBase.
 func (c *Context) DB() *Database {
-	if c.Services.DB == nil {
-		return &Database{}
+	c.dbOnce.Do(func() {
+		if c.Services.DB == nil {
+			c.db = &Database{}
+			return
+		}
+		c.db = c.Services.DB.As(c.Principal)
+		c.db.caller = CallerOf(c)
+	})
+	return c.db
+}
+
+// discardUnsaved drops the writes the request queued and never saved.
+func (c *Context) discardUnsaved(logger *slog.Logger) {
+	if c.db == nil {
+		return
 	}
-	db := c.Services.DB.As(c.Principal)
-	db.caller = CallerOf(c)
-	return db
+	if n := c.db.Discard(); n > 0 {
+		logger.Debug("discarded the request's unit of work, never saved", "requestId", c.Metadata.RequestID, "ops", n)
+	}
 }
 
 // JSON answers with status and v encoded as JSON.

@@ -1,6 +1,7 @@
 package hapta
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -25,6 +26,8 @@ type Database struct {
 	internal *inproc.Router
 	auth     *core.Record
 	caller   Caller
+	limits   UnitLimits
+	unit     *Unit // batch mode: writes queue here (SetBatch)
 }
 
 // As reads and writes as the principal: the collections' API rules apply
@@ -32,7 +35,7 @@ type Database struct {
 // PocketBase's rate limits, when enabled, count the calls against the local
 // address; ctx.DB() counts them against the request's client instead.
 func (d *Database) As(principal Principal) *Database {
-	return &Database{internal: d.internal, auth: principal.Record}
+	return &Database{internal: d.internal, auth: principal.Record, limits: d.limits}
 }
 
 // AsSystem reads and writes with no API rules, as a superuser does.
@@ -42,9 +45,9 @@ func (d *Database) AsSystem() *Database {
 	}
 	superusers, err := d.internal.App().FindCachedCollectionByNameOrId(core.CollectionNameSuperusers)
 	if err != nil {
-		return &Database{internal: d.internal} // cannot happen once PocketBase has bootstrapped
+		return &Database{internal: d.internal, limits: d.limits} // cannot happen once PocketBase has bootstrapped
 	}
-	return &Database{internal: d.internal, auth: core.NewRecord(superusers)}
+	return &Database{internal: d.internal, auth: core.NewRecord(superusers), limits: d.limits}
 }
 
 // ReadOptions are PocketBase's expand and fields parameters.
@@ -74,17 +77,18 @@ type ListResult struct {
 }
 
 // Get returns one record, or a 404 ApiError when it does not exist or the
-// view rule hides it.
+// view rule hides it. In batch mode it sees the unit's queued writes.
 func (d *Database) Get(collection, id string, options ReadOptions) (map[string]any, error) {
 	query := url.Values{}
 	setNonEmpty(query, "expand", options.Expand)
 	setNonEmpty(query, "fields", options.Fields)
 	var record map[string]any
-	err := d.do(http.MethodGet, recordsPath(collection, id, query), nil, http.StatusOK, &record)
+	err := d.read(recordRequest{method: http.MethodGet, path: recordsPath(collection, id, query), success: http.StatusOK}, &record)
 	return record, err
 }
 
 // List returns a page of the records the list rule lets the caller see.
+// In batch mode it sees the unit's queued writes.
 func (d *Database) List(collection string, options ListOptions) (*ListResult, error) {
 	query := url.Values{}
 	if options.Page > 0 {
@@ -101,44 +105,94 @@ func (d *Database) List(collection string, options ListOptions) (*ListResult, er
 		query.Set("skipTotal", "true")
 	}
 	var result ListResult
-	err := d.do(http.MethodGet, recordsPath(collection, "", query), nil, http.StatusOK, &result)
+	err := d.read(recordRequest{method: http.MethodGet, path: recordsPath(collection, "", query), success: http.StatusOK}, &result)
 	return &result, err
 }
 
-// Create creates a record from data (fields by name).
+// Create creates a record from data (fields by name). In batch mode it
+// queues the create and returns the record as queued, with its final id.
 func (d *Database) Create(collection string, data map[string]any) (map[string]any, error) {
-	var record map[string]any
-	err := d.do(http.MethodPost, recordsPath(collection, "", nil), data, http.StatusOK, &record)
-	return record, err
-}
-
-// Update changes the fields in data of a record.
-func (d *Database) Update(collection, id string, data map[string]any) (map[string]any, error) {
-	var record map[string]any
-	err := d.do(http.MethodPatch, recordsPath(collection, id, nil), data, http.StatusOK, &record)
-	return record, err
-}
-
-// Delete deletes a record.
-func (d *Database) Delete(collection, id string) error {
-	return d.do(http.MethodDelete, recordsPath(collection, id, nil), nil, http.StatusNoContent, nil)
-}
-
-func (d *Database) do(method, path string, body any, success int, into any) error {
-	if d.internal == nil {
-		return ErrOutsidePocketBase
+	if d.unit != nil {
+		return d.unit.Create(collection, data)
 	}
-	status, answer, err := d.internal.Call(d.caller.RemoteAddr, d.caller.Header, d.auth, method, path, body)
+	var record map[string]any
+	err := d.do(context.Background(), createRequest(collection, data), &record)
+	return record, err
+}
+
+// Update changes the fields in data of a record. In batch mode it queues
+// the update and returns data with the record's id.
+func (d *Database) Update(collection, id string, data map[string]any) (map[string]any, error) {
+	if d.unit != nil {
+		return d.unit.Update(collection, id, data)
+	}
+	var record map[string]any
+	err := d.do(context.Background(), updateRequest(collection, id, data), &record)
+	return record, err
+}
+
+// Delete deletes a record. In batch mode it queues the delete.
+func (d *Database) Delete(collection, id string) error {
+	if d.unit != nil {
+		return d.unit.Delete(collection, id)
+	}
+	return d.do(context.Background(), deleteRequest(collection, id), nil)
+}
+
+// recordRequest is one call of PocketBase's record API.
+type recordRequest struct {
+	method, path string
+	body         map[string]any
+	success      int // the status of a success
+}
+
+func createRequest(collection string, data map[string]any) recordRequest {
+	return recordRequest{method: http.MethodPost, path: recordsPath(collection, "", nil), body: data, success: http.StatusOK}
+}
+
+func updateRequest(collection, id string, data map[string]any) recordRequest {
+	return recordRequest{method: http.MethodPatch, path: recordsPath(collection, id, nil), body: data, success: http.StatusOK}
+}
+
+func deleteRequest(collection, id string) recordRequest {
+	return recordRequest{method: http.MethodDelete, path: recordsPath(collection, id, nil), success: http.StatusNoContent}
+}
+
+// read runs a read, through the unit in batch mode.
+func (d *Database) read(r recordRequest, into any) error {
+	if d.unit != nil {
+		return d.unit.read(r, into)
+	}
+	return d.do(context.Background(), r, into)
+}
+
+// do runs r on the internal router as the handle's caller; ctx may carry
+// inproc.WithApp (a transaction's app).
+func (d *Database) do(ctx context.Context, r recordRequest, into any) error {
+	response, err := d.send(ctx, r)
 	if err != nil {
 		return err
 	}
-	if status != success {
-		return inproc.DecodeAPIError(status, answer)
+	if response.Status != r.success {
+		return inproc.DecodeAPIError(response.Status, response.Body)
 	}
 	if into == nil {
 		return nil
 	}
-	return json.Unmarshal(answer, into)
+	return json.Unmarshal(response.Body, into)
+}
+
+// send runs r and returns PocketBase's answer as it stands: a write inside
+// a transaction is answered when the transaction commits.
+func (d *Database) send(ctx context.Context, r recordRequest) (*inproc.ResponseBuffer, error) {
+	if d.internal == nil {
+		return nil, ErrOutsidePocketBase
+	}
+	var body any
+	if r.body != nil {
+		body = r.body
+	}
+	return d.internal.Send(ctx, d.caller.RemoteAddr, d.caller.Header, d.auth, r.method, r.path, body)
 }
 
 func recordsPath(collection, id string, query url.Values) string {

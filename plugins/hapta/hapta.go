@@ -153,7 +153,8 @@ func (p *plugin) setUp(app core.App) error {
 		lockout:  newLockout(p.config.Lockout),
 		oauth2:   &oauth2States{states: map[string]oauth2State{}},
 	}
-	p.database = &Database{internal: inproc.New(app, true, p.cache.Middleware(true))}
+	inproc.BindDryRunReads(app) // the reads through a unit of work
+	p.database = &Database{internal: inproc.New(app, true, p.cache.Middleware(true)), limits: p.config.Units}
 	p.cache.CountRateLimitsWith(p.database.internal)
 	p.logger.Debug("configuration loaded", "file", p.file.path, "settings", p.settings.Settings)
 	return nil
@@ -172,6 +173,7 @@ func (p *plugin) onServe(se *core.ServeEvent) error {
 	se.Router.Bind(p.authenticate.lockout.middleware())
 	p.openAPI = &openAPIDocument{} // built from the routes of this start
 	se.Router.GET(OpenAPIPath, p.serveOpenAPI)
+	serveBatch(se)
 	if err := p.serveCache(se); err != nil {
 		return err
 	}

@@ -138,6 +138,7 @@ func (s *routeSpec) serve(e *core.RequestEvent, services Services, ip string) (e
 			return err
 		}
 	}
+	defer ctx.discardUnsaved(s.logger)
 	return s.apiError(ctx, s.call(ctx))
 }
 
@@ -166,6 +167,10 @@ func (s *routeSpec) metadata(e *core.RequestEvent, ip string) Metadata {
 func (s *routeSpec) apiError(ctx *Context, err error) error {
 	if err == nil {
 		return nil
+	}
+	var unitErr *UnitError // before ApiError, which it wraps
+	if errors.As(err, &unitErr) {
+		return unitErr.apiError()
 	}
 	var apiErr *router.ApiError
 	if errors.As(err, &apiErr) {

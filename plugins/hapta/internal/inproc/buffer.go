@@ -3,10 +3,13 @@ package inproc
 import "net/http"
 
 // ResponseBuffer is an http.ResponseWriter that keeps the answer in memory.
+// Inside a transaction (WithApp), PocketBase writes a write's success
+// answer only when the transaction commits: until then Written is false.
 type ResponseBuffer struct {
-	header http.Header
-	Status int
-	Body   []byte
+	header  http.Header
+	Status  int
+	Body    []byte
+	Written bool
 }
 
 func NewResponseBuffer() *ResponseBuffer {
@@ -14,8 +17,9 @@ func NewResponseBuffer() *ResponseBuffer {
 }
 
 func (w *ResponseBuffer) Header() http.Header    { return w.header }
-func (w *ResponseBuffer) WriteHeader(status int) { w.Status = status }
+func (w *ResponseBuffer) WriteHeader(status int) { w.Status, w.Written = status, true }
 func (w *ResponseBuffer) Write(p []byte) (int, error) {
+	w.Written = true
 	w.Body = append(w.Body, p...)
 	return len(p), nil
 }

@@ -1,6 +1,7 @@
 package inproc
 
 import (
+	"context"
 	"math"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -47,15 +48,27 @@ func (buildApp) OnModelAfterDeleteError(...string) *hook.TaggedHook[*core.ModelE
 
 func spareHook[T hook.Tagger]() *hook.TaggedHook[T] { return hook.NewTaggedHook(&hook.Hook[T]{}) }
 
+type appKey struct{}
+
+// WithApp marks a request's context: on a Router, the request runs on app
+// instead of the router's, such as a transaction's app (txApp), so that
+// PocketBase's handlers and hooks write inside that transaction.
+func WithApp(ctx context.Context, app core.App) context.Context {
+	return context.WithValue(ctx, appKey{}, app)
+}
+
 // realApp puts the real app back into the router's request events (the
-// router's event factory sets the app it was built with), before any
-// other middleware runs.
+// router's event factory sets the app it was built with), or the app of
+// WithApp, before any other middleware runs.
 func realApp(app core.App) *hook.Handler[*core.RequestEvent] {
 	return &hook.Handler[*core.RequestEvent]{
 		Id:       "haptaRealApp",
 		Priority: math.MinInt32,
 		Func: func(e *core.RequestEvent) error {
 			e.App = app
+			if marked, ok := e.Request.Context().Value(appKey{}).(core.App); ok {
+				e.App = marked
+			}
 			return e.Next()
 		},
 	}

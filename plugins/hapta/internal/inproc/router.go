@@ -70,19 +70,34 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // anonymous), from the client at remoteAddr with header (its credentials
 // and body framing left out), and returns PocketBase's answer.
 func (r *Router) Call(remoteAddr string, header http.Header, auth *core.Record, method, path string, body any) (int, []byte, error) {
-	if err := r.build(); err != nil {
+	return r.CallContext(context.Background(), remoteAddr, header, auth, method, path, body)
+}
+
+// CallContext is Call with a context, which may carry WithApp.
+func (r *Router) CallContext(ctx context.Context, remoteAddr string, header http.Header, auth *core.Record, method, path string, body any) (int, []byte, error) {
+	response, err := r.Send(ctx, remoteAddr, header, auth, method, path, body)
+	if err != nil {
 		return 0, nil, err
+	}
+	return response.Status, response.Body, nil
+}
+
+// Send is CallContext returning the response buffer, which a write inside
+// a transaction (WithApp) fills only when the transaction commits.
+func (r *Router) Send(ctx context.Context, remoteAddr string, header http.Header, auth *core.Record, method, path string, body any) (*ResponseBuffer, error) {
+	if err := r.build(); err != nil {
+		return nil, err
 	}
 	var payload []byte
 	if body != nil {
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 	}
-	req, err := http.NewRequestWithContext(WithAuth(context.Background(), auth), method, "http://hapta.internal"+path, bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(WithAuth(ctx, auth), method, "http://hapta.internal"+path, bytes.NewReader(payload))
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	for name, values := range header {
 		switch http.CanonicalHeaderKey(name) {
@@ -100,5 +115,5 @@ func (r *Router) Call(remoteAddr string, header http.Header, auth *core.Record, 
 	}
 	response := NewResponseBuffer()
 	r.mux.ServeHTTP(response, req)
-	return response.Status, response.Body, nil
+	return response, nil
 }

@@ -36,6 +36,11 @@ type Config struct {
 	// collections are not cached.
 	Collections    map[string]Policy
 	MinTTL, MaxTTL time.Duration // the dynamic TTL's bounds
+	// OwnReadHandlers is how many handlers hapta itself binds on each of
+	// PocketBase's list and view request hooks, which change no answer of
+	// a request made outside a unit of work (inproc.BindDryRunReads):
+	// only handlers beyond them make reads bypass the cache.
+	OwnReadHandlers int
 }
 
 // Policy is how one collection is cached.
@@ -54,8 +59,14 @@ type Cache struct {
 	limits   rateLimits
 	bypasses sync.Map // reason -> *atomic.Uint64
 	// readHooks are the app's read hooks, taken once (each call of
-	// app.OnRecordEnrich() and the like allocates a wrapper)
-	readHooks []interface{ Length() int }
+	// app.OnRecordEnrich() and the like allocates a wrapper), with how
+	// many of their handlers are hapta's own
+	readHooks []readHook
+}
+
+type readHook struct {
+	hook interface{ Length() int }
+	own  int
 }
 
 // New creates the cache and binds its invalidation to app's writes.
@@ -65,8 +76,10 @@ func New(app core.App, config Config) *Cache {
 		versions: NewVersions(),
 		ttls:     NewDynamicTTL(config.MinTTL, config.MaxTTL),
 		plans:    newPlanMemo(),
-		readHooks: []interface{ Length() int }{
-			app.OnRecordsListRequest(), app.OnRecordViewRequest(), app.OnRecordEnrich(),
+		readHooks: []readHook{
+			{app.OnRecordsListRequest(), config.OwnReadHandlers},
+			{app.OnRecordViewRequest(), config.OwnReadHandlers},
+			{app.OnRecordEnrich(), 0},
 		},
 	}
 	for name, policy := range config.Collections {
@@ -197,8 +210,8 @@ func (c *Cache) bypass(e *core.RequestEvent, reason string) error {
 // so such reads are left to PocketBase. Their tags cannot be read back,
 // so any handler counts for every collection.
 func (c *Cache) readHooksBound() bool {
-	for _, hook := range c.readHooks {
-		if hook.Length() > 0 {
+	for _, h := range c.readHooks {
+		if h.hook.Length() > h.own {
 			return true
 		}
 	}

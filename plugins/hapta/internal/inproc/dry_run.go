@@ -1,0 +1,59 @@
+package inproc
+
+import (
+	"context"
+	"math"
+	"net/http"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
+)
+
+type dryRunKey struct{}
+
+// WithDryRunApp is WithApp for a transaction that will be rolled back: its
+// record reads answer at once. PocketBase answers a list or a view inside
+// a transaction only when the transaction commits, which a dry run never
+// does (BindDryRunReads).
+func WithDryRunApp(ctx context.Context, app core.App) context.Context {
+	return context.WithValue(WithApp(ctx, app), dryRunKey{}, true)
+}
+
+// DryRunReadHandlers is how many handlers BindDryRunReads binds on each of
+// the list and view request hooks.
+const DryRunReadHandlers = 1
+
+// BindDryRunReads binds, on app, the hooks that answer the record list and
+// view requests of WithDryRunApp at once. Binding again replaces them.
+func BindDryRunReads(app core.App) {
+	app.OnRecordViewRequest().Bind(&hook.Handler[*core.RecordRequestEvent]{
+		Id:       "haptaDryRunView",
+		Priority: math.MinInt32,
+		Func: func(e *core.RecordRequestEvent) error {
+			return answerDryRun(e.RequestEvent, e.Next, func() any { return e.Record })
+		},
+	})
+	app.OnRecordsListRequest().Bind(&hook.Handler[*core.RecordsListRequestEvent]{
+		Id:       "haptaDryRunList",
+		Priority: math.MinInt32,
+		Func: func(e *core.RecordsListRequestEvent) error {
+			return answerDryRun(e.RequestEvent, e.Next, func() any { return e.Result })
+		},
+	})
+}
+
+// answerDryRun runs the rest of the hook chain and, for a dry run's
+// request that nothing answered yet, answers what PocketBase would on
+// commit (e.JSON applies the fields parameter as PocketBase's does).
+func answerDryRun(e *core.RequestEvent, next func() error, answer func() any) error {
+	if dryRun, _ := e.Request.Context().Value(dryRunKey{}).(bool); !dryRun {
+		return next()
+	}
+	if err := next(); err != nil {
+		return err
+	}
+	if e.Written() {
+		return nil
+	}
+	return e.JSON(http.StatusOK, answer())
+}
