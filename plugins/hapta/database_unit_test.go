@@ -48,6 +48,10 @@ func newUnitsWorld(t *testing.T, limits UnitLimits) *unitsWorld {
 	if err := app.Save(comments); err != nil {
 		t.Fatal(err)
 	}
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		Handle(se, "POST /units/{mode}", queueTwoPosts, RequireAuth())
+		return se.Next()
+	})
 	server, err := testsupport.Serve(t, app)
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +64,34 @@ func newUnitsWorld(t *testing.T, limits UnitLimits) *unitsWorld {
 	w.asBob = db.As(Principal{IsAuthenticated: true, ID: w.bob.Id, Record: w.bob})
 	w.bobsPost = testsupport.SaveRecord(t, app, "posts", map[string]any{"title": "Bob's post", "author": w.bob.Id})
 	return w
+}
+
+type unitsMode struct {
+	Mode string `path:"mode"`
+}
+
+// queueTwoPosts queues two posts of the caller in ctx.DB()'s batch mode,
+// reads them back, and saves them when the mode is "save".
+func queueTwoPosts(ctx *Context, in unitsMode) error {
+	db := ctx.DB()
+	if err := db.SetBatch(true); err != nil {
+		return err
+	}
+	for _, title := range []string{"Queued one", "Queued two"} {
+		if _, err := ctx.DB().Create("posts", map[string]any{"title": title, "author": ctx.Principal.ID}); err != nil {
+			return err
+		}
+	}
+	seen, err := ctx.DB().List("posts", ListOptions{Filter: "author = '" + ctx.Principal.ID + "'"})
+	if err != nil {
+		return err
+	}
+	if in.Mode == "save" {
+		if _, err := db.SaveChanges(); err != nil {
+			return err
+		}
+	}
+	return ctx.JSON(http.StatusOK, map[string]any{"seen": seen.TotalItems})
 }
 
 func (w *unitsWorld) count(t *testing.T, collection string) int64 {
