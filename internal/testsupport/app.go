@@ -20,7 +20,7 @@ func NewApp(t testing.TB, register func(app core.App)) core.App {
 	if err := app.Bootstrap(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = app.ResetBootstrapState() })
+	t.Cleanup(func() { Terminate(app) })
 	if err := app.RunAllMigrations(); err != nil {
 		t.Fatal(err)
 	}
@@ -64,4 +64,12 @@ func TrustForwardedFor(t testing.TB, app core.App) {
 	if err := app.Save(settings); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Terminate stops app as PocketBase's serve command does on SIGTERM: its
+// OnTerminate hooks, then the bootstrap state reset.
+func Terminate(app core.App) {
+	_ = app.OnTerminate().Trigger(&core.TerminateEvent{App: app}, func(e *core.TerminateEvent) error {
+		return e.App.ResetBootstrapState()
+	})
 }

@@ -20,6 +20,9 @@ type Config struct {
 	// Units bound the database service's units of work (Go only; see
 	// UnitLimits).
 	Units UnitLimits
+
+	// Defer configures deferred writes (Go only; see DeferLimits).
+	Defer DeferLimits
 }
 
 // Settings are the values of hapta-config.json's keys, after the file and

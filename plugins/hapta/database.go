@@ -27,7 +27,8 @@ type Database struct {
 	auth     *core.Record
 	caller   Caller
 	limits   UnitLimits
-	unit     *Unit // batch mode: writes queue here (SetBatch)
+	unit     *Unit           // batch mode: writes queue here (SetBatch)
+	deferred *deferredWriter // Defer's journal and writer
 }
 
 // As reads and writes as the principal: the collections' API rules apply
@@ -35,7 +36,13 @@ type Database struct {
 // PocketBase's rate limits, when enabled, count the calls against the local
 // address; ctx.DB() counts them against the request's client instead.
 func (d *Database) As(principal Principal) *Database {
-	return &Database{internal: d.internal, auth: principal.Record, limits: d.limits}
+	return d.actingAs(principal.Record)
+}
+
+// actingAs is a new handle of the same database acting as auth, with no
+// client and not in batch mode.
+func (d *Database) actingAs(auth *core.Record) *Database {
+	return &Database{internal: d.internal, auth: auth, limits: d.limits, deferred: d.deferred}
 }
 
 // AsSystem reads and writes with no API rules, as a superuser does.
@@ -45,9 +52,9 @@ func (d *Database) AsSystem() *Database {
 	}
 	superusers, err := d.internal.App().FindCachedCollectionByNameOrId(core.CollectionNameSuperusers)
 	if err != nil {
-		return &Database{internal: d.internal, limits: d.limits} // cannot happen once PocketBase has bootstrapped
+		return d.actingAs(nil) // cannot happen once PocketBase has bootstrapped
 	}
-	return &Database{internal: d.internal, auth: core.NewRecord(superusers), limits: d.limits}
+	return d.actingAs(core.NewRecord(superusers))
 }
 
 // ReadOptions are PocketBase's expand and fields parameters.
@@ -180,6 +187,20 @@ func (d *Database) do(ctx context.Context, r recordRequest, into any) error {
 		return nil
 	}
 	return json.Unmarshal(response.Body, into)
+}
+
+// writeInTransaction runs the write r inside the transaction of ctx
+// (inproc.WithApp): PocketBase writes a success's answer into the returned
+// buffer when the transaction commits, a failure's at once.
+func (d *Database) writeInTransaction(ctx context.Context, r recordRequest) (*inproc.ResponseBuffer, error) {
+	response, err := d.send(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if response.Written && response.Status != r.success {
+		return nil, inproc.DecodeAPIError(response.Status, response.Body)
+	}
+	return response, nil
 }
 
 // send runs r and returns PocketBase's answer as it stands: a write inside

@@ -18,19 +18,10 @@ const BatchPath = "/api/hapta/batch"
 // "@ref:0" is the id of the record op 0 creates.
 const refPrefix = "@ref:"
 
-// batchInput is POST /api/hapta/batch's body.
+// batchInput is POST /api/hapta/batch's body. An op's id, and a data value
+// that is a string or a list of strings, may be "@ref:N".
 type batchInput struct {
-	Ops []batchOp `json:"ops"`
-}
-
-// batchOp is one write: a create (collection, data), an update
-// (collection, id, data) or a delete (collection, id). An id, and a data
-// value that is a string or a list of strings, may be "@ref:N".
-type batchOp struct {
-	Op         string         `json:"op"`
-	Collection string         `json:"collection"`
-	ID         string         `json:"id"`
-	Data       map[string]any `json:"data"`
+	Ops []WriteOp `json:"ops"`
 }
 
 func (in batchInput) Validate() error {
@@ -39,12 +30,7 @@ func (in batchInput) Validate() error {
 	}
 	opErrors := validation.Errors{}
 	for i, op := range in.Ops {
-		err := validation.ValidateStruct(&op,
-			validation.Field(&op.Op, validation.Required, validation.In("create", "update", "delete")),
-			validation.Field(&op.Collection, validation.Required),
-			validation.Field(&op.ID, validation.When(op.Op != "create", validation.Required)),
-		)
-		if err != nil {
+		if err := op.Validate(); err != nil {
 			opErrors[strconv.Itoa(i)] = err
 		}
 	}
@@ -117,7 +103,7 @@ func runBatch(ctx *Context, in batchInput) error {
 
 // resolveRef turns "@ref:N" into the id op N created; N must be an earlier
 // create of the batch.
-func resolveRef(value string, index int, ops []batchOp, ids []string) (string, error) {
+func resolveRef(value string, index int, ops []WriteOp, ids []string) (string, error) {
 	ref, ok := strings.CutPrefix(value, refPrefix)
 	if !ok {
 		return value, nil
@@ -131,7 +117,7 @@ func resolveRef(value string, index int, ops []batchOp, ids []string) (string, e
 
 // resolveRefs resolves the references among data's values: strings and
 // lists of strings (relation fields).
-func resolveRefs(data map[string]any, index int, ops []batchOp, ids []string) (map[string]any, error) {
+func resolveRefs(data map[string]any, index int, ops []WriteOp, ids []string) (map[string]any, error) {
 	resolved := make(map[string]any, len(data))
 	for key, value := range data {
 		switch v := value.(type) {

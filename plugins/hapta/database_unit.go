@@ -274,12 +274,9 @@ func (u *Unit) apply(txApp core.App, ops []unitOp) ([]*inproc.ResponseBuffer, er
 		if time.Now().After(deadline) {
 			return nil, failed(apis.NewApiError(http.StatusServiceUnavailable, "The unit of work ran past its time limit; nothing was applied.", nil))
 		}
-		response, err := u.db.send(ctx, op.request)
+		response, err := u.db.writeInTransaction(ctx, op.request)
 		if err != nil {
 			return nil, failed(err)
-		}
-		if response.Written && response.Status != op.request.success {
-			return nil, failed(inproc.DecodeAPIError(response.Status, response.Body))
 		}
 		responses[i] = response
 	}

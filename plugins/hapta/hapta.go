@@ -2,6 +2,7 @@ package hapta
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -154,7 +155,9 @@ func (p *plugin) setUp(app core.App) error {
 		oauth2:   &oauth2States{states: map[string]oauth2State{}},
 	}
 	inproc.BindDryRunReads(app) // the reads through a unit of work
-	p.database = &Database{internal: inproc.New(app, true, p.cache.Middleware(true)), limits: p.config.Units}
+	internal := inproc.New(app, true, p.cache.Middleware(true))
+	p.database = &Database{internal: internal, limits: p.config.Units,
+		deferred: newDeferredWriter(app, internal, p.config.Defer, p.logger)}
 	p.cache.CountRateLimitsWith(p.database.internal)
 	p.logger.Debug("configuration loaded", "file", p.file.path, "settings", p.settings.Settings)
 	return nil
@@ -177,6 +180,13 @@ func (p *plugin) onServe(se *core.ServeEvent) error {
 	if err := p.serveCache(se); err != nil {
 		return err
 	}
+	if err := p.database.deferred.start(); err != nil { // the app's migrations have run
+		return fmt.Errorf("hapta: deferred writes: %w", err)
+	}
+	se.App.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
+		p.database.deferred.stop() // apply what was accepted before the app closes
+		return e.Next()
+	})
 
 	created, err := ensureSuperuser(se.App, p.settings)
 	if err != nil {
