@@ -6,6 +6,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/postr-inc/hapta/routes/auth"
+	"github.com/postr-inc/hapta/routes/events"
 	"github.com/postr-inc/hapta/routes/posts/create"
 	"github.com/postr-inc/hapta/routes/posts/feed"
 	"github.com/postr-inc/hapta/routes/posts/view"
@@ -18,6 +19,7 @@ func Register(app core.App) {
 		feed.Register(se)
 		view.Register(se)
 		create.Register(se)
+		events.Register(se)
 		return se.Next()
 	})
 }
