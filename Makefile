@@ -7,7 +7,7 @@ endif
 
 BINARY := pocketbase
 
-.PHONY: build serve test test-differential bench-routes bench-cache
+.PHONY: build serve test test-differential bench-routes bench-cache bench-writes
 
 ## build: compile the distribution into ./pocketbase
 build:
@@ -34,6 +34,10 @@ test-differential:
 bench-routes:
 	go test -run '^$$' -bench BenchmarkRoute -benchmem -count 6 ./plugins/hapta/ | tee bench-routes.txt
 	go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench-routes.txt
+
+## bench-writes: the write modes of the database service against REST saves, over loopback HTTP
+bench-writes: build
+	go run ./cmd/writebench -binary ./$(BINARY) -write docs/benchmarks.md
 
 ## bench-cache: the built binary with and without the record cache, over loopback HTTP
 bench-cache: build

@@ -10,24 +10,18 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"math/rand/v2"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/postr-inc/hapta/internal/benchserver"
 )
 
 const (
@@ -81,30 +75,10 @@ func main() {
 	table := formatTable(results, *duration, *rounds, *concurrency)
 	fmt.Print(table)
 	if *write != "" {
-		if err := writeSection(*write, table); err != nil {
+		if err := benchserver.WriteSection(*write, "cachebench", table); err != nil {
 			log.Fatal(err)
 		}
 	}
-}
-
-const (
-	sectionBegin = "<!-- cachebench:begin -->\n"
-	sectionEnd   = "<!-- cachebench:end -->"
-)
-
-// writeSection replaces the text between the cachebench markers of path.
-func writeSection(path, table string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	text := string(data)
-	begin, end := strings.Index(text, sectionBegin), strings.Index(text, sectionEnd)
-	if begin < 0 || end < begin {
-		return fmt.Errorf("%s has no %q ... %q section", path, strings.TrimSpace(sectionBegin), sectionEnd)
-	}
-	text = text[:begin+len(sectionBegin)] + table + text[end:]
-	return os.WriteFile(path, []byte(text), 0o644)
 }
 
 type result struct {
@@ -115,50 +89,20 @@ type result struct {
 
 // start runs a server with or without the cache and seeds it.
 func start(binary string, cached bool, concurrency int) (*bench, func(), error) {
-	dir, err := os.MkdirTemp("", "cachebench")
-	if err != nil {
-		return nil, nil, err
-	}
-	port, err := freePort()
-	if err != nil {
-		return nil, nil, err
-	}
-	config := map[string]any{
-		"port": port, "logLevel": "error", "ADMIN_EMAIL": adminEmail, "ADMIN_PASSWORD": adminPassword,
-	}
+	config := map[string]any{"logLevel": "error", "ADMIN_EMAIL": adminEmail, "ADMIN_PASSWORD": adminPassword}
 	if cached {
 		config["cache"] = map[string]any{"collections": map[string]any{"posts": map[string]any{"http": true}}}
 	}
-	configJSON, _ := json.Marshal(config)
-	if err := os.WriteFile(filepath.Join(dir, "hapta-config.json"), configJSON, 0o600); err != nil {
+	server, err := benchserver.Start(binary, config, concurrency)
+	if err != nil {
 		return nil, nil, err
 	}
-
-	server := exec.Command(binary, "serve", "--dir", filepath.Join(dir, "pb_data"))
-	server.Dir = dir
-	server.Stderr = os.Stderr
-	if err := server.Start(); err != nil {
-		return nil, nil, err
-	}
-	stop := func() {
-		_ = server.Process.Signal(os.Interrupt)
-		_ = server.Wait()
-		os.RemoveAll(dir)
-	}
-
-	b := &bench{base: "http://127.0.0.1:" + strconv.Itoa(port), client: &http.Client{
-		Transport: &http.Transport{MaxIdleConnsPerHost: concurrency * 2},
-		Timeout:   10 * time.Second,
-	}}
-	if err := b.waitHealthy(); err != nil {
-		stop()
-		return nil, nil, err
-	}
+	b := &bench{Server: server}
 	if err := b.seed(concurrency); err != nil {
-		stop()
+		server.Stop()
 		return nil, nil, err
 	}
-	return b, stop, nil
+	return b, server.Stop, nil
 }
 
 var workloadNames = []string{"health", "list", "view", "mixed"}
@@ -186,63 +130,21 @@ func (b *bench) workload(name string) func(r *rand.Rand) error {
 }
 
 type bench struct {
-	base    string
-	client  *http.Client
-	token   string // sent by call
+	*benchserver.Server
 	admin   string // the superuser's token, for writes
 	userID  string
 	postIDs []string
 }
 
-func (b *bench) waitHealthy() error {
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if res, err := b.client.Get(b.base + "/api/health"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-	}
-	return errors.New("the server did not become healthy")
-}
-
-// call sends a JSON request and decodes a JSON answer into out.
-func (b *bench) call(method, path string, body any, out any) error {
-	var payload io.Reader
-	if body != nil {
-		data, _ := json.Marshal(body)
-		payload = bytes.NewReader(data)
-	}
-	req, _ := http.NewRequest(method, b.base+path, payload)
-	req.Header.Set("Content-Type", "application/json")
-	if b.token != "" {
-		req.Header.Set("Authorization", b.token)
-	}
-	res, err := b.client.Do(req)
+// seed creates an author and 1,000 posts as the superuser.
+func (b *bench) seed(concurrency int) error {
+	admin, err := b.SuperuserToken(adminEmail, adminPassword)
 	if err != nil {
 		return err
 	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	if res.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %d %s", method, path, res.StatusCode, data)
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
-}
-
-// seed creates an author and 1,000 posts as the superuser.
-func (b *bench) seed(concurrency int) error {
-	var auth struct{ Token string }
-	if err := b.call("POST", "/api/collections/_superusers/auth-with-password",
-		map[string]string{"identity": adminEmail, "password": adminPassword}, &auth); err != nil {
-		return err
-	}
-	b.token, b.admin = auth.Token, auth.Token
+	b.admin = admin
 	var user struct{ ID string }
-	if err := b.call("POST", "/api/collections/users/records", map[string]any{
+	if err := b.Call("POST", "/api/collections/users/records", b.admin, map[string]any{
 		"email": "author@example.com", "password": "author-password-1", "passwordConfirm": "author-password-1",
 	}, &user); err != nil {
 		return err
@@ -258,7 +160,7 @@ func (b *bench) seed(concurrency int) error {
 			defer wg.Done()
 			for i := worker; i < seedPosts; i += concurrency {
 				var post struct{ ID string }
-				err := b.call("POST", "/api/collections/posts/records", map[string]any{
+				err := b.Call("POST", "/api/collections/posts/records", b.admin, map[string]any{
 					"title": fmt.Sprintf("Post number %04d", i), "body": "A body of some length for post " + strconv.Itoa(i), "author": b.userID,
 				}, &post)
 				if err != nil {
@@ -275,7 +177,6 @@ func (b *bench) seed(concurrency int) error {
 		return err
 	}
 	b.postIDs = ids
-	b.token = "" // the reads are anonymous, as a public feed's are
 	return nil
 }
 
@@ -287,35 +188,15 @@ func (b *bench) view(r *rand.Rand) error {
 	return b.get("/api/collections/posts/records/" + b.postIDs[r.IntN(len(b.postIDs))])
 }
 
+// get reads anonymously, as a public feed's readers do.
 func (b *bench) get(path string) error {
-	res, err := b.client.Get(b.base + path)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	_, _ = io.Copy(io.Discard, res.Body)
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %d", path, res.StatusCode)
-	}
-	return nil
+	return b.Call("GET", path, "", nil, nil)
 }
 
 // write edits a post as the superuser (writes invalidate the cache).
 func (b *bench) write(r *rand.Rand) error {
-	req, _ := http.NewRequest("PATCH", b.base+"/api/collections/posts/records/"+b.postIDs[r.IntN(len(b.postIDs))],
-		bytes.NewReader([]byte(`{"title": "Edited `+strconv.Itoa(r.IntN(1e6))+`"}`)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", b.admin)
-	res, err := b.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	_, _ = io.Copy(io.Discard, res.Body)
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("PATCH: %d", res.StatusCode)
-	}
-	return nil
+	return b.Call("PATCH", "/api/collections/posts/records/"+b.postIDs[r.IntN(len(b.postIDs))], b.admin,
+		map[string]any{"title": "Edited " + strconv.Itoa(r.IntN(1e6))}, nil)
 }
 
 // run drives op from concurrency clients for duration and returns the
@@ -355,15 +236,6 @@ func summarize(latencies []time.Duration, elapsed time.Duration) result {
 		p50:      latencies[len(latencies)/2],
 		p99:      latencies[len(latencies)*99/100],
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func formatTable(results map[string]map[string]result, duration time.Duration, rounds, concurrency int) string {
