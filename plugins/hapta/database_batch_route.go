@@ -73,6 +73,12 @@ func runBatch(ctx *Context, in batchInput) error {
 		}
 		switch op.Op {
 		case "create":
+			if id != "" { // the client's own id for the record
+				if data == nil {
+					data = map[string]any{}
+				}
+				data["id"] = id
+			}
 			record, err := unit.Create(op.Collection, data)
 			if err != nil {
 				return failed(err)

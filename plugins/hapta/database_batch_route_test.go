@@ -54,6 +54,20 @@ func TestTheBatchRouteCreatesAPostAndItsCommentsByReference(t *testing.T) {
 	}
 }
 
+func TestTheBatchRouteKeepsACreatesOwnID(t *testing.T) {
+	t.Parallel()
+	w := newUnitsWorld(t, UnitLimits{})
+	status, body := w.batch(t, w.aliceToken,
+		map[string]any{"op": "create", "collection": "posts", "id": "mychosenid12345", "data": map[string]any{"title": "Mine", "author": w.alice.Id}},
+		map[string]any{"op": "update", "collection": "posts", "id": "@ref:0", "data": map[string]any{"title": "Mine, edited"}})
+	if status != 200 {
+		t.Fatalf("%d %v", status, body)
+	}
+	if post, err := w.app.FindRecordById("posts", "mychosenid12345"); err != nil || post.GetString("title") != "Mine, edited" {
+		t.Fatalf("the post with its own id: %v %v", post, err)
+	}
+}
+
 func TestTheBatchRouteAnswersTheFailingOp(t *testing.T) {
 	t.Parallel()
 	w := newUnitsWorld(t, UnitLimits{})

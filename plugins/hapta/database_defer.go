@@ -15,6 +15,7 @@ import (
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/router"
 
 	"github.com/postr-inc/hapta/plugins/hapta/internal/inproc"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/journal"
@@ -34,6 +35,9 @@ type DeferLimits struct {
 	// FullWait is how long Defer waits for room in a full journal before it
 	// answers ErrDeferFull (default 5s).
 	FullWait time.Duration
+	// DrainTimeout bounds a graceful stop's applying of the accepted ops
+	// (default 30s): what is left stays in the journal for the next start.
+	DrainTimeout time.Duration
 }
 
 func (l DeferLimits) withDefaults() DeferLimits {
@@ -48,6 +52,9 @@ func (l DeferLimits) withDefaults() DeferLimits {
 	}
 	if l.FullWait <= 0 {
 		l.FullWait = 5 * time.Second
+	}
+	if l.DrainTimeout <= 0 {
+		l.DrainTimeout = 30 * time.Second
 	}
 	return l
 }
@@ -82,7 +89,7 @@ const (
 // and counters: nothing acknowledged is lost, but the op is not applied
 // yet when Defer returns, and its refusal is not the caller's to see.
 func (d *Database) Defer(op WriteOp) error {
-	if d.internal == nil {
+	if d == nil || d.internal == nil {
 		return ErrOutsidePocketBase
 	}
 	if err := op.Validate(); err != nil {
@@ -126,10 +133,13 @@ type deferredWriter struct {
 	logger  *slog.Logger
 	journal *journal.Journal
 
+	startMu sync.Mutex // one start at a time
+
 	mu        sync.Mutex
 	changed   *sync.Cond
 	running   bool
 	stopping  bool
+	quit      chan struct{} // closed when a stop gives up waiting: the applier leaves
 	queued    map[uint64]queuedOp // accepted, not applied, by sequence number
 	nextApply uint64
 	pending   int64 // bytes accepted and not applied, reserved before the write
@@ -152,6 +162,8 @@ func newDeferredWriter(app core.App, router *inproc.Router, limits DeferLimits, 
 // start opens the journal and applies what it holds past the mark, then
 // applies new ops as they come, until stop.
 func (w *deferredWriter) start() error {
+	w.startMu.Lock()
+	defer w.startMu.Unlock()
 	w.mu.Lock()
 	running := w.running
 	w.mu.Unlock()
@@ -169,21 +181,30 @@ func (w *deferredWriter) start() error {
 	if err != nil {
 		return err
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.journal, w.nextApply, w.running, w.done = j, mark+1, true, make(chan struct{})
+	queued := map[uint64]queuedOp{}
+	var pending int64
+	next := mark + 1
 	for _, r := range records {
 		var op deferredOp
 		if err := json.Unmarshal(r.Payload, &op); err != nil {
+			j.Close()
 			return fmt.Errorf("hapta: deferred write %d in the journal cannot be read: %w", r.Seq, err)
 		}
-		w.queued[r.Seq] = queuedOp{seq: r.Seq, op: op, size: int64(len(r.Payload))}
-		w.pending += int64(len(r.Payload))
+		for ; next < r.Seq; next++ { // numbers whose write failed: never acknowledged
+			queued[next] = queuedOp{seq: next, skip: true}
+		}
+		queued[r.Seq] = queuedOp{seq: r.Seq, op: op, size: int64(len(r.Payload))}
+		pending += int64(len(r.Payload))
+		next = r.Seq + 1
 	}
 	if len(records) > 0 {
-		w.nextApply = records[0].Seq
 		w.logger.Info("replaying deferred writes from the journal", "ops", len(records))
 	}
+	w.mu.Lock()
+	w.journal, w.queued, w.pending, w.nextApply = j, queued, pending, mark+1
+	w.stopping, w.done, w.quit = false, make(chan struct{}), make(chan struct{})
+	w.running = true
+	w.mu.Unlock()
 	go w.run()
 	return nil
 }
@@ -249,10 +270,10 @@ func (w *deferredWriter) run() {
 	defer close(w.done)
 	for {
 		w.mu.Lock()
-		for !w.ready() {
-			if w.stopping && w.inFlight() == 0 {
+		for !w.ready() || w.abandoned() {
+			if w.abandoned() || (w.stopping && w.inFlight() == 0) {
 				w.mu.Unlock()
-				return // nothing accepted is left to apply
+				return // nothing accepted is left to apply, or the stop gave up
 			}
 			w.changed.Wait()
 		}
@@ -261,6 +282,9 @@ func (w *deferredWriter) run() {
 		w.mu.Unlock()
 
 		w.applyGroup(group)
+		if w.abandoned() {
+			return // what was not applied stays in the journal
+		}
 
 		w.mu.Lock()
 		for _, q := range group {
@@ -289,6 +313,24 @@ func (w *deferredWriter) letTheGroupFill() {
 	defer timer.Stop()
 	for !waited && !w.stopping && w.readyCount() < w.limits.GroupSize {
 		w.changed.Wait()
+	}
+}
+
+// abandoned: a stop gave up waiting for the applier.
+func (w *deferredWriter) abandoned() bool {
+	select {
+	case <-w.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// pause waits d, or less when a stop gives up.
+func (w *deferredWriter) pause(d time.Duration) {
+	select {
+	case <-w.quit:
+	case <-time.After(d):
 	}
 }
 
@@ -337,18 +379,21 @@ func (w *deferredWriter) take() []queuedOp {
 // again it is recorded in DeferredFailures; then the rest go on. Errors of
 // the database itself are retried, never dropped.
 func (w *deferredWriter) applyGroup(group []queuedOp) {
-	for len(group) > 0 {
+	for len(group) > 0 && !w.abandoned() {
 		failedAt, err := w.commit(group)
 		switch {
 		case err == nil:
 			return
 		case failedAt < 0:
 			w.logger.Error("deferred writes: a group could not be applied; retrying", "error", err)
-			time.Sleep(retryInfraErrors)
-		case failedAt > 0:
+			w.pause(retryInfraErrors)
+		case failedAt > 0: // the ops before it first
 			w.applyGroup(group[:failedAt])
 			group = group[failedAt:]
-		default: // the first op failed: alone, then recorded
+		case !refused(err): // the first op failed for a while (a rate limit, the database)
+			w.logger.Warn("deferred writes: an op could not be applied yet; retrying", "seq", group[0].seq, "error", err)
+			w.pause(retryInfraErrors)
+		default: // PocketBase refused the first op: alone, then recorded
 			refusal := err
 			if len(group) > 1 {
 				alone, err := w.commit(group[:1])
@@ -356,15 +401,15 @@ func (w *deferredWriter) applyGroup(group []queuedOp) {
 					group = group[1:]
 					continue
 				}
-				if alone < 0 {
-					time.Sleep(retryInfraErrors)
+				if alone < 0 || !refused(err) {
+					w.pause(retryInfraErrors)
 					continue
 				}
 				refusal = err
 			}
 			if err := w.recordFailure(group[0], refusal); err != nil {
 				w.logger.Error("deferred writes: a refused op could not be recorded; retrying", "error", err)
-				time.Sleep(retryInfraErrors)
+				w.pause(retryInfraErrors)
 				continue
 			}
 			w.logger.Warn("deferred writes: PocketBase refused an op; recorded in "+DeferredFailures, "seq", group[0].seq, "error", refusal)
@@ -374,10 +419,12 @@ func (w *deferredWriter) applyGroup(group []queuedOp) {
 }
 
 // commit applies the ops and moves the mark past them, in one transaction;
-// failedAt is the op PocketBase refused, -1 for any other error.
+// failedAt is the op that failed (refused tells whether PocketBase refused
+// it or it may pass later), -1 for an error of the transaction itself. A
+// failing after-commit hook does not undo the commit: it is logged.
 func (w *deferredWriter) commit(group []queuedOp) (failedAt int, err error) {
 	failedAt = -1
-	err = w.app.RunInTransaction(func(txApp core.App) error {
+	committed, err := runInTransaction(w.app, func(txApp core.App) error {
 		ctx := inproc.WithApp(context.Background(), txApp)
 		for i, q := range group {
 			if q.skip {
@@ -390,7 +437,27 @@ func (w *deferredWriter) commit(group []queuedOp) (failedAt int, err error) {
 		}
 		return writeMark(txApp, group[len(group)-1].seq)
 	})
+	if committed {
+		if err != nil {
+			w.logger.Error("deferred writes: a hook failed after a group was committed", "error", err)
+		}
+		return -1, nil
+	}
 	return failedAt, err
+}
+
+// refused tells PocketBase's refusal of an op (its rules, its validation,
+// a missing record) from a failure to retry (a rate limit, a server error,
+// the database).
+func refused(err error) bool {
+	var apiErr *router.ApiError
+	if errors.As(err, &apiErr) {
+		switch apiErr.Status {
+		case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound:
+			return true
+		}
+	}
+	return false
 }
 
 func (w *deferredWriter) applyOp(ctx context.Context, txApp core.App, op deferredOp) error {
@@ -413,33 +480,48 @@ func (a authRef) record(app core.App) (*core.Record, error) {
 		return core.NewRecord(superusers), nil
 	case a.ID != "":
 		record, err := app.FindRecordById(a.Collection, a.ID)
-		if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
 			return nil, apis.NewForbiddenError("The op's auth record no longer exists.", nil)
 		}
-		return record, nil
+		return record, err
 	}
 	return nil, nil
 }
 
-// recordFailure keeps a refused op and its error, and moves the mark past it.
+// recordFailure keeps a refused op and its error, and moves the mark past
+// it. An op too large to keep is kept without its data.
 func (w *deferredWriter) recordFailure(q queuedOp, refusal error) error {
-	return w.app.RunInTransaction(func(txApp core.App) error {
-		failures, err := txApp.FindCollectionByNameOrId(DeferredFailures)
-		if err != nil {
-			return err
-		}
-		record := core.NewRecord(failures)
-		record.Set("seq", q.seq)
-		record.Set("op", q.op)
-		record.Set("error", refusal.Error())
-		if err := txApp.Save(record); err != nil {
-			return err
-		}
-		return writeMark(txApp, q.seq)
-	})
+	message := refusal.Error()
+	if len(message) > maxFailureText {
+		message = message[:maxFailureText]
+	}
+	save := func(op any) error {
+		return w.app.RunInTransaction(func(txApp core.App) error {
+			failures, err := txApp.FindCollectionByNameOrId(DeferredFailures)
+			if err != nil {
+				return err
+			}
+			record := core.NewRecord(failures)
+			record.Set("seq", q.seq)
+			record.Set("op", op)
+			record.Set("error", message)
+			if err := txApp.Save(record); err != nil {
+				return err
+			}
+			return writeMark(txApp, q.seq)
+		})
+	}
+	if err := save(q.op); err == nil {
+		return nil
+	}
+	return save(WriteOp{Op: q.op.Op, Collection: q.op.Collection, ID: q.op.ID})
 }
 
-// stop refuses new ops, applies the accepted ones and closes the journal.
+// maxFailureText bounds the error kept with a refused op.
+const maxFailureText = 10_000
+
+// stop refuses new ops, applies the accepted ones (DrainTimeout at most:
+// the rest stays in the journal for the next start) and closes the journal.
 func (w *deferredWriter) stop() {
 	w.mu.Lock()
 	if !w.running || w.stopping {
@@ -449,10 +531,22 @@ func (w *deferredWriter) stop() {
 	w.stopping = true
 	w.changed.Broadcast()
 	w.mu.Unlock()
-	<-w.done
+	select {
+	case <-w.done:
+	case <-time.After(w.limits.DrainTimeout):
+		w.logger.Error("deferred writes: the stop gave up applying; the rest is applied at the next start")
+		w.mu.Lock()
+		close(w.quit)
+		w.changed.Broadcast()
+		w.mu.Unlock()
+		<-w.done
+	}
 	if err := w.journal.Close(); err != nil {
 		w.logger.Warn("deferred writes: closing the journal", "error", err)
 	}
+	w.mu.Lock()
+	w.running = false
+	w.mu.Unlock()
 }
 
 // ensureDeferredTables creates the mark table and the failures collection.
@@ -467,8 +561,8 @@ func ensureDeferredTables(app core.App) error {
 	failures := core.NewBaseCollection(DeferredFailures) // no rules: superusers only
 	failures.Fields.Add(
 		&core.NumberField{Name: "seq", OnlyInt: true},
-		&core.JSONField{Name: "op"},
-		&core.TextField{Name: "error"},
+		&core.JSONField{Name: "op", MaxSize: 32 << 20},
+		&core.TextField{Name: "error", Max: maxFailureText},
 		&core.AutodateField{Name: "created", OnCreate: true},
 	)
 	return app.Save(failures)

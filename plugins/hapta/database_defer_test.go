@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,9 +19,20 @@ import (
 )
 
 // eventsApp is hapta on dataDir with an events collection (anyone may
-// create; name unique, so a doubled op would be refused and recorded) and
-// the given deferred-write limits, bootstrapped and served.
-func eventsApp(t *testing.T, dataDir string, limits DeferLimits) core.App {
+// create; name unique, so a doubled op would be refused and recorded), a
+// logs collection (no unique name) and the given deferred-write limits,
+// bootstrapped and served; it is terminated when the test ends.
+func eventsApp(t *testing.T, dataDir string, limits DeferLimits, before ...func(core.App)) core.App {
+	t.Helper()
+	app, err := deferApp(t, dataDir, limits, before...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+// deferApp is eventsApp answering the error of a refused start.
+func deferApp(t *testing.T, dataDir string, limits DeferLimits, before ...func(core.App)) (core.App, error) {
 	t.Helper()
 	app := core.NewBaseApp(core.BaseAppConfig{DataDir: dataDir})
 	if _, err := register(app, nil, Config{ConfigFile: writeConfig(t, `{"logLevel": "error"}`).path, Defer: limits}, &testsupport.SyncBuffer{}); err != nil {
@@ -28,20 +41,38 @@ func eventsApp(t *testing.T, dataDir string, limits DeferLimits) core.App {
 	if err := app.Bootstrap(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := app.FindCollectionByNameOrId("events"); err != nil {
-		events := core.NewBaseCollection("events")
-		events.Fields.Add(&core.TextField{Name: "name", Required: true}, &core.NumberField{Name: "n"})
-		events.AddIndex("idx_events_name", true, "name", "")
-		events.CreateRule = types.Pointer("")
-		if err := app.Save(events); err != nil {
+	for _, name := range []string{"events", "logs"} {
+		if _, err := app.FindCollectionByNameOrId(name); err == nil {
+			continue
+		}
+		c := core.NewBaseCollection(name)
+		c.Fields.Add(&core.TextField{Name: "name", Required: true}, &core.NumberField{Name: "n"})
+		if name == "events" {
+			c.AddIndex("idx_events_name", true, "name", "")
+		}
+		c.CreateRule = types.Pointer("")
+		if err := app.Save(c); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := testsupport.Serve(t, app); err != nil {
-		t.Fatal(err)
+	for _, b := range before {
+		b(app)
 	}
 	t.Cleanup(func() { testsupport.Terminate(app) })
-	return app
+	_, err := testsupport.Serve(t, app)
+	return app, err
+}
+
+// stopsWithin terminates app and tells whether that returned within d.
+func stopsWithin(app core.App, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { testsupport.Terminate(app); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
 
 func event(name string, n int) WriteOp {
@@ -198,5 +229,127 @@ func TestAFullJournalWaitsThenRefuses(t *testing.T) {
 	}
 	if err := db.Defer(WriteOp{Op: "upsert", Collection: "events"}); err == nil {
 		t.Fatal("a bad op was accepted")
+	}
+}
+
+// PocketBase reports an after-commit hook's error with the transaction's
+// result: the committed group is not applied again, and a unit that
+// committed is not reported undone.
+func TestAFailingAfterCommitHookDoesNotUndoOrRedoAWrite(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	app := eventsApp(t, t.TempDir(), DeferLimits{GroupDelay: time.Millisecond}, func(app core.App) {
+		app.OnRecordAfterCreateSuccess("logs").BindFunc(func(e *core.RecordEvent) error {
+			if err := e.Next(); err != nil {
+				return err
+			}
+			if calls.Add(1) <= 2 {
+				return errors.New("notify failed")
+			}
+			return nil
+		})
+	})
+	if err := ServicesOf(app).DB.Defer(WriteOp{Op: "create", Collection: "logs", Data: map[string]any{"name": "deferred"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitForCount(t, app, "logs", 1)
+	unit := ServicesOf(app).DB.AsSystem().Begin()
+	unit.Create("logs", map[string]any{"name": "unit"})
+	if _, err := unit.SaveChanges(); err != nil {
+		t.Fatalf("a committed unit reported: %v", err)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the writer's retry pause
+	if n, _ := app.CountRecords("logs"); n != 2 {
+		t.Fatalf("%d logs, want the deferred one and the unit's, once each", n)
+	}
+}
+
+// A refused op too large to keep whole is kept without its data; the
+// writer goes on and stops.
+func TestARefusedOpTooLargeToKeepDoesNotWedgeTheWriter(t *testing.T) {
+	t.Parallel()
+	app := eventsApp(t, t.TempDir(), DeferLimits{GroupDelay: time.Millisecond})
+	db := ServicesOf(app).DB
+	big := strings.Repeat("x", 1_200_000) // refused: over the text field's 5,000
+	if err := db.Defer(WriteOp{Op: "create", Collection: "events", Data: map[string]any{"name": big}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Defer(event("after", 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitForCount(t, app, "events", 1)
+	waitForCount(t, app, DeferredFailures, 1)
+	if !stopsWithin(app, 5*time.Second) {
+		t.Fatal("the stop did not return")
+	}
+}
+
+// A journal record that cannot be read refuses the start; Defer then
+// answers ErrDeferStopped, and a stop returns.
+func TestAnUnreadableJournalRefusesTheStart(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	j, _, err := journal.Open(filepath.Join(dataDir, journalDir), 0, journalSegment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Append([]byte(`not json`))
+	j.Close()
+	app, err := deferApp(t, dataDir, DeferLimits{})
+	if err == nil {
+		t.Fatal("the start went on over an unreadable journal")
+	}
+	if err := ServicesOf(app).DB.Defer(event("zombie", 1)); !errors.Is(err, ErrDeferStopped) {
+		t.Fatalf("Defer after a refused start: %v", err)
+	}
+	if err := pluginOf(app).deferred.start(); err == nil {
+		t.Fatal("a second start went on")
+	}
+	if !stopsWithin(app, 3*time.Second) {
+		t.Fatal("the stop did not return")
+	}
+}
+
+// A number missing from the journal (a write that failed, never
+// acknowledged) is passed over: the ops after it are applied.
+func TestAGapInTheJournalIsPassedOver(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	payload := func(name string) []byte { p, _ := json.Marshal(deferredOp{WriteOp: event(name, 0)}); return p }
+	j, _, _ := journal.Open(filepath.Join(dataDir, journalDir), 0, journalSegment)
+	j.Append(payload("one")) // 1
+	j.Close()
+	j, _, _ = journal.Open(filepath.Join(dataDir, journalDir), 2, journalSegment)
+	j.Append(payload("three")) // 3: 2 is missing
+	j.Close()
+
+	app := eventsApp(t, dataDir, DeferLimits{GroupDelay: time.Millisecond})
+	if err := ServicesOf(app).DB.Defer(event("later", 0)); err != nil {
+		t.Fatal(err)
+	}
+	waitForCount(t, app, "events", 3)
+}
+
+// PocketBase's rate limits slow the writer (its ops count against the
+// server's own address), and their 429 is retried, not recorded as a
+// refusal: nothing is dropped.
+func TestRateLimitsDoNotDropDeferredOps(t *testing.T) {
+	t.Parallel()
+	app := eventsApp(t, t.TempDir(), DeferLimits{GroupDelay: time.Millisecond}, func(app core.App) {
+		settings := app.Settings()
+		settings.RateLimits.Enabled = true
+		settings.RateLimits.Rules = []core.RateLimitRule{{Label: "*:create", MaxRequests: 2, Duration: 1}}
+		if err := app.Save(settings); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for i := range 5 {
+		if err := ServicesOf(app).DB.Defer(WriteOp{Op: "create", Collection: "logs", Data: map[string]any{"name": "x", "n": i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitForCount(t, app, "logs", 5)
+	if n, _ := app.CountRecords(DeferredFailures); n != 0 {
+		t.Fatalf("%d ops recorded as refused", n)
 	}
 }

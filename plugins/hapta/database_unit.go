@@ -69,9 +69,13 @@ type unitOp struct {
 	request    recordRequest
 }
 
-// Begin starts a unit of work acting as this handle's caller.
+// Begin starts a unit of work acting as this handle's caller. PocketBase's
+// rate limits count its ops one by one against the caller, as they count
+// the requests of PocketBase's own /api/batch.
 func (d *Database) Begin() *Unit {
-	return &Unit{db: d}
+	handle := *d
+	handle.unit = nil
+	return &Unit{db: &handle}
 }
 
 // SetBatch turns batch mode on or off (the seed's DB.setBatch(true)): on,
@@ -209,13 +213,16 @@ func (u *Unit) SaveChanges() ([]map[string]any, error) {
 		return nil, ErrOutsidePocketBase
 	}
 	var responses []*inproc.ResponseBuffer
-	err := u.db.internal.App().RunInTransaction(func(txApp core.App) error {
+	committed, err := runInTransaction(u.db.internal.App(), func(txApp core.App) error {
 		var err error
 		responses, err = u.apply(txApp, ops)
 		return err
 	})
-	if err != nil {
+	if !committed {
 		return nil, err
+	}
+	if err != nil { // an after-commit hook failed: the writes stand
+		u.db.internal.App().Logger().Error("hapta: a hook failed after a unit of work was committed", "error", err)
 	}
 	// PocketBase wrote the answers of the writes on commit
 	results := make([]map[string]any, len(ops))
@@ -228,6 +235,20 @@ func (u *Unit) SaveChanges() ([]map[string]any, error) {
 		}
 	}
 	return results, nil
+}
+
+// runInTransaction is app.RunInTransaction telling whether the transaction
+// committed: PocketBase joins the errors of after-commit hooks to its
+// answer, and a committed write must not be retried or reported undone.
+func runInTransaction(app core.App, fn func(txApp core.App) error) (committed bool, err error) {
+	err = app.RunInTransaction(func(txApp core.App) error {
+		txApp.TxInfo().OnComplete(func(txErr error) error {
+			committed = txErr == nil
+			return nil
+		})
+		return fn(txApp)
+	})
+	return committed, err
 }
 
 // errDryRun rolls back the transaction of a read through a unit.

@@ -87,6 +87,9 @@ func ServicesOf(app core.App) Services {
 }
 
 func (p *plugin) services(app core.App) Services {
+	if p.database == nil { // before the app bootstraps: zero services
+		return Services{App: app, Logger: p.logger, Tokens: &Tokens{}, Authenticate: &Authenticator{}, DB: &Database{}}
+	}
 	return Services{App: app, Logger: p.logger, Tokens: p.tokens, Authenticate: p.authenticate, DB: p.database}
 }
 
@@ -100,6 +103,7 @@ type plugin struct {
 	tokens       *Tokens
 	authenticate *Authenticator
 	database     *Database
+	deferred     *deferredWriter
 	cache        *recordcache.Cache
 	logger       *slog.Logger
 
@@ -156,8 +160,10 @@ func (p *plugin) setUp(app core.App) error {
 	}
 	inproc.BindDryRunReads(app) // the reads through a unit of work
 	internal := inproc.New(app, true, p.cache.Middleware(true))
-	p.database = &Database{internal: internal, limits: p.config.Units,
-		deferred: newDeferredWriter(app, internal, p.config.Defer, p.logger)}
+	if p.deferred == nil { // one writer of the journal for the life of the process
+		p.deferred = newDeferredWriter(app, internal, p.config.Defer, p.logger)
+	}
+	p.database = &Database{internal: internal, limits: p.config.Units, deferred: p.deferred}
 	p.cache.CountRateLimitsWith(p.database.internal)
 	p.logger.Debug("configuration loaded", "file", p.file.path, "settings", p.settings.Settings)
 	return nil
@@ -180,11 +186,11 @@ func (p *plugin) onServe(se *core.ServeEvent) error {
 	if err := p.serveCache(se); err != nil {
 		return err
 	}
-	if err := p.database.deferred.start(); err != nil { // the app's migrations have run
+	if err := p.deferred.start(); err != nil { // the app's migrations have run
 		return fmt.Errorf("hapta: deferred writes: %w", err)
 	}
 	se.App.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
-		p.database.deferred.stop() // apply what was accepted before the app closes
+		p.deferred.stop() // apply what was accepted before the app closes
 		return e.Next()
 	})
 

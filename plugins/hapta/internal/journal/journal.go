@@ -27,8 +27,15 @@ type Record struct {
 	Payload []byte
 }
 
-// header: payload length, CRC-32 of the payload, sequence number
+// header: payload length, CRC-32 of the sequence number and the payload,
+// sequence number
 const headerSize = 4 + 4 + 8
+
+// checksum covers the sequence number and the payload, so that zeroed or
+// stale bytes do not read as a record.
+func checksum(seq, payload []byte) uint32 {
+	return crc32.Update(crc32.ChecksumIEEE(seq), crc32.IEEETable, payload)
+}
 
 // maxPayload bounds one record (a torn length must not allocate wildly).
 const maxPayload = 16 << 20
@@ -125,14 +132,14 @@ func readSegment(path string) ([]Record, int64, error) {
 			return records, end, nil // the end, or a torn header
 		}
 		size := binary.LittleEndian.Uint32(header[0:4])
-		if size > maxPayload {
+		if size == 0 || size > maxPayload {
 			return records, end, nil
 		}
 		payload := make([]byte, size)
 		if _, err := io.ReadFull(reader, payload); err != nil {
 			return records, end, nil
 		}
-		if crc32.ChecksumIEEE(payload) != binary.LittleEndian.Uint32(header[4:8]) {
+		if checksum(header[8:16], payload) != binary.LittleEndian.Uint32(header[4:8]) {
 			return records, end, nil
 		}
 		records = append(records, Record{Seq: binary.LittleEndian.Uint64(header[8:16]), Payload: payload})
@@ -146,8 +153,8 @@ var ErrClosed = errors.New("journal: closed")
 // Append writes a record and returns its sequence number once it is
 // written. Concurrent calls share one write.
 func (j *Journal) Append(payload []byte) (uint64, error) {
-	if len(payload) > maxPayload {
-		return 0, fmt.Errorf("journal: a record of %d bytes is over the limit of %d", len(payload), maxPayload)
+	if len(payload) == 0 || len(payload) > maxPayload {
+		return 0, fmt.Errorf("journal: a record of %d bytes is outside 1 to %d", len(payload), maxPayload)
 	}
 	j.mu.Lock()
 	if j.closed {
@@ -166,8 +173,8 @@ func (j *Journal) Append(payload []byte) (uint64, error) {
 	g := j.pending
 	header := make([]byte, headerSize)
 	binary.LittleEndian.PutUint32(header[0:4], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(header[4:8], crc32.ChecksumIEEE(payload))
 	binary.LittleEndian.PutUint64(header[8:16], seq)
+	binary.LittleEndian.PutUint32(header[4:8], checksum(header[8:16], payload))
 	g.buf = append(append(g.buf, header...), payload...)
 	lead := !j.flushing
 	j.flushing = true
@@ -181,7 +188,9 @@ func (j *Journal) Append(payload []byte) (uint64, error) {
 	return seq, g.err
 }
 
-// flushOne writes the pending group; false when there was none.
+// flushOne writes the pending group; false when there was none. After a
+// failed write nothing more is written: the failed bytes are cut off, so
+// that no record follows a torn one, and later groups fail too.
 func (j *Journal) flushOne() bool {
 	j.mu.Lock()
 	g := j.pending
@@ -192,18 +201,24 @@ func (j *Journal) flushOne() bool {
 		j.mu.Unlock()
 		return false
 	}
-	firstSeq := binary.LittleEndian.Uint64(g.buf[8:16])
-	err := j.rotate(firstSeq)
-	file := j.file
+	err := j.broken
+	if err == nil {
+		err = j.rotate(binary.LittleEndian.Uint64(g.buf[8:16]))
+	}
+	file, offset := j.file, j.written
 	j.mu.Unlock()
 
 	if err == nil {
-		_, err = file.Write(g.buf) // to the OS: a killed process keeps it
+		if _, err = file.Write(g.buf); err != nil { // to the OS: a killed process keeps it
+			_ = file.Truncate(offset)
+			_, _ = file.Seek(offset, io.SeekStart)
+		}
 	}
 	j.mu.Lock()
-	j.written += int64(len(g.buf))
-	if err != nil {
-		j.broken = fmt.Errorf("journal: a write failed, no record is taken after it: %w", err)
+	if err == nil {
+		j.written += int64(len(g.buf))
+	} else if j.broken == nil {
+		j.broken = fmt.Errorf("journal: a write failed, nothing more is written: %w", err)
 	}
 	j.mu.Unlock()
 	g.err = err

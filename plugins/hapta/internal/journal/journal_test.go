@@ -1,11 +1,14 @@
 package journal
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestRecordsSurviveAReopenInOrder(t *testing.T) {
@@ -91,5 +94,65 @@ func TestCompactDropsOnlyUsedSegments(t *testing.T) {
 	_, records, _ := Open(dir, 10, 64)
 	if files() >= before || len(records) != 10 || records[0].Seq != 11 {
 		t.Fatalf("files %d -> %d, %d records after 10", before, files(), len(records))
+	}
+}
+
+// A write that fails (here into a FIFO whose reader goes away) stops the
+// journal: the group gathered meanwhile is refused too, not written after
+// the failed bytes, and a reopen finds only what was acknowledged.
+func TestAFailedWriteStopsTheJournal(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	j, _, err := Open(dir, 0, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append([]byte("p1")); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.mu.Lock()
+	j.file, j.written, j.segmentSize = writer, 0, 1 // this write blocks, then fails; the next group rotates
+	j.mu.Unlock()
+
+	errA := make(chan error, 1)
+	go func() { _, err := j.Append(bytes.Repeat([]byte("a"), 256<<10)); errA <- err }() // seq 2: blocks in write
+	time.Sleep(200 * time.Millisecond)
+	type result struct {
+		seq uint64
+		err error
+	}
+	resB := make(chan result, 1)
+	go func() { seq, err := j.Append([]byte("p3")); resB <- result{seq, err} }() // seq 3: gathered meanwhile
+	time.Sleep(200 * time.Millisecond)
+	reader.Close() // the write of seq 2 fails (EPIPE)
+
+	a := <-errA
+	b := <-resB
+	if a == nil || b.err == nil {
+		t.Fatalf("Append seq 2: %v; Append seq %d: %v; want both refused", a, b.seq, b.err)
+	}
+	j.Close()
+	_, records, err := Open(dir, 0, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for _, r := range records {
+		seqs = append(seqs, r.Seq)
+	}
+	if len(seqs) != 1 || seqs[0] != 1 {
+		t.Fatalf("the reopened journal holds %v, want only the acknowledged 1", seqs)
 	}
 }
