@@ -300,29 +300,42 @@ func TestTheCacheIsFreshRightAfterSaveChanges(t *testing.T) {
 	}
 }
 
-// Concurrent units, each of its own caller, never mix: each commits or
-// fails whole. Run with -race.
+// Concurrent requests' units, each of its own caller, never mix: each
+// commits or fails whole. Run with -race.
 func TestConcurrentUnitsNeverMix(t *testing.T) {
 	t.Parallel()
 	w := newUnitsWorld(t, UnitLimits{})
 	const writers, posts = 6, 20
 	authors := make([]*core.Record, writers)
+	tokens := make([]string, writers)
 	for i := range authors {
-		authors[i], _ = testsupport.NewAuthRecord(t, w.app, "users", fmt.Sprintf("writer%d@example.com", i))
+		authors[i], tokens[i] = testsupport.NewAuthRecord(t, w.app, "users", fmt.Sprintf("writer%d@example.com", i))
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, writers)
+	statuses := make([]int, writers)
 	for i, author := range authors {
 		wg.Go(func() {
-			unit := ServicesOf(w.app).DB.As(Principal{IsAuthenticated: true, ID: author.Id, Record: author}).Begin()
-			for j := range posts {
+			ops := make([]map[string]any, posts)
+			for j := range ops {
 				title := fmt.Sprintf("post %d of writer %d", j, i)
 				if i%2 == 1 && j == posts-1 {
 					title = "" // the odd writers' last op fails
 				}
-				unit.Create("posts", map[string]any{"title": title, "author": author.Id})
+				ops[j] = map[string]any{"op": "create", "collection": "posts", "data": map[string]any{"title": title, "author": author.Id}}
 			}
-			_, errs[i] = unit.SaveChanges()
+			statuses[i], _ = w.batch(t, tokens[i], ops...)
+		})
+	}
+	// and units in process at the same time, over the same collection
+	for i := range 2 {
+		wg.Go(func() {
+			unit := w.asBob.Begin()
+			for j := range posts {
+				unit.Create("posts", map[string]any{"title": fmt.Sprintf("bob's %d-%d", i, j), "author": w.bob.Id})
+			}
+			if _, err := unit.SaveChanges(); err != nil {
+				t.Error(err)
+			}
 		})
 	}
 	wg.Wait()
@@ -331,16 +344,16 @@ func TestConcurrentUnitsNeverMix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := int64(posts)
+		want, wantStatus := int64(posts), 200
 		if i%2 == 1 {
-			want = 0
-			unitFailure(t, errs[i], posts-1, http.StatusBadRequest, "title")
-		} else if errs[i] != nil {
-			t.Fatalf("writer %d: %v", i, errs[i])
+			want, wantStatus = 0, 400
 		}
-		if n != want {
-			t.Fatalf("writer %d: %d posts, want %d", i, n, want)
+		if n != want || statuses[i] != wantStatus {
+			t.Fatalf("writer %d: answered %d, %d posts; want %d, %d", i, statuses[i], n, wantStatus, want)
 		}
+	}
+	if n, _ := w.app.CountRecords("posts", dbx.HashExp{"author": w.bob.Id}); n != 2*posts+1 {
+		t.Fatalf("bob: %d posts, want %d", n, 2*posts+1)
 	}
 }
 
