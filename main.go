@@ -28,7 +28,7 @@ func main() {
 		TemplateLang: migratecmd.TemplateLangGo,
 		Automigrate:  fromSource,
 	})
-	clover.MustRegister(app, clover.Config{})
+	clover.MustRegister(app, app.RootCmd, clover.Config{})
 	hapta.MustRegister(app, app.RootCmd, hapta.Config{})
 	routes.Register(app)
 

@@ -34,7 +34,7 @@ func exampleAppWith(t *testing.T, haptaConfig string) (core.App, *httptest.Serve
 	t.Helper()
 	app := testsupport.NewApp(t, func(app core.App) {
 		hapta.MustRegister(app, nil, hapta.Config{ConfigFile: testsupport.WriteFile(t, "hapta-config.json", haptaConfig)})
-		clover.MustRegister(app, clover.Config{})
+		clover.MustRegister(app, nil, clover.Config{})
 		routes.Register(app)
 	})
 	server, err := testsupport.Serve(t, app)

@@ -9,7 +9,7 @@
 //
 //	app := pocketbase.New()
 //	hapta.MustRegister(app, app.RootCmd, hapta.Config{})
-//	clover.MustRegister(app, clover.Config{})
+//	clover.MustRegister(app, app.RootCmd, clover.Config{})
 //	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 //		hapta.Handle(se, "GET /api/reports", reports, clover.RequireClearance(50))
 //		return se.Next()
@@ -18,6 +18,7 @@ package clover
 
 import (
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/spf13/cobra"
 
 	"github.com/postr-inc/hapta/plugins/hapta"
 )
@@ -33,19 +34,23 @@ const (
 type Config struct{}
 
 // MustRegister registers the clover plugin and panics if that fails.
-func MustRegister(app core.App, config Config) {
-	if err := Register(app, config); err != nil {
+func MustRegister(app core.App, rootCmd *cobra.Command, config Config) {
+	if err := Register(app, rootCmd, config); err != nil {
 		panic(err)
 	}
 }
 
 // Register registers the clover plugin: the tenancy collections (created by
-// a migration when the app's migrations run), the tenant in hapta's
-// principal, and the hooks that keep every membership's roles within the
+// migrations when the app's migrations run), the tenant in hapta's
+// principal, the hooks that keep every membership's roles within the
 // membership's tenant and its clearance up to date, whoever writes them
-// (API, admin UI, Go, JS).
-func Register(app core.App, config Config) error {
-	registerTenancyMigration()
+// (API, admin UI, Go, JS), and, with rootCmd (nil for none), the `clover`
+// command (`clover tenant create NAME`).
+func Register(app core.App, rootCmd *cobra.Command, config Config) error {
+	registerMigrations()
+	if rootCmd != nil {
+		addCommands(app, rootCmd)
+	}
 	hapta.OnPrincipal(app).BindFunc(addTenant)
 	app.OnRecordValidate(MembersCollection).BindFunc(validateMember)
 	app.OnRecordUpdate(RolesCollection).BindFunc(refreshClearancesOnUpdate)

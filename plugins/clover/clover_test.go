@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
 	validation "github.com/pocketbase/ozzo-validation/v4"
@@ -34,7 +35,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	app := testsupport.NewApp(t, func(app core.App) {
 		hapta.MustRegister(app, nil, hapta.Config{ConfigFile: testsupport.WriteFile(t, "hapta-config.json", `{}`)})
-		clover.MustRegister(app, clover.Config{})
+		clover.MustRegister(app, nil, clover.Config{})
 		app.OnServe().BindFunc(guardedRoutes)
 	})
 	server, err := testsupport.Serve(t, app)
@@ -254,5 +255,42 @@ func newDocuments(t *testing.T, app core.App) {
 	documents.DeleteRule = types.Pointer(member + ` && @collection.tenant_members:m.clearance ?>= 50`)
 	if err := app.Save(documents); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestTenantsAreClientsWithAHashedSecret(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	secret, err := clover.NewClientSecret(w.app, w.tenantA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := clover.AuthenticateClient(w.app, w.tenantA.Id, secret); err != nil || got.Id != w.tenantA.Id {
+		t.Fatalf("the right secret: %v %v", got, err)
+	}
+	for _, c := range []struct{ id, secret string }{
+		{w.tenantA.Id, secret + "x"}, {w.tenantA.Id, ""}, {w.tenantB.Id, secret}, {"no-such-tenant", secret},
+	} {
+		if _, err := clover.AuthenticateClient(w.app, c.id, c.secret); !errors.Is(err, clover.ErrInvalidClient) {
+			t.Errorf("client %q with a wrong secret: %v", c.id, err)
+		}
+	}
+	// kept only as a hash, and never answered, not even to a superuser
+	var hashes []string
+	if err := w.app.DB().NewQuery("SELECT hash FROM _clover_client_secrets").Column(&hashes); err != nil || len(hashes) != 1 || strings.Contains(hashes[0], secret) {
+		t.Fatalf("stored: %v %v", hashes, err)
+	}
+	stored, _ := w.app.FindRecordById(clover.TenantsCollection, w.tenantA.Id)
+	_, superToken := testsupport.NewAuthRecord(t, w.app, core.CollectionNameSuperusers, "root@example.com")
+	answer := testsupport.CallJSON(t, "GET", w.server.URL+"/api/collections/tenants/records/"+w.tenantA.Id, "", "Authorization", superToken)
+	if answer.Status != 200 || strings.Contains(string(answer.Raw), hashes[0]) || strings.Contains(string(answer.Raw), secret) {
+		t.Fatalf("the tenant as a superuser sees it: %d %s", answer.Status, answer.Raw)
+	}
+	// a new secret replaces the old one
+	if _, err := clover.NewClientSecret(w.app, stored); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clover.AuthenticateClient(w.app, w.tenantA.Id, secret); !errors.Is(err, clover.ErrInvalidClient) {
+		t.Fatal("the old secret still works")
 	}
 }

@@ -19,7 +19,7 @@ func reports(ctx *hapta.Context, _ emptyInput) error {
 func Example() {
 	app := pocketbase.New()
 	hapta.MustRegister(app, app.RootCmd, hapta.Config{})
-	clover.MustRegister(app, clover.Config{})
+	clover.MustRegister(app, app.RootCmd, clover.Config{})
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		hapta.Handle(se, "GET /api/reports", reports, clover.RequireClearance(50))
 		return se.Next()

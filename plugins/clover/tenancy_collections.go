@@ -12,11 +12,44 @@ import (
 // that data directories where it ran do not run it again.
 const tenancyMigration = "1764200000_create_tenancy.go"
 
-// registerTenancyMigration adds the migration to PocketBase's app
+// clientsMigration makes tenants OAuth2 clients: a hashed secret and
+// whether the tenant is first-party.
+const clientsMigration = "1764500000_clover_tenant_clients.go"
+
+// registerMigrations adds clover's migrations to PocketBase's app
 // migrations, a list shared by every app of the process: once.
-var registerTenancyMigration = sync.OnceFunc(func() {
+var registerMigrations = sync.OnceFunc(func() {
 	core.AppMigrations.Register(createTenancy, dropTenancy, tenancyMigration)
+	core.AppMigrations.Register(addTenantClients, dropTenantClients, clientsMigration)
 })
+
+// addTenantClients gives tenants the first-party flag (the password grant)
+// and a table of their client secrets' hashes, outside the collections so
+// that no API answer, a superuser's included, carries them.
+func addTenantClients(app core.App) error {
+	tenants, err := app.FindCollectionByNameOrId(TenantsCollection)
+	if err != nil {
+		return err
+	}
+	tenants.Fields.Add(&core.BoolField{Name: FirstPartyField})
+	if err := app.Save(tenants); err != nil {
+		return err
+	}
+	_, err = app.DB().NewQuery("CREATE TABLE {{" + secretsTable + "}} ([[tenant]] TEXT PRIMARY KEY NOT NULL, [[hash]] TEXT NOT NULL)").Execute()
+	return err
+}
+
+func dropTenantClients(app core.App) error {
+	if _, err := app.DB().NewQuery("DROP TABLE IF EXISTS {{" + secretsTable + "}}").Execute(); err != nil {
+		return err
+	}
+	tenants, err := app.FindCollectionByNameOrId(TenantsCollection)
+	if err != nil {
+		return err
+	}
+	tenants.Fields.RemoveByName(FirstPartyField)
+	return app.Save(tenants)
+}
 
 // createTenancy creates tenants with their admins, roles with a clearance
 // (security_level), and memberships holding roles of their tenant (their

@@ -139,7 +139,7 @@ type deferredWriter struct {
 	changed   *sync.Cond
 	running   bool
 	stopping  bool
-	quit      chan struct{} // closed when a stop gives up waiting: the applier leaves
+	quit      chan struct{}       // closed when a stop gives up waiting: the applier leaves
 	queued    map[uint64]queuedOp // accepted, not applied, by sequence number
 	nextApply uint64
 	pending   int64 // bytes accepted and not applied, reserved before the write

@@ -30,7 +30,7 @@ type authApp struct{ *testsupport.Served }
 func newAuthApp(t *testing.T, configure func(users *core.Collection)) *authApp {
 	t.Helper()
 	app := testsupport.NewApp(t, func(app core.App) {
-		clover.MustRegister(app, clover.Config{})
+		clover.MustRegister(app, nil, clover.Config{})
 		hapta.MustRegister(app, nil, hapta.Config{
 			ConfigFile: testsupport.WriteFile(t, "hapta-config.json", `{"logLevel": "error"}`),
 			Lockout:    hapta.LockoutConfig{MaxFailures: 3, Window: time.Minute, AccountMaxFailures: 6, AccountWindow: time.Minute},

@@ -1,0 +1,70 @@
+package clover
+
+import (
+	"fmt"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/spf13/cobra"
+)
+
+// addCommands adds `clover tenant create NAME [--first-party]` and
+// `clover tenant secret ID` to the root command.
+func addCommands(app core.App, rootCmd *cobra.Command) {
+	cloverCmd := &cobra.Command{Use: "clover", Short: "Manage Clover's tenants"}
+	tenantCmd := &cobra.Command{Use: "tenant", Short: "Manage tenants, the OAuth2 clients of a Clover server"}
+
+	var firstParty bool
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a tenant and print its client id and secret (shown once)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := app.RunAllMigrations(); err != nil {
+				return err
+			}
+			tenants, err := app.FindCollectionByNameOrId(TenantsCollection)
+			if err != nil {
+				return err
+			}
+			tenant := core.NewRecord(tenants)
+			tenant.Set("name", args[0])
+			tenant.Set(FirstPartyField, firstParty)
+			if err := app.Save(tenant); err != nil {
+				return err
+			}
+			return printCredentials(cmd, app, tenant)
+		},
+	}
+	create.Flags().BoolVar(&firstParty, "first-party", false, "allow the tenant the password grant")
+
+	secret := &cobra.Command{
+		Use:   "secret ID",
+		Short: "Make a new client secret for a tenant (the old one stops working) and print it once",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := app.RunAllMigrations(); err != nil {
+				return err
+			}
+			tenant, err := app.FindRecordById(TenantsCollection, args[0])
+			if err != nil {
+				return fmt.Errorf("no tenant %q", args[0])
+			}
+			return printCredentials(cmd, app, tenant)
+		},
+	}
+
+	tenantCmd.AddCommand(create, secret)
+	cloverCmd.AddCommand(tenantCmd)
+	rootCmd.AddCommand(cloverCmd)
+}
+
+func printCredentials(cmd *cobra.Command, app core.App, tenant *core.Record) error {
+	secret, err := NewClientSecret(app, tenant)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "tenant %q\nclient_id=%s\nclient_secret=%s\n", tenant.GetString("name"), tenant.Id, secret)
+	fmt.Fprintln(out, "The secret is shown only now; keep it safe. `clover tenant secret ID` makes a new one.")
+	return nil
+}
