@@ -6,6 +6,7 @@ toolchain go1.27.3
 
 require (
 	github.com/ganigeorgiev/fexpr v0.6.0
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/maypok86/otter/v2 v2.4.0
 	github.com/pb33f/libopenapi v0.42.5
