@@ -48,7 +48,11 @@ type Caller struct {
 }
 
 // CallerOf is the client of a hapta request.
+// A Context without a request (built by hand) has the zero Caller.
 func CallerOf(ctx *Context) Caller {
+	if ctx.Event == nil || ctx.Event.Request == nil {
+		return Caller{}
+	}
 	return Caller{RemoteAddr: ctx.Event.Request.RemoteAddr, Header: ctx.Event.Request.Header}
 }
 

@@ -92,17 +92,41 @@ func (c *Context) discardUnsaved(logger *slog.Logger) {
 	}
 }
 
+// ErrNoRequest is the answer methods' error on a Context without a
+// request (built by hand, as in a unit test of a handler).
+var ErrNoRequest = errors.New("hapta: the Context has no request to answer; hapta builds it for Handle and NewHTTPHandler")
+
 // JSON answers with status and v encoded as JSON.
-func (c *Context) JSON(status int, v any) error { return c.Event.JSON(status, v) }
+func (c *Context) JSON(status int, v any) error {
+	if c.Event == nil {
+		return ErrNoRequest
+	}
+	return c.Event.JSON(status, v)
+}
 
 // HTML answers with status and an HTML document.
-func (c *Context) HTML(status int, html string) error { return c.Event.HTML(status, html) }
+func (c *Context) HTML(status int, html string) error {
+	if c.Event == nil {
+		return ErrNoRequest
+	}
+	return c.Event.HTML(status, html)
+}
 
 // Text answers with status and plain text.
-func (c *Context) Text(status int, text string) error { return c.Event.String(status, text) }
+func (c *Context) Text(status int, text string) error {
+	if c.Event == nil {
+		return ErrNoRequest
+	}
+	return c.Event.String(status, text)
+}
 
 // NoContent answers with status and no body.
-func (c *Context) NoContent(status int) error { return c.Event.NoContent(status) }
+func (c *Context) NoContent(status int) error {
+	if c.Event == nil {
+		return ErrNoRequest
+	}
+	return c.Event.NoContent(status)
+}
 
 // Error returns an error answer in PocketBase's ApiError shape; data may be
 // validation.Errors for per-field errors. Return it from the handler.

@@ -85,3 +85,23 @@ func TestNewHTTPHandlerRefusesABadSchema(t *testing.T) {
 		t.Fatal("a path field without its {name} in the pattern must be refused")
 	}
 }
+
+// A Context built by hand (a unit test of a handler) answers errors, not
+// nil-pointer panics.
+func TestAZeroContextAnswersErrors(t *testing.T) {
+	t.Parallel()
+	var ctx Context
+	for name, err := range map[string]error{
+		"JSON": ctx.JSON(200, nil), "HTML": ctx.HTML(200, ""), "Text": ctx.Text(200, ""), "NoContent": ctx.NoContent(204),
+	} {
+		if !errors.Is(err, ErrNoRequest) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := ctx.DB().List("posts", ListOptions{}); !errors.Is(err, ErrOutsidePocketBase) {
+		t.Errorf("DB: %v", err)
+	}
+	if caller := CallerOf(&ctx); caller.RemoteAddr != "" || caller.Header != nil {
+		t.Error("CallerOf a zero Context")
+	}
+}
