@@ -44,3 +44,27 @@ func TestTheCloverCommandMakesTenantClients(t *testing.T) {
 		t.Fatal("the replaced secret still works")
 	}
 }
+
+// `./pocketbase clover rotate-keys` makes a new active key and keeps the
+// retired one published.
+func TestTheCloverCommandRotatesKeys(t *testing.T) {
+	dir := workDir(t, `{"logLevel": "warn"}`)
+	rotated := regexp.MustCompile(`active key (\w+); (\d+) keys published`)
+	rotate := func() (kid, published string) {
+		t.Helper()
+		command := start(t, dir, nil, "--dev=false", "clover", "rotate-keys")
+		if code := command.waitExit(t); code != 0 {
+			t.Fatalf("exit %d:\n%s", code, command.output)
+		}
+		m := rotated.FindStringSubmatch(command.output.String())
+		if m == nil {
+			t.Fatalf("no key printed:\n%s", command.output)
+		}
+		return m[1], m[2]
+	}
+	first, published := rotate()
+	second, publishedAfter := rotate()
+	if first == second || published != "1" || publishedAfter != "2" {
+		t.Fatalf("keys %s then %s, published %s then %s", first, second, published, publishedAfter)
+	}
+}

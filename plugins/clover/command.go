@@ -5,10 +5,12 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/spf13/cobra"
+
+	"github.com/postr-inc/hapta/plugins/clover/internal/signing"
 )
 
-// addCommands adds `clover tenant create NAME [--first-party]` and
-// `clover tenant secret ID` to the root command.
+// addCommands adds `clover tenant create NAME [--first-party]`,
+// `clover tenant secret ID` and `clover rotate-keys` to the root command.
 func addCommands(app core.App, rootCmd *cobra.Command) {
 	cloverCmd := &cobra.Command{Use: "clover", Short: "Manage Clover's tenants"}
 	tenantCmd := &cobra.Command{Use: "tenant", Short: "Manage tenants, the OAuth2 clients of a Clover server"}
@@ -53,8 +55,30 @@ func addCommands(app core.App, rootCmd *cobra.Command) {
 		},
 	}
 
+	rotate := &cobra.Command{
+		Use:   "rotate-keys",
+		Short: "Make a new signing key; the old ones stay published until their tokens expire",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			keys, err := signing.Open(app, SignedTokenLifetime)
+			if err != nil {
+				return err
+			}
+			key, err := keys.Rotate()
+			if err != nil {
+				return err
+			}
+			published, err := keys.Published()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "active key %s; %d keys published\n", key.ID, len(published.Keys))
+			return nil
+		},
+	}
+
 	tenantCmd.AddCommand(create, secret)
-	cloverCmd.AddCommand(tenantCmd)
+	cloverCmd.AddCommand(tenantCmd, rotate)
 	rootCmd.AddCommand(cloverCmd)
 }
 

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"time"
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -20,6 +21,10 @@ const (
 	// FirstPartyField marks a tenant allowed the password grant.
 	FirstPartyField = "first_party"
 )
+
+// SignedTokenLifetime is the longest a token Clover signs lives: a retired
+// signing key stays published that long.
+const SignedTokenLifetime = time.Hour
 
 // ErrInvalidClient is the error of a client id and secret that do not
 // match a tenant (OAuth2's invalid_client).
