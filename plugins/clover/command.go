@@ -20,10 +20,7 @@ func addCommands(app core.App, rootCmd *cobra.Command) {
 		Use:   "create NAME",
 		Short: "Create a tenant and print its client id and secret (shown once)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := app.RunAllMigrations(); err != nil {
-				return err
-			}
+		RunE: migrated(app, func(cmd *cobra.Command, args []string) error {
 			tenants, err := app.FindCollectionByNameOrId(TenantsCollection)
 			if err != nil {
 				return err
@@ -35,7 +32,7 @@ func addCommands(app core.App, rootCmd *cobra.Command) {
 				return err
 			}
 			return printCredentials(cmd, app, tenant)
-		},
+		}),
 	}
 	create.Flags().BoolVar(&firstParty, "first-party", false, "allow the tenant the password grant")
 
@@ -43,16 +40,13 @@ func addCommands(app core.App, rootCmd *cobra.Command) {
 		Use:   "secret ID",
 		Short: "Make a new client secret for a tenant (the old one stops working) and print it once",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := app.RunAllMigrations(); err != nil {
-				return err
-			}
+		RunE: migrated(app, func(cmd *cobra.Command, args []string) error {
 			tenant, err := app.FindRecordById(TenantsCollection, args[0])
 			if err != nil {
 				return fmt.Errorf("no tenant %q", args[0])
 			}
 			return printCredentials(cmd, app, tenant)
-		},
+		}),
 	}
 
 	rotate := &cobra.Command{
@@ -80,6 +74,17 @@ func addCommands(app core.App, rootCmd *cobra.Command) {
 	tenantCmd.AddCommand(create, secret)
 	cloverCmd.AddCommand(tenantCmd, rotate)
 	rootCmd.AddCommand(cloverCmd)
+}
+
+// migrated runs the app's migrations (the tenancy collections) before run:
+// commands other than serve do not.
+func migrated(app core.App, run func(cmd *cobra.Command, args []string) error) func(cmd *cobra.Command, args []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := app.RunAllMigrations(); err != nil {
+			return err
+		}
+		return run(cmd, args)
+	}
 }
 
 func printCredentials(cmd *cobra.Command, app core.App, tenant *core.Record) error {
