@@ -53,6 +53,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	}
 	hapta.OnPrincipal(app).BindFunc(addTenant)
 	app.OnRecordValidate(MembersCollection).BindFunc(validateMember)
+	app.OnRecordDeleteExecute(TenantsCollection).BindFunc(forgetClientSecret)
 	app.OnRecordUpdate(RolesCollection).BindFunc(refreshClearancesOnUpdate)
 	app.OnRecordDelete(RolesCollection).BindFunc(refreshClearancesOnDelete)
 	return nil

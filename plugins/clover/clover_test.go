@@ -2,6 +2,7 @@ package clover_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"errors"
 	"net/http/httptest"
 	"slices"
@@ -292,5 +293,51 @@ func TestTenantsAreClientsWithAHashedSecret(t *testing.T) {
 	}
 	if _, err := clover.AuthenticateClient(w.app, w.tenantA.Id, secret); !errors.Is(err, clover.ErrInvalidClient) {
 		t.Fatal("the old secret still works")
+	}
+}
+
+// Only a superuser makes a tenant first-party (the password grant): its
+// admins may rename it, not grant it that.
+func TestATenantAdminCannotMakeItFirstParty(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	path := "/api/collections/tenants/records/" + w.tenantA.Id
+	if status, body := w.rest(t, "alice", "PATCH", path, `{"first_party": true}`); status == 200 {
+		t.Fatalf("an admin made the tenant first-party: %v", body)
+	}
+	if status, body := w.rest(t, "alice", "PATCH", path, `{"name": "A, renamed"}`); status != 200 {
+		t.Fatalf("an admin renaming the tenant: %d %v", status, body)
+	}
+}
+
+// A login from Go naming the tenant in a header map written by hand (the
+// constant's spelling, not Go's canonical one) gets the tenant.
+func TestTheTenantHeaderIsReadInAnySpelling(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	result, err := hapta.ServicesOf(w.app).Authenticate.Password(
+		hapta.Caller{Header: http.Header{clover.TenantHeader: {w.tenantA.Id}}},
+		hapta.PasswordLogin{Identity: "bob@example.com", Password: "password-for-tests-1"})
+	if err != nil || result.Principal.TenantID != w.tenantA.Id {
+		t.Fatalf("bob's login in A: %+v %v", result, err)
+	}
+}
+
+// A deleted tenant's secret does not authenticate a tenant made later with
+// the same id.
+func TestADeletedTenantsSecretDies(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	tenant := w.save(t, clover.TenantsCollection, map[string]any{"id": "reusedtenant001", "name": "Old"})
+	secret, err := clover.NewClientSecret(w.app, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.app.Delete(tenant); err != nil {
+		t.Fatal(err)
+	}
+	w.save(t, clover.TenantsCollection, map[string]any{"id": "reusedtenant001", "name": "New"})
+	if _, err := clover.AuthenticateClient(w.app, "reusedtenant001", secret); err == nil {
+		t.Fatal("the deleted tenant's secret authenticates the new tenant")
 	}
 }

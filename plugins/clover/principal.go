@@ -1,6 +1,9 @@
 package clover
 
 import (
+	"net/http"
+	"strings"
+
 	"github.com/postr-inc/hapta/plugins/hapta"
 )
 
@@ -12,7 +15,7 @@ const TenantHeader = "X-Tenant-ID"
 // held there and their highest clearance into the principal, when the
 // principal is a member of it.
 func addTenant(e *hapta.PrincipalEvent) error {
-	if tenantID := e.Header.Get(TenantHeader); tenantID != "" {
+	if tenantID := headerValue(e.Header, TenantHeader); tenantID != "" {
 		membership, ok, err := FindMembership(e.App, tenantID, e.Principal.ID)
 		if err != nil {
 			return err
@@ -24,4 +27,18 @@ func addTenant(e *hapta.PrincipalEvent) error {
 		}
 	}
 	return e.Next()
+}
+
+// headerValue reads a header however its key is spelt: a header built in
+// Go may not be in canonical form.
+func headerValue(header http.Header, name string) string {
+	if value := header.Get(name); value != "" {
+		return value
+	}
+	for key, values := range header {
+		if strings.EqualFold(key, name) && len(values) > 0 {
+			return values[0]
+		}
+	}
+	return ""
 }

@@ -32,6 +32,9 @@ func addTenantClients(app core.App) error {
 		return err
 	}
 	tenants.Fields.Add(&core.BoolField{Name: FirstPartyField})
+	if tenants.UpdateRule != nil { // its admins may rename it, not grant it the password grant
+		tenants.UpdateRule = types.Pointer("(" + *tenants.UpdateRule + ") && @request.body." + FirstPartyField + ":isset = false")
+	}
 	if err := app.Save(tenants); err != nil {
 		return err
 	}

@@ -71,3 +71,14 @@ func hashSecret(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])
 }
+
+// forgetClientSecret drops a deleted tenant's secret, so that it never
+// authenticates a tenant made later with the same id.
+func forgetClientSecret(e *core.RecordEvent) error {
+	if err := e.Next(); err != nil {
+		return err
+	}
+	_, err := e.App.DB().NewQuery("DELETE FROM {{" + secretsTable + "}} WHERE [[tenant]] = {:tenant}").
+		Bind(dbx.Params{"tenant": e.Record.Id}).Execute()
+	return err
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pocketbase/pocketbase/apis"
@@ -25,7 +26,7 @@ type Context struct {
 	Event *core.RequestEvent
 
 	dbOnce sync.Once
-	db     *Database // the request's handle, with its unit in batch mode
+	db     atomic.Pointer[Database] // the request's handle, with its unit in batch mode
 }
 
 // Metadata describes the request.
@@ -72,22 +73,23 @@ type Services struct {
 // answer ErrOutsidePocketBase.
 func (c *Context) DB() *Database {
 	c.dbOnce.Do(func() {
-		if c.Services.DB == nil {
-			c.db = &Database{}
-			return
+		db := &Database{}
+		if c.Services.DB != nil {
+			db = c.Services.DB.As(c.Principal)
+			db.caller = CallerOf(c)
 		}
-		c.db = c.Services.DB.As(c.Principal)
-		c.db.caller = CallerOf(c)
+		c.db.Store(db)
 	})
-	return c.db
+	return c.db.Load()
 }
 
 // discardUnsaved drops the writes the request queued and never saved.
 func (c *Context) discardUnsaved(logger *slog.Logger) {
-	if c.db == nil {
+	db := c.db.Load()
+	if db == nil {
 		return
 	}
-	if n := c.db.Discard(); n > 0 {
+	if n := db.Discard(); n > 0 {
 		logger.Debug("discarded the request's unit of work, never saved", "requestId", c.Metadata.RequestID, "ops", n)
 	}
 }

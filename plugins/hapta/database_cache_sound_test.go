@@ -2,6 +2,7 @@ package hapta
 
 import (
 	"fmt"
+	"github.com/pocketbase/pocketbase/tools/hook"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -565,5 +566,29 @@ func TestCacheEntriesMatchCollectionsInAnyCaseAndOnceTheyExist(t *testing.T) {
 		if header, _ := items(t, server, "/api/collections/later/records", "", "title"); header != want {
 			t.Fatalf("a collection created after the start, read %d: %s", i, header)
 		}
+	}
+}
+
+// A read hook of the application's, whatever its id, makes reads bypass:
+// hapta's own dry-run handlers have ids no application can know.
+func TestAReadHookWithAnyIdBypasses(t *testing.T) {
+	t.Parallel()
+	var views atomic.Int32
+	app, server := soundApp(t, []string{"posts"}, func(app core.App) {
+		app.OnRecordViewRequest().Bind(&hook.Handler[*core.RecordRequestEvent]{
+			Id: "haptaDryRunView", // hapta's id before it was drawn at start
+			Func: func(e *core.RecordRequestEvent) error {
+				views.Add(1)
+				return e.Next()
+			},
+		})
+	})
+	author, _ := testsupport.NewAuthRecord(t, app, "users", "author@example.com")
+	post := testsupport.SaveRecord(t, app, "posts", map[string]any{"title": "Hello", "author": author.Id})
+	for range 3 {
+		get(t, server, "/api/collections/posts/records/"+post.Id, "")
+	}
+	if views.Load() != 3 {
+		t.Fatalf("the application's view hook ran %d times for 3 views", views.Load())
 	}
 }

@@ -139,12 +139,17 @@ func (u *Unit) Create(collection string, data map[string]any) (map[string]any, e
 	if record == nil {
 		record = map[string]any{}
 	}
+	if c.IsView() {
+		return nil, apis.NewBadRequestError("Unsupported collection type.", nil) // PocketBase's answer
+	}
 	id, _ := record[core.FieldNameId].(string)
 	if id == "" {
 		if id, err = newRecordID(c); err != nil {
 			return nil, err
 		}
-		record[core.FieldNameId] = id
+		if id != "" {
+			record[core.FieldNameId] = id
+		}
 	}
 	if err := u.queue(unitOp{kind: "create", collection: collection, id: id, request: createRequest(collection, maps.Clone(record))}); err != nil {
 		return nil, err
@@ -326,11 +331,12 @@ func (u *Unit) collection(name string) (*core.Collection, error) {
 }
 
 // newRecordID is a new id in the collection's id format, as PocketBase
-// would generate it on save.
+// would generate it on save; "" when the collection has no pattern (the
+// record gets its id from PocketBase on commit, or the op is refused).
 func newRecordID(c *core.Collection) (string, error) {
 	field, ok := c.Fields.GetByName(core.FieldNameId).(*core.TextField)
 	if !ok || field.AutogeneratePattern == "" {
-		return "", fmt.Errorf("hapta: the collection %s has no id pattern to generate an id from", c.Name)
+		return "", nil
 	}
 	return security.RandomStringByRegex(field.AutogeneratePattern)
 }

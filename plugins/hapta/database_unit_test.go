@@ -376,3 +376,39 @@ func TestUnitLimits(t *testing.T) {
 		t.Fatalf("a missing collection: %v", err)
 	}
 }
+
+// ServicesOf(app).DB (ctx.Services.DB) is a handle per caller: one
+// caller's batch mode does not queue another's writes.
+func TestBatchModeIsTheHandlesNotTheApps(t *testing.T) {
+	t.Parallel()
+	w := newUnitsWorld(t, UnitLimits{})
+	first := ServicesOf(w.app).DB.AsSystem()
+	if err := first.SetBatch(true); err != nil {
+		t.Fatal(err)
+	}
+	shared := ServicesOf(w.app).DB
+	if err := shared.SetBatch(true); err != nil {
+		t.Fatal(err)
+	}
+	shared.Create("posts", map[string]any{"title": "queued"})
+	if other := ServicesOf(w.app).DB; other.unit != nil || shared.unit.Len() != 1 || first.unit.Len() != 0 {
+		t.Fatal("batch mode is shared between handles")
+	}
+}
+
+// A create in a view collection is refused as PocketBase refuses it (400),
+// not a 500.
+func TestACreateInAViewCollectionIsRefused(t *testing.T) {
+	t.Parallel()
+	w := newUnitsWorld(t, UnitLimits{})
+	view := core.NewViewCollection("post_titles")
+	view.ViewQuery = "SELECT id, title FROM posts"
+	view.ListRule, view.ViewRule = types.Pointer(""), types.Pointer("")
+	if err := w.app.Save(view); err != nil {
+		t.Fatal(err)
+	}
+	status, body := w.batch(t, w.aliceToken, map[string]any{"op": "create", "collection": "post_titles", "data": map[string]any{"title": "x"}})
+	if status != 400 || failedOp(t, body, "0")["status"] != 400.0 {
+		t.Fatalf("a create in a view: %d %v", status, body)
+	}
+}

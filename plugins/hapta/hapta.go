@@ -90,7 +90,8 @@ func (p *plugin) services(app core.App) Services {
 	if p.database == nil { // before the app bootstraps: zero services
 		return Services{App: app, Logger: p.logger, Tokens: &Tokens{}, Authenticate: &Authenticator{}, DB: &Database{}}
 	}
-	return Services{App: app, Logger: p.logger, Tokens: p.tokens, Authenticate: p.authenticate, DB: p.database}
+	// a handle of its own for each caller: batch mode is the handle's
+	return Services{App: app, Logger: p.logger, Tokens: p.tokens, Authenticate: p.authenticate, DB: p.database.actingAs(nil)}
 }
 
 type plugin struct {

@@ -2,6 +2,7 @@ package inproc
 
 import (
 	"context"
+	"crypto/rand"
 	"math"
 	"net/http"
 
@@ -23,18 +24,23 @@ func WithDryRunApp(ctx context.Context, app core.App) context.Context {
 // the list and view request hooks.
 const DryRunReadHandlers = 1
 
+// dryRunHandlerID names hapta's handlers with a suffix drawn at start, so
+// that no application's handler can replace them by id (the record cache
+// counts every other handler of these hooks as a reason to bypass).
+var dryRunHandlerID = "haptaDryRun" + rand.Text()[:10]
+
 // BindDryRunReads binds, on app, the hooks that answer the record list and
 // view requests of WithDryRunApp at once. Binding again replaces them.
 func BindDryRunReads(app core.App) {
 	app.OnRecordViewRequest().Bind(&hook.Handler[*core.RecordRequestEvent]{
-		Id:       "haptaDryRunView",
+		Id:       dryRunHandlerID + "View",
 		Priority: math.MinInt32,
 		Func: func(e *core.RecordRequestEvent) error {
 			return answerDryRun(e.RequestEvent, e.Next, func() any { return e.Record })
 		},
 	})
 	app.OnRecordsListRequest().Bind(&hook.Handler[*core.RecordsListRequestEvent]{
-		Id:       "haptaDryRunList",
+		Id:       dryRunHandlerID + "List",
 		Priority: math.MinInt32,
 		Func: func(e *core.RecordsListRequestEvent) error {
 			return answerDryRun(e.RequestEvent, e.Next, func() any { return e.Result })
