@@ -2,8 +2,8 @@ package clover_test
 
 import (
 	"encoding/json"
-	"net/http"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
