@@ -7,7 +7,6 @@ import (
 
 	"github.com/pocketbase/ozzo-validation/v4/is"
 
-	"github.com/postr-inc/hapta/plugins/hapta/internal/inproc"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
@@ -133,8 +132,7 @@ func (l *loadedSettings) checkCache() string {
 	if minTTL > maxTTL {
 		return fmt.Sprintf("minTtl %s is longer than maxTtl %s", c.MinTTL, c.MaxTTL)
 	}
-	l.cache = recordcache.Config{MaxBytes: uint64(c.MaxBytes), MinTTL: minTTL, MaxTTL: maxTTL, Collections: map[string]recordcache.Policy{},
-		OwnReadHandlers: inproc.DryRunReadHandlers}
+	l.cache = recordcache.Config{MaxBytes: uint64(c.MaxBytes), MinTTL: minTTL, MaxTTL: maxTTL, Collections: map[string]recordcache.Policy{}}
 	for name, collection := range c.Collections {
 		if name == "" {
 			return "collections: a collection name is empty"

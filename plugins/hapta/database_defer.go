@@ -245,18 +245,23 @@ func (w *deferredWriter) accept(op deferredOp) error {
 func (w *deferredWriter) reserve(size int64) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	deadline := time.Now().Add(w.limits.FullWait)
-	timer := time.AfterFunc(w.limits.FullWait, func() {
-		w.mu.Lock()
-		w.changed.Broadcast()
-		w.mu.Unlock()
-	})
-	defer timer.Stop()
-	for w.running && !w.stopping && w.pending > 0 && w.pending+size > w.limits.MaxPending {
-		if !time.Now().Before(deadline) {
-			return ErrDeferFull
+	full := func() bool {
+		return w.running && !w.stopping && w.pending > 0 && w.pending+size > w.limits.MaxPending
+	}
+	if full() { // only a full journal needs a deadline to wake the wait
+		deadline := time.Now().Add(w.limits.FullWait)
+		timer := time.AfterFunc(w.limits.FullWait, func() {
+			w.mu.Lock()
+			w.changed.Broadcast()
+			w.mu.Unlock()
+		})
+		defer timer.Stop()
+		for full() {
+			if !time.Now().Before(deadline) {
+				return ErrDeferFull
+			}
+			w.changed.Wait()
 		}
-		w.changed.Wait()
 	}
 	if !w.running || w.stopping {
 		return ErrDeferStopped

@@ -150,7 +150,9 @@ func (p *plugin) setUp(app core.App) error {
 
 	p.logger = newLogger(app, logLevels[p.settings.LogLevel], p.console)
 	if p.cache == nil { // one cache for the life of the process
-		p.cache = recordcache.New(app, p.settings.cache)
+		config := p.settings.cache
+		config.OwnReadHandlers = inproc.DryRunReadHandlers // bound below, for reads through a unit
+		p.cache = recordcache.New(app, config)
 		p.logCacheStats(app)
 	}
 	p.authenticate = &Authenticator{
