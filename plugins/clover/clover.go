@@ -17,6 +17,8 @@
 package clover
 
 import (
+	"time"
+
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/spf13/cobra"
 
@@ -31,7 +33,24 @@ const (
 )
 
 // Config configures the clover plugin.
-type Config struct{}
+type Config struct {
+	// Serve makes the app a Clover identity server under ServerPath; the
+	// key Clover_Serve of hapta-config.json turns it on too.
+	Serve bool
+
+	// UsersCollection is the auth collection whose users sign in to the
+	// server (default "users").
+	UsersCollection string
+
+	// KeyRotation is how old the active signing key may grow before the
+	// server makes a new one (default 30 days).
+	KeyRotation time.Duration
+}
+
+const (
+	defaultUsersCollection = "users"
+	defaultKeyRotation     = 30 * 24 * time.Hour
+)
 
 // MustRegister registers the clover plugin and panics if that fails.
 func MustRegister(app core.App, rootCmd *cobra.Command, config Config) {
@@ -47,6 +66,12 @@ func MustRegister(app core.App, rootCmd *cobra.Command, config Config) {
 // (API, admin UI, Go, JS), and, with rootCmd (nil for none), the `clover`
 // command (`clover tenant create NAME`).
 func Register(app core.App, rootCmd *cobra.Command, config Config) error {
+	if config.UsersCollection == "" {
+		config.UsersCollection = defaultUsersCollection
+	}
+	if config.KeyRotation <= 0 {
+		config.KeyRotation = defaultKeyRotation
+	}
 	registerMigrations()
 	if rootCmd != nil {
 		addCommands(app, rootCmd)
@@ -56,5 +81,13 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	app.OnRecordDeleteExecute(TenantsCollection).BindFunc(forgetClientSecret)
 	app.OnRecordUpdate(RolesCollection).BindFunc(refreshClearancesOnUpdate)
 	app.OnRecordDelete(RolesCollection).BindFunc(refreshClearancesOnDelete)
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		if config.Serve || hapta.SettingsOf(se.App).Clover.Serve {
+			if err := serve(se, config); err != nil {
+				return err
+			}
+		}
+		return se.Next()
+	})
 	return nil
 }

@@ -34,9 +34,14 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldWith(t, clover.Config{})
+}
+
+func newWorldWith(t *testing.T, config clover.Config) *world {
+	t.Helper()
 	app := testsupport.NewApp(t, func(app core.App) {
 		hapta.MustRegister(app, nil, hapta.Config{ConfigFile: testsupport.WriteFile(t, "hapta-config.json", `{}`)})
-		clover.MustRegister(app, nil, clover.Config{})
+		clover.MustRegister(app, nil, config)
 		app.OnServe().BindFunc(guardedRoutes)
 	})
 	server, err := testsupport.Serve(t, app)

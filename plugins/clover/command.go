@@ -9,6 +9,26 @@ import (
 	"github.com/postr-inc/hapta/plugins/clover/internal/signing"
 )
 
+// RotateKeys makes a new signing key for app's Clover server and returns
+// its id and the number of keys published: the retired keys stay in the
+// JWKS as long as a token they signed may live (SignedTokenLifetime). A
+// running server signs with the new key from its next token.
+func RotateKeys(app core.App) (kid string, published int, err error) {
+	keys, err := signing.Open(app, SignedTokenLifetime)
+	if err != nil {
+		return "", 0, err
+	}
+	key, err := keys.Rotate()
+	if err != nil {
+		return "", 0, err
+	}
+	set, err := keys.Published()
+	if err != nil {
+		return "", 0, err
+	}
+	return key.ID, len(set.Keys), nil
+}
+
 // addCommands adds `clover tenant create NAME [--first-party]`,
 // `clover tenant secret ID` and `clover rotate-keys` to the root command.
 func addCommands(app core.App, rootCmd *cobra.Command) {
@@ -54,19 +74,11 @@ func addCommands(app core.App, rootCmd *cobra.Command) {
 		Short: "Make a new signing key; the old ones stay published until their tokens expire",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			keys, err := signing.Open(app, SignedTokenLifetime)
+			kid, published, err := RotateKeys(app)
 			if err != nil {
 				return err
 			}
-			key, err := keys.Rotate()
-			if err != nil {
-				return err
-			}
-			published, err := keys.Published()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "active key %s; %d keys published\n", key.ID, len(published.Keys))
+			fmt.Fprintf(cmd.OutOrStdout(), "active key %s; %d keys published\n", kid, published)
 			return nil
 		},
 	}

@@ -21,6 +21,7 @@ const clientsMigration = "1764500000_clover_tenant_clients.go"
 var registerMigrations = sync.OnceFunc(func() {
 	core.AppMigrations.Register(createTenancy, dropTenancy, tenancyMigration)
 	core.AppMigrations.Register(addTenantClients, dropTenantClients, clientsMigration)
+	core.AppMigrations.Register(addServerTables, dropServerTables, serverMigration)
 })
 
 // addTenantClients gives tenants the first-party flag (the password grant)

@@ -85,6 +85,10 @@ type CloverSettings struct {
 	TenantID  string // key Clover_Tenant_ID
 	Secret    Secret // key Clover_Secret
 	ServerURL string // key Clover_Server_Url
+
+	// Serve makes this application a Clover identity server (key
+	// Clover_Serve; the clover plugin serves it).
+	Serve bool
 }
 
 // Enabled reports whether a Clover tenant is configured.

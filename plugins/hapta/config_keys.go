@@ -36,6 +36,7 @@ var settingKeys = []settingKey{
 	newKey("Clover_Tenant_ID", "a string", false, func(s *Settings) *string { return &s.Clover.TenantID }, parseString),
 	newKey("Clover_Secret", "a string", true, func(s *Settings) *Secret { return &s.Clover.Secret }, parseSecret),
 	newKey("Clover_Server_Url", "a string", false, func(s *Settings) *string { return &s.Clover.ServerURL }, parseString),
+	newKey("Clover_Serve", "true or false", false, func(s *Settings) *bool { return &s.Clover.Serve }, strconv.ParseBool),
 	newKey("AI_ENABLED", "true or false", false, func(s *Settings) *bool { return &s.AIEnabled }, strconv.ParseBool),
 	cacheKey(),
 }

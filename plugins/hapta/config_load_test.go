@@ -39,6 +39,7 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 		"Clover_Tenant_ID": "tenant-1",
 		"Clover_Secret": "`+cloverSecret+`",
 		"Clover_Server_Url": "https://clover.example.com",
+		"Clover_Serve": true,
 		"AI_ENABLED": true,
 		"cache": {"maxBytes": 2097152, "collections": {"posts": {"http": true, "ttl": "30s"}}}
 	}`)
@@ -56,7 +57,7 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 		AdminPassword: adminPassword,
 		JWTSecret:     jwtSecret,
 		DatabaseURL:   "https://api.example.com",
-		Clover:        CloverSettings{TenantID: "tenant-1", Secret: cloverSecret, ServerURL: "https://clover.example.com"},
+		Clover:        CloverSettings{TenantID: "tenant-1", Secret: cloverSecret, ServerURL: "https://clover.example.com", Serve: true},
 		AIEnabled:     true,
 		Cache: CacheSettings{MaxBytes: 2 << 20, MinTTL: "1s", MaxTTL: "5m",
 			Collections: map[string]CollectionCacheSettings{"posts": {HTTP: true, TTL: "30s"}}},
@@ -68,8 +69,8 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 	if got.source("port") != file.path {
 		t.Fatalf("source of port = %q, want the file", got.source("port"))
 	}
-	if len(settingKeys) != 12 {
-		t.Fatalf("this test covers 12 keys, there are %d", len(settingKeys))
+	if len(settingKeys) != 13 {
+		t.Fatalf("this test covers 13 keys, there are %d", len(settingKeys))
 	}
 }
 

@@ -86,6 +86,16 @@ func ServicesOf(app core.App) Services {
 	return pluginOf(app).services(app)
 }
 
+// SettingsOf returns the settings hapta loaded for app (hapta-config.json
+// over the Go values): zero values before the app bootstraps. Other plugins
+// read their keys here (clover reads Clover_Serve).
+func SettingsOf(app core.App) Settings {
+	if p := pluginOf(app); p.settings != nil {
+		return p.settings.Settings
+	}
+	return Settings{}
+}
+
 func (p *plugin) services(app core.App) Services {
 	if p.database == nil { // before the app bootstraps: zero services
 		return Services{App: app, Logger: p.logger, Tokens: &Tokens{}, Authenticate: &Authenticator{}, DB: &Database{}}

@@ -43,6 +43,9 @@ type Keys struct {
 	tokenLifetime time.Duration
 
 	mu sync.Mutex // one rotation at a time
+
+	// parsed keeps every key parsed once: a key is read on every token
+	parsed sync.Map // kid → *rsa.PrivateKey
 }
 
 // Open makes the keys' table if needed.
@@ -128,13 +131,9 @@ func (k *Keys) load(where string, params ...dbx.Params) ([]*Key, error) {
 	}
 	keys := make([]*Key, 0, len(rows))
 	for _, row := range rows {
-		block, _ := pem.Decode([]byte(row.Private))
-		if block == nil {
-			return nil, fmt.Errorf("signing: key %s is damaged", row.Kid)
-		}
-		private, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+		private, err := k.parse(row.Kid, row.Private)
 		if err != nil {
-			return nil, fmt.Errorf("signing: key %s: %w", row.Kid, err)
+			return nil, err
 		}
 		key := &Key{ID: row.Kid, Private: private, Created: time.UnixMilli(row.Created)}
 		if row.Retired > 0 {
@@ -143,4 +142,20 @@ func (k *Keys) load(where string, params ...dbx.Params) ([]*Key, error) {
 		keys = append(keys, key)
 	}
 	return keys, nil
+}
+
+func (k *Keys) parse(kid, encoded string) (*rsa.PrivateKey, error) {
+	if private, ok := k.parsed.Load(kid); ok {
+		return private.(*rsa.PrivateKey), nil
+	}
+	block, _ := pem.Decode([]byte(encoded))
+	if block == nil {
+		return nil, fmt.Errorf("signing: key %s is damaged", kid)
+	}
+	private, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("signing: key %s: %w", kid, err)
+	}
+	k.parsed.Store(kid, private)
+	return private, nil
 }

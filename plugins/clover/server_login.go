@@ -1,0 +1,85 @@
+package clover
+
+import (
+	_ "embed"
+	"html/template"
+	"net/http"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+//go:embed assets/login.html
+var loginHTML string
+
+var loginTemplate = template.Must(template.New("login").Parse(loginHTML))
+
+// loginPage is where /authorize sends the browser: a page that signs the
+// user in with PocketBase's own auth endpoints (password, OTP, OAuth2, MFA
+// as the users collection allows) and hands the PocketBase token to
+// completeLogin.
+func (s *server) loginPage(e *core.RequestEvent) error {
+	query := e.Request.URL.Query()
+	id := query.Get("authRequestID")
+	if id == "" && query.Get("code") != "" { // back from an OAuth2 provider: the page knows the sign-in
+		return s.renderLogin(e, "", "")
+	}
+	request, err := s.storage.findAuthRequest("[[id]] = {:id} AND [[done]] = 0 AND [[consumed]] = 0", map[string]any{"id": id})
+	if err != nil {
+		return e.BadRequestError(errSignInGone.Error(), nil)
+	}
+	tenant, err := e.App.FindRecordById(TenantsCollection, request.Tenant)
+	if err != nil {
+		return e.BadRequestError(errSignInGone.Error(), nil)
+	}
+	return s.renderLogin(e, id, tenant.GetString("name"))
+}
+
+func (s *server) renderLogin(e *core.RequestEvent, authRequestID, tenantName string) error {
+	e.Response.Header().Set("Content-Type", "text/html; charset=utf-8")
+	e.Response.Header().Set("Cache-Control", "no-store")
+	// the page talks only to this server; no one may frame it
+	e.Response.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'")
+	return loginTemplate.Execute(e.Response, map[string]any{
+		"AuthRequestID": authRequestID,
+		"Tenant":        tenantName,
+		"Users":         s.storage.users,
+		"Complete":      ServerPath + LoginPath,
+	})
+}
+
+// completeLogin finishes a sign-in: the body names the pending sign-in and
+// carries the PocketBase auth token of the user who signed in on the
+// page; the answer is where the browser goes next (the library's
+// callback, which sends the code to the tenant's redirect URI).
+func (s *server) completeLogin(e *core.RequestEvent) error {
+	var body struct {
+		AuthRequestID string `json:"authRequestID"`
+		Token         string `json:"token"`
+	}
+	if err := e.BindBody(&body); err != nil || body.AuthRequestID == "" || body.Token == "" {
+		return e.BadRequestError("Send the authRequestID and the token of the signed-in user.", nil)
+	}
+	user, err := e.App.FindAuthRecordByToken(body.Token, core.TokenTypeAuth)
+	if err != nil || user.Collection().Name != s.storage.users {
+		return e.UnauthorizedError("The sign-in token is invalid or expired.", nil)
+	}
+	request, err := s.storage.findAuthRequest("[[id]] = {:id} AND [[done]] = 0 AND [[consumed]] = 0", map[string]any{"id": body.AuthRequestID})
+	if err != nil {
+		return e.BadRequestError(errSignInGone.Error(), nil)
+	}
+	if _, member, err := FindMembership(e.App, request.Tenant, user.Id); err != nil {
+		return err
+	} else if !member {
+		return e.ForbiddenError("You are not a member of this application's tenant.", nil)
+	}
+	var amr []string
+	if user.Collection().MFA.Enabled {
+		amr = []string{"mfa"} // PocketBase gave a token only after both factors
+	}
+	if err := s.storage.completeAuthRequest(request, user.Id, amr); err != nil {
+		return e.BadRequestError(err.Error(), nil)
+	}
+	ctx := op.ContextWithIssuer(e.Request.Context(), s.issuer())
+	return e.JSON(http.StatusOK, map[string]string{"redirect": op.AuthCallbackURL(s.provider)(ctx, request.ID)})
+}

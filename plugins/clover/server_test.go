@@ -1,0 +1,532 @@
+package clover_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	goidc "github.com/coreos/go-oidc/v3/oidc"
+	"github.com/pocketbase/pocketbase/core"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/postr-inc/hapta/internal/testsupport"
+	"github.com/postr-inc/hapta/plugins/clover"
+)
+
+// identityServer is the world of clover_test.go served as a Clover
+// identity server: tenant A is first-party, B is not; both are OAuth2
+// clients with a redirect URI on the test server.
+type identityServer struct {
+	*world
+	issuer   string
+	secrets  map[string]string // tenant id → client secret
+	redirect string
+	provider *goidc.Provider // go-oidc's view, from discovery
+}
+
+const testPassword = "password-for-tests-1" // testsupport.NewAuthRecord's
+
+func newIdentityServer(t *testing.T) *identityServer {
+	t.Helper()
+	w := newWorldWith(t, clover.Config{Serve: true})
+	settings := w.app.Settings()
+	settings.Meta.AppURL = w.server.URL
+	if err := w.app.Save(settings); err != nil {
+		t.Fatal(err)
+	}
+	s := &identityServer{world: w, issuer: w.server.URL + clover.ServerPath, secrets: map[string]string{}, redirect: w.server.URL + "/callback"}
+	for _, tenant := range []*core.Record{w.tenantA, w.tenantB} {
+		tenant.Set(clover.RedirectURIsField, []string{s.redirect})
+		tenant.Set(clover.FirstPartyField, tenant == w.tenantA)
+		if err := w.app.Save(tenant); err != nil {
+			t.Fatal(err)
+		}
+		secret, err := clover.NewClientSecret(w.app, tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.secrets[tenant.Id] = secret
+	}
+	provider, err := goidc.NewProvider(context.Background(), s.issuer)
+	if err != nil {
+		t.Fatal("discovery:", err)
+	}
+	s.provider = provider
+	return s
+}
+
+// oauth2Config is tenant's client configuration, as any Go program using
+// golang.org/x/oauth2 would write it.
+func (s *identityServer) oauth2Config(tenant *core.Record) *oauth2.Config {
+	endpoint := s.provider.Endpoint()
+	endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	return &oauth2.Config{ClientID: tenant.Id, ClientSecret: s.secrets[tenant.Id], Endpoint: endpoint,
+		RedirectURL: s.redirect, Scopes: []string{goidc.ScopeOpenID, goidc.ScopeOfflineAccess, "email"}}
+}
+
+// passwordToken signs user in to tenant with the password grant.
+func (s *identityServer) passwordToken(t *testing.T, tenant *core.Record, user string) *oauth2.Token {
+	t.Helper()
+	token, err := s.oauth2Config(tenant).PasswordCredentialsToken(context.Background(), user+"@example.com", testPassword)
+	if err != nil {
+		t.Fatal("password grant:", err)
+	}
+	return token
+}
+
+// refresh uses a refresh token of tenant.
+func (s *identityServer) refresh(tenant *core.Record, refreshToken string) (*oauth2.Token, error) {
+	return s.oauth2Config(tenant).TokenSource(context.Background(), &oauth2.Token{RefreshToken: refreshToken}).Token()
+}
+
+// basicAuth is the Authorization header of a client id and secret.
+func basicAuth(id, secret string) string {
+	request, _ := http.NewRequest("GET", "/", nil)
+	request.SetBasicAuth(id, secret)
+	return request.Header.Get("Authorization")
+}
+
+// noRedirects is a browser that shows where it is sent instead of going.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func location(t *testing.T, rawURL string) *url.URL {
+	t.Helper()
+	res, err := noRedirects.Get(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusFound && res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("GET %s: %d, want a redirect", rawURL, res.StatusCode)
+	}
+	to, err := url.Parse(res.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return to
+}
+
+// signIn runs the browser's part of the code flow for user: /authorize,
+// the login page's PocketBase sign-in and its completion, the callback;
+// it returns the code sent to the redirect URI.
+func (s *identityServer) signIn(t *testing.T, config *oauth2.Config, user, verifier string) string {
+	t.Helper()
+	login := location(t, config.AuthCodeURL("state-1", oauth2.S256ChallengeOption(verifier)))
+	if login.Path != clover.ServerPath+clover.LoginPath {
+		t.Fatalf("/authorize sent the browser to %s, want the login page", login)
+	}
+	page := testsupport.Call(t, "GET", login.String(), "", nil)
+	if page.Status != 200 || !strings.Contains(string(page.Raw), "Sign in to "+config.ClientID[:0]) {
+		t.Fatalf("login page: %d %s", page.Status, page.Raw)
+	}
+	done := s.completeLogin(t, login.Query().Get("authRequestID"), s.pocketBaseToken(t, user))
+	if done.Status != 200 {
+		t.Fatalf("completing the sign-in: %d %s", done.Status, done.Raw)
+	}
+	back := location(t, done.Body["redirect"].(string))
+	if back.Query().Get("state") != "state-1" || !strings.HasPrefix(back.String(), s.redirect+"?") {
+		t.Fatalf("the callback sent the browser to %s", back)
+	}
+	return back.Query().Get("code")
+}
+
+// pocketBaseToken signs user in with PocketBase's own password endpoint,
+// as the login page does.
+func (s *identityServer) pocketBaseToken(t *testing.T, user string) string {
+	t.Helper()
+	answer := testsupport.CallJSON(t, "POST", s.server.URL+"/api/collections/users/auth-with-password",
+		`{"identity": "`+user+`@example.com", "password": "`+testPassword+`"}`)
+	if answer.Status != 200 {
+		t.Fatalf("PocketBase sign-in of %s: %d %s", user, answer.Status, answer.Raw)
+	}
+	return answer.Body["token"].(string)
+}
+
+func (s *identityServer) completeLogin(t *testing.T, authRequestID, token string) testsupport.Answer {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"authRequestID": authRequestID, "token": token})
+	return testsupport.CallJSON(t, "POST", s.issuer+clover.LoginPath, string(body))
+}
+
+// form posts an OAuth2 form to a server endpoint as tenant.
+func (s *identityServer) form(t *testing.T, tenant *core.Record, path string, values url.Values) testsupport.Answer {
+	t.Helper()
+	return testsupport.Call(t, "POST", s.issuer+path, "application/x-www-form-urlencoded", strings.NewReader(values.Encode()),
+		"Authorization", basicAuth(tenant.Id, s.secrets[tenant.Id]))
+}
+
+func (s *identityServer) introspect(t *testing.T, tenant *core.Record, token string) map[string]any {
+	t.Helper()
+	answer := s.form(t, tenant, "/oauth/introspect", url.Values{"token": {token}})
+	if answer.Status != 200 {
+		t.Fatalf("introspection: %d %s", answer.Status, answer.Raw)
+	}
+	return answer.Body
+}
+
+// claims decodes a JWT's header and payload, unverified.
+func claims(t *testing.T, jwt string) (header, payload map[string]any) {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", jwt)
+	}
+	for i, into := range []*map[string]any{&header, &payload} {
+		raw, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil || json.Unmarshal(raw, into) != nil {
+			t.Fatalf("JWT part %d: %v", i, err)
+		}
+	}
+	return header, payload
+}
+
+func TestDiscoveryAndKeys(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	var document struct {
+		Issuer        string   `json:"issuer"`
+		JWKS          string   `json:"jwks_uri"`
+		Token         string   `json:"token_endpoint"`
+		Introspection string   `json:"introspection_endpoint"`
+		Revocation    string   `json:"revocation_endpoint"`
+		Userinfo      string   `json:"userinfo_endpoint"`
+		Grants        []string `json:"grant_types_supported"`
+		Challenges    []string `json:"code_challenge_methods_supported"`
+	}
+	if err := s.provider.Claims(&document); err != nil {
+		t.Fatal(err)
+	}
+	if document.Issuer != s.issuer || document.JWKS != s.issuer+clover.KeysPath || document.Token != s.issuer+clover.TokenPath ||
+		document.Introspection == "" || document.Revocation == "" || document.Userinfo == "" {
+		t.Fatalf("discovery: %+v", document)
+	}
+	slices.Sort(document.Grants)
+	if !slices.Equal(document.Grants, []string{"authorization_code", "client_credentials", "password", "refresh_token"}) ||
+		!slices.Equal(document.Challenges, []string{"S256"}) {
+		t.Fatalf("grants %v, challenges %v", document.Grants, document.Challenges)
+	}
+	keys := testsupport.CallJSON(t, "GET", document.JWKS, "")
+	if set, _ := keys.Body["keys"].([]any); keys.Status != 200 || len(set) != 1 || set[0].(map[string]any)["d"] != nil {
+		t.Fatalf("JWKS: %d %s", keys.Status, keys.Raw)
+	}
+}
+
+func TestCodeFlowWithPKCEForAStandardClient(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	ctx := context.Background()
+	config := s.oauth2Config(s.tenantA)
+	verifier := oauth2.GenerateVerifier()
+	code := s.signIn(t, config, "bob", verifier)
+
+	if _, err := config.Exchange(ctx, code, oauth2.VerifierOption("wrong-"+verifier)); err == nil {
+		t.Fatal("a code was exchanged with the wrong PKCE verifier")
+	}
+	code = s.signIn(t, config, "bob", verifier)
+	token, err := config.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal("code exchange:", err)
+	}
+
+	// go-oidc verifies both tokens with discovery and the JWKS
+	verifier2 := s.provider.Verifier(&goidc.Config{ClientID: s.tenantA.Id})
+	idToken, err := verifier2.Verify(ctx, token.Extra("id_token").(string))
+	if err != nil || idToken.Subject != s.users["bob"] {
+		t.Fatalf("ID token: %v %+v", err, idToken)
+	}
+	if _, err := verifier2.Verify(ctx, token.AccessToken); err != nil {
+		t.Fatal("access token:", err)
+	}
+	header, payload := claims(t, token.AccessToken)
+	if header["alg"] != "RS256" || header["kid"] == "" || payload["iss"] != s.issuer || payload["sub"] != s.users["bob"] ||
+		payload["client_id"] != s.tenantA.Id || payload["jti"] == "" || payload["exp"] == nil || payload["iat"] == nil ||
+		payload["clr"] != 30.0 || !slices.Equal(toStrings(payload["roles"]), []string{"editor"}) {
+		t.Fatalf("access token header %v claims %v", header, payload)
+	}
+	if aud := toStrings(payload["aud"]); !slices.Equal(aud, []string{s.tenantA.Id}) {
+		t.Fatalf("aud %v", payload["aud"])
+	}
+
+	// the code is single-use, and its replay revokes what it gave
+	if _, err := config.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil {
+		t.Fatal("a code was exchanged twice")
+	}
+	if active := s.introspect(t, s.tenantA, token.AccessToken)["active"]; active != false {
+		t.Fatal("the access token of a replayed code is still active")
+	}
+	if _, err := s.refresh(s.tenantA, token.RefreshToken); err == nil {
+		t.Fatal("the refresh token of a replayed code still works")
+	}
+}
+
+func TestAuthorizeRefusesRequestsWithoutPKCE(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	config := s.oauth2Config(s.tenantA)
+	back := location(t, config.AuthCodeURL("state-1"))
+	if !strings.HasPrefix(back.String(), s.redirect+"?") || back.Query().Get("error") != "invalid_request" || back.Query().Get("code") != "" {
+		t.Fatalf("/authorize without PKCE sent the browser to %s", back)
+	}
+}
+
+func TestLoginCompletionChecksTheUser(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	config := s.oauth2Config(s.tenantA)
+	login := location(t, config.AuthCodeURL("state-1", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	id := login.Query().Get("authRequestID")
+
+	if answer := s.completeLogin(t, id, "not-a-token"); answer.Status != 401 {
+		t.Fatalf("a bad token: %d %s", answer.Status, answer.Raw)
+	}
+	if answer := s.completeLogin(t, id, s.tokens["dave"]); answer.Status != 403 { // a member of B only
+		t.Fatalf("a user of another tenant: %d %s", answer.Status, answer.Raw)
+	}
+	if answer := s.completeLogin(t, "no-such-request", s.tokens["bob"]); answer.Status != 400 {
+		t.Fatalf("an unknown sign-in: %d %s", answer.Status, answer.Raw)
+	}
+	if answer := s.completeLogin(t, id, s.tokens["bob"]); answer.Status != 200 {
+		t.Fatalf("bob: %d %s", answer.Status, answer.Raw)
+	}
+	if answer := s.completeLogin(t, id, s.tokens["carol"]); answer.Status != 400 {
+		t.Fatalf("a finished sign-in completed again: %d %s", answer.Status, answer.Raw)
+	}
+}
+
+func TestRefreshRotatesAndReuseRevokesTheFamily(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	ctx := context.Background()
+	config := s.oauth2Config(s.tenantA)
+	verifier := oauth2.GenerateVerifier()
+	first, err := config.Exchange(ctx, s.signIn(t, config, "bob", verifier), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// a role change shows in the next refreshed token
+	s.bobMembership.Set("roles", []string{s.chief.Id})
+	if err := s.app.Save(s.bobMembership); err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.refresh(s.tenantA, first.RefreshToken)
+	if err != nil {
+		t.Fatal("refresh:", err)
+	}
+	if second.RefreshToken == "" || second.RefreshToken == first.RefreshToken {
+		t.Fatal("the refresh token did not rotate")
+	}
+	if _, payload := claims(t, second.AccessToken); payload["clr"] != 60.0 || !slices.Equal(toStrings(payload["roles"]), []string{"chief"}) {
+		t.Fatalf("after the role change: %v", payload)
+	}
+
+	// the first refresh token again: the whole family is revoked
+	if _, err := s.refresh(s.tenantA, first.RefreshToken); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("a reused refresh token: %v", err)
+	}
+	for _, token := range []string{first.AccessToken, second.AccessToken} {
+		if active := s.introspect(t, s.tenantA, token)["active"]; active != false {
+			t.Fatal("an access token of a revoked family is active")
+		}
+	}
+	if _, err := s.refresh(s.tenantA, second.RefreshToken); err == nil {
+		t.Fatal("the newest refresh token of a revoked family still works")
+	}
+}
+
+func TestPasswordGrantIsForFirstPartyTenants(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	ctx := context.Background()
+
+	token := s.passwordToken(t, s.tenantA, "carol")
+	if _, payload := claims(t, token.AccessToken); payload["sub"] != s.users["carol"] || payload["clr"] != 60.0 {
+		t.Fatalf("claims %v", payload)
+	}
+	if token.RefreshToken == "" {
+		t.Fatal("no refresh token")
+	}
+	refreshed, err := s.refresh(s.tenantA, token.RefreshToken)
+	if err != nil || refreshed.AccessToken == "" {
+		t.Fatalf("refreshing a password grant's token: %v", err)
+	}
+
+	for _, c := range []struct {
+		name, email, password string
+		tenant                *core.Record
+		want                  string
+	}{
+		{"third-party tenant", "dave@example.com", testPassword, s.tenantB, "unauthorized_client"},
+		{"wrong password", "carol@example.com", "wrong", s.tenantA, "invalid_grant"},
+		{"unknown user", "nobody@example.com", testPassword, s.tenantA, "invalid_grant"},
+		{"not a member", "dave@example.com", testPassword, s.tenantA, "invalid_grant"},
+	} {
+		_, err := s.oauth2Config(c.tenant).PasswordCredentialsToken(ctx, c.email, c.password)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %s", c.name, err, c.want)
+		}
+	}
+	bad := s.oauth2Config(s.tenantA)
+	bad.ClientSecret = "wrong"
+	if _, err := bad.PasswordCredentialsToken(ctx, "carol@example.com", testPassword); err == nil || !strings.Contains(err.Error(), "invalid_client") {
+		t.Errorf("wrong client secret: %v", err)
+	}
+}
+
+func TestClientCredentialsAreTheTenantsOwn(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	ctx := context.Background()
+	config := clientcredentials.Config{ClientID: s.tenantB.Id, ClientSecret: s.secrets[s.tenantB.Id],
+		TokenURL: s.provider.Endpoint().TokenURL, AuthStyle: oauth2.AuthStyleInHeader}
+	token, err := config.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, payload := claims(t, token.AccessToken); payload["sub"] != s.tenantB.Id || payload["roles"] != nil || payload["client_id"] != s.tenantB.Id {
+		t.Fatalf("claims %v", payload)
+	}
+	if token.RefreshToken != "" {
+		t.Fatal("client credentials gave a refresh token")
+	}
+	config.ClientSecret = s.secrets[s.tenantA.Id]
+	if _, err := config.Token(ctx); err == nil {
+		t.Fatal("another tenant's secret was accepted")
+	}
+}
+
+func TestIntrospectionRevocationAndUserinfo(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	token := s.passwordToken(t, s.tenantA, "bob")
+
+	answer := s.introspect(t, s.tenantA, token.AccessToken)
+	if answer["active"] != true || answer["sub"] != s.users["bob"] || answer["client_id"] != s.tenantA.Id || answer["clr"] != 30.0 {
+		t.Fatalf("introspection: %v", answer)
+	}
+	if other := s.introspect(t, s.tenantB, token.AccessToken); other["active"] != false || len(other) != 1 {
+		t.Fatalf("another tenant introspecting: %v", other)
+	}
+	userinfo := testsupport.CallJSON(t, "GET", s.provider.UserInfoEndpoint(), "", "Authorization", "Bearer "+token.AccessToken)
+	if userinfo.Status != 200 || userinfo.Body["sub"] != s.users["bob"] {
+		t.Fatalf("userinfo: %d %s", userinfo.Status, userinfo.Raw)
+	}
+
+	if answer := s.form(t, s.tenantB, "/revoke", url.Values{"token": {token.AccessToken}}); answer.Status == 200 {
+		t.Fatal("another tenant revoked the token")
+	}
+	if answer := s.form(t, s.tenantA, "/revoke", url.Values{"token": {token.AccessToken}}); answer.Status != 200 {
+		t.Fatalf("revocation: %d %s", answer.Status, answer.Raw)
+	}
+	if answer := s.introspect(t, s.tenantA, token.AccessToken); answer["active"] != false {
+		t.Fatalf("a revoked token: %v", answer)
+	}
+	if userinfo := testsupport.CallJSON(t, "GET", s.provider.UserInfoEndpoint(), "", "Authorization", "Bearer "+token.AccessToken); userinfo.Status == 200 {
+		t.Fatalf("userinfo with a revoked token: %s", userinfo.Raw)
+	}
+
+	// revoking a refresh token revokes its family
+	if answer := s.form(t, s.tenantA, "/revoke", url.Values{"token": {token.RefreshToken}, "token_type_hint": {"refresh_token"}}); answer.Status != 200 {
+		t.Fatalf("revoking the refresh token: %d %s", answer.Status, answer.Raw)
+	}
+	if _, err := s.refresh(s.tenantA, token.RefreshToken); err == nil {
+		t.Fatal("a revoked refresh token still works")
+	}
+}
+
+func TestRotatedKeysVerifyTheirTokensUntilTheyExpire(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	ctx := context.Background()
+	before := s.passwordToken(t, s.tenantA, "bob")
+	if _, published, err := clover.RotateKeys(s.app); err != nil || published != 2 {
+		t.Fatal(published, err)
+	}
+	after := s.passwordToken(t, s.tenantA, "bob")
+	oldHeader, _ := claims(t, before.AccessToken)
+	newHeader, _ := claims(t, after.AccessToken)
+	if oldHeader["kid"] == newHeader["kid"] {
+		t.Fatal("the rotation did not change the signing key")
+	}
+	verifier := s.provider.Verifier(&goidc.Config{ClientID: s.tenantA.Id})
+	for _, token := range []string{before.AccessToken, after.AccessToken} {
+		if _, err := verifier.Verify(ctx, token); err != nil {
+			t.Fatal("a token does not verify after the rotation:", err)
+		}
+	}
+}
+
+func TestSignupJoinsTheCallingTenant(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	signup := func(tenant *core.Record, secret, body string) testsupport.Answer {
+		return testsupport.CallJSON(t, "POST", s.issuer+clover.SignupPath, body, "Authorization", basicAuth(tenant.Id, secret))
+	}
+	answer := signup(s.tenantA, s.secrets[s.tenantA.Id], `{"email": "frank@example.com", "password": "frank-password-1", "passwordConfirm": "frank-password-1"}`)
+	if answer.Status != 201 || answer.Body["email"] != "frank@example.com" || answer.Body["password"] != nil || answer.Body["tokenKey"] != nil {
+		t.Fatalf("signup: %d %s", answer.Status, answer.Raw)
+	}
+	frank := answer.Body["id"].(string)
+	if _, ok, _ := clover.FindMembership(s.app, s.tenantA.Id, frank); !ok {
+		t.Fatal("the new user is not a member of the tenant")
+	}
+
+	// an existing user joins another tenant with their password, not without
+	if answer := signup(s.tenantB, s.secrets[s.tenantB.Id], `{"email": "frank@example.com", "password": "wrong-password-1"}`); answer.Status != 400 {
+		t.Fatalf("joining with a wrong password: %d %s", answer.Status, answer.Raw)
+	}
+	if answer := signup(s.tenantB, s.secrets[s.tenantB.Id], `{"email": "frank@example.com", "password": "frank-password-1"}`); answer.Status != 200 {
+		t.Fatalf("joining: %d %s", answer.Status, answer.Raw)
+	}
+	if _, ok, _ := clover.FindMembership(s.app, s.tenantB.Id, frank); !ok {
+		t.Fatal("the user did not join tenant B")
+	}
+	if answer := signup(s.tenantA, "wrong", `{"email": "gina@example.com", "password": "gina-password-1", "passwordConfirm": "gina-password-1"}`); answer.Status != 401 {
+		t.Fatalf("a wrong client secret: %d %s", answer.Status, answer.Raw)
+	}
+	if answer := signup(s.tenantA, s.secrets[s.tenantA.Id], `{"email": "not-an-email", "password": "x", "passwordConfirm": "x"}`); answer.Status != 400 || answer.Object("data")["email"] == nil {
+		t.Fatalf("a bad email: %d %s", answer.Status, answer.Raw)
+	}
+}
+
+func TestTenantAnswersItsRoles(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	auth := basicAuth(s.tenantA.Id, s.secrets[s.tenantA.Id])
+
+	answer := testsupport.CallJSON(t, "GET", s.issuer+"/tenants/"+s.tenantA.Id, "", "Authorization", auth)
+	var tenant struct {
+		ID    string `json:"id"`
+		Roles []struct {
+			Name          string `json:"name"`
+			SecurityLevel int    `json:"security_level"`
+		} `json:"roles"`
+	}
+	answer.Decode(t, &tenant)
+	levels := map[string]int{}
+	for _, role := range tenant.Roles {
+		levels[role.Name] = role.SecurityLevel
+	}
+	if answer.Status != 200 || tenant.ID != s.tenantA.Id || len(levels) != 2 || levels["editor"] != 30 || levels["chief"] != 60 {
+		t.Fatalf("tenant: %d %s", answer.Status, answer.Raw)
+	}
+	if answer := testsupport.CallJSON(t, "GET", s.issuer+"/tenants/"+s.tenantB.Id, "", "Authorization", auth); answer.Status != 403 {
+		t.Fatalf("another tenant: %d %s", answer.Status, answer.Raw)
+	}
+}
+
+func toStrings(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, item := range list {
+		s, _ := item.(string)
+		out = append(out, s)
+	}
+	return out
+}
