@@ -32,6 +32,7 @@ const (
 	TokenPath     = "/oauth/token"
 	LoginPath     = "/login"
 	SignupPath    = "/auth/signup"
+	RevokedPath   = "/oauth/revoked"
 )
 
 // server is a Clover identity server: zitadel's OpenID provider over the
@@ -100,6 +101,7 @@ func (s *server) mount(se *core.ServeEvent) {
 	routes.GET(LoginPath, s.loginPage)
 	routes.POST(LoginPath, s.completeLogin)
 	routes.POST(SignupPath, s.signup)
+	routes.GET(RevokedPath, s.revoked)
 	routes.GET("/tenants/{id}", s.tenant)
 	routes.Any("/{path...}", apis.WrapStdHandler(http.StripPrefix(ServerPath, s.provider)))
 }
@@ -108,7 +110,7 @@ func (s *server) mount(se *core.ServeEvent) {
 func (s *server) discovery(e *core.RequestEvent) error {
 	ctx := op.ContextWithIssuer(e.Request.Context(), s.issuer())
 	document := op.CreateDiscoveryConfig(ctx, s.provider, s.storage)
-	document.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, GrantTypePassword}
+	document.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, GrantTypePassword, GrantTypeTokenExchange}
 	document.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	document.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic}
 	document.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic}
@@ -117,11 +119,12 @@ func (s *server) discovery(e *core.RequestEvent) error {
 	return e.JSON(http.StatusOK, document)
 }
 
-// token answers the password grant itself (the library has none) and
-// hands every other grant to the library.
+// token answers the first-party grants itself (the library has neither)
+// and hands every other grant to the library.
 func (s *server) token(e *core.RequestEvent) error {
-	if e.Request.PostFormValue("grant_type") == string(GrantTypePassword) {
-		s.passwordGrant(e.Response, e.Request.WithContext(op.ContextWithIssuer(e.Request.Context(), s.issuer())))
+	switch e.Request.PostFormValue("grant_type") {
+	case string(GrantTypePassword), string(GrantTypeTokenExchange):
+		s.firstPartyGrant(e.Response, e.Request.WithContext(op.ContextWithIssuer(e.Request.Context(), s.issuer())))
 		return nil
 	}
 	http.StripPrefix(ServerPath, s.provider).ServeHTTP(e.Response, e.Request)

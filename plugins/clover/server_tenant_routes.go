@@ -3,6 +3,7 @@ package clover
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/pocketbase/dbx"
 	validation "github.com/pocketbase/ozzo-validation/v4"
@@ -124,4 +125,28 @@ func (s *server) tenant(e *core.RequestEvent) error {
 		answer.Roles = append(answer.Roles, role{ID: r.Id, Name: r.GetString("name"), SecurityLevel: r.GetInt("security_level")})
 	}
 	return e.JSON(http.StatusOK, answer)
+}
+
+// RevokedToken is a revoked access token that has not expired yet.
+type RevokedToken struct {
+	JTI     string `json:"jti" db:"jti"`
+	Expires int64  `json:"exp" db:"expires"` // Unix seconds
+}
+
+// revoked lists the calling tenant's revoked access tokens that are still
+// unexpired: clients that verify tokens offline poll it to refuse them.
+func (s *server) revoked(e *core.RequestEvent) error {
+	tenant, err := s.callingTenant(e)
+	if err != nil {
+		return err
+	}
+	tokens := []RevokedToken{}
+	err = e.App.DB().NewQuery("SELECT [[jti]], [[expires]] / 1000 AS [[expires]] FROM {{" + accessTokensTable + "}} " +
+		"WHERE [[tenant]] = {:tenant} AND [[revoked]] = 1 AND [[expires]] > {:now}").
+		Bind(dbx.Params{"tenant": tenant.Id, "now": time.Now().UnixMilli()}).All(&tokens)
+	if err != nil {
+		return err
+	}
+	e.Response.Header().Set("Cache-Control", "no-store")
+	return e.JSON(http.StatusOK, map[string]any{"revoked": tokens})
 }

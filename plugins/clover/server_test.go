@@ -207,7 +207,7 @@ func TestDiscoveryAndKeys(t *testing.T) {
 		t.Fatalf("discovery: %+v", document)
 	}
 	slices.Sort(document.Grants)
-	if !slices.Equal(document.Grants, []string{"authorization_code", "client_credentials", "password", "refresh_token"}) ||
+	if !slices.Equal(document.Grants, []string{"authorization_code", "client_credentials", "password", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"}) ||
 		!slices.Equal(document.Challenges, []string{"S256"}) {
 		t.Fatalf("grants %v, challenges %v", document.Grants, document.Challenges)
 	}
@@ -379,6 +379,36 @@ func TestPasswordGrantIsForFirstPartyTenants(t *testing.T) {
 	}
 }
 
+func TestFirstPartyTenantsExchangePocketBaseTokens(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	exchange := func(tenant *core.Record, tokenType, token string) testsupport.Answer {
+		return s.form(t, tenant, clover.TokenPath, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"},
+			"subject_token_type": {tokenType}, "subject_token": {token}, "scope": {"openid"}})
+	}
+	answer := exchange(s.tenantA, clover.PocketBaseTokenType, s.pocketBaseToken(t, "carol"))
+	if answer.Status != 200 || answer.Body["issued_token_type"] != "urn:ietf:params:oauth:token-type:access_token" ||
+		answer.Body["refresh_token"] == nil || answer.Body["id_token"] == nil {
+		t.Fatalf("exchange: %d %s", answer.Status, answer.Raw)
+	}
+	if _, payload := claims(t, answer.Body["access_token"].(string)); payload["sub"] != s.users["carol"] || payload["clr"] != 60.0 {
+		t.Fatalf("claims %v", payload)
+	}
+	for _, c := range []struct {
+		name, tokenType, token, want string
+		tenant                       *core.Record
+	}{
+		{"third-party tenant", clover.PocketBaseTokenType, s.tokens["dave"], "unauthorized_client", s.tenantB},
+		{"not a member", clover.PocketBaseTokenType, s.tokens["dave"], "invalid_grant", s.tenantA},
+		{"not a token", clover.PocketBaseTokenType, "forged", "invalid_grant", s.tenantA},
+		{"another token type", "urn:ietf:params:oauth:token-type:jwt", s.tokens["bob"], "invalid_request", s.tenantA},
+	} {
+		if answer := exchange(c.tenant, c.tokenType, c.token); answer.Status < 400 || answer.Body["error"] != c.want {
+			t.Errorf("%s: %d %s, want %s", c.name, answer.Status, answer.Raw, c.want)
+		}
+	}
+}
+
 func TestClientCredentialsAreTheTenantsOwn(t *testing.T) {
 	t.Parallel()
 	s := newIdentityServer(t)
@@ -426,6 +456,14 @@ func TestIntrospectionRevocationAndUserinfo(t *testing.T) {
 	}
 	if answer := s.introspect(t, s.tenantA, token.AccessToken); answer["active"] != false {
 		t.Fatalf("a revoked token: %v", answer)
+	}
+	_, payload := claims(t, token.AccessToken)
+	for tenant, want := range map[*core.Record]int{s.tenantA: 1, s.tenantB: 0} {
+		list := testsupport.CallJSON(t, "GET", s.issuer+clover.RevokedPath, "", "Authorization", basicAuth(tenant.Id, s.secrets[tenant.Id]))
+		revoked, _ := list.Body["revoked"].([]any)
+		if list.Status != 200 || len(revoked) != want || (want == 1 && revoked[0].(map[string]any)["jti"] != payload["jti"]) {
+			t.Fatalf("the revoked list of %s: %d %s", tenant.GetString("name"), list.Status, list.Raw)
+		}
 	}
 	if userinfo := testsupport.CallJSON(t, "GET", s.provider.UserInfoEndpoint(), "", "Authorization", "Bearer "+token.AccessToken); userinfo.Status == 200 {
 		t.Fatalf("userinfo with a revoked token: %s", userinfo.Raw)

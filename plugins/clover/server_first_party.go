@@ -3,9 +3,12 @@ package clover
 import (
 	"crypto/rand"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pocketbase/pocketbase/core"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -14,10 +17,20 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
-// passwordGrant is OAuth2's resource owner password grant (RFC 6749 4.3)
-// for first-party tenants: the user's email and password in the users
-// collection, a member of the tenant. It starts a new token family.
-func (s *server) passwordGrant(w http.ResponseWriter, r *http.Request) {
+// The grants only first-party tenants may use: OAuth2's resource owner
+// password grant (RFC 6749 4.3), and an RFC 8693 token exchange of a
+// PocketBase auth token of the server's users collection, got by any
+// sign-in PocketBase offers there (password, OTP, OAuth2, MFA): what a
+// Hapta client uses to sign its users in through Clover.
+const (
+	GrantTypeTokenExchange oidc.GrantType = oidc.GrantTypeTokenExchange
+	// PocketBaseTokenType is the subject_token_type of a PocketBase auth token.
+	PocketBaseTokenType = "urn:pocketbase:params:oauth:token-type:auth"
+)
+
+// firstPartyGrant answers the password grant and the exchange of a
+// PocketBase token; each starts a new token family.
+func (s *server) firstPartyGrant(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	clientID, secret, ok := r.BasicAuth()
 	if !ok {
@@ -30,16 +43,23 @@ func (s *server) passwordGrant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !op.ValidateGrantType(client, GrantTypePassword) {
-		op.RequestError(w, r, oidc.ErrUnauthorizedClient().WithDescription("only first-party tenants may use the password grant"), nil)
+		op.RequestError(w, r, oidc.ErrUnauthorizedClient().WithDescription("only first-party tenants may use this grant"), nil)
 		return
 	}
-	userID, err := s.checkPassword(clientID, r.PostFormValue("username"), r.PostFormValue("password"))
+	var userID string
+	var amr []string
+	if r.PostFormValue("grant_type") == string(GrantTypePassword) {
+		userID, err = s.checkPassword(clientID, r.PostFormValue("username"), r.PostFormValue("password"))
+		amr = []string{"pwd"}
+	} else {
+		userID, amr, err = s.checkPocketBaseToken(clientID, r.PostFormValue("subject_token_type"), r.PostFormValue("subject_token"))
+	}
 	if err != nil {
 		op.RequestError(w, r, err, nil)
 		return
 	}
 	scopes := strings.Fields(r.PostFormValue("scope"))
-	request := &refreshGrant{grant{Tenant: clientID, Subject: userID, Scopes: scopes, AMR: []string{"pwd"},
+	request := &refreshGrant{grant{Tenant: clientID, Subject: userID, Scopes: scopes, AMR: amr,
 		AuthTime: time.Now().UTC().Truncate(time.Second), Family: newID()}}
 	accessToken, refreshToken, validity, err := op.CreateAccessToken(ctx, request, client.AccessTokenType(), s.provider, client, "")
 	if err != nil {
@@ -48,14 +68,43 @@ func (s *server) passwordGrant(w http.ResponseWriter, r *http.Request) {
 	}
 	answer := &oidc.AccessTokenResponse{AccessToken: accessToken, RefreshToken: refreshToken, TokenType: oidc.BearerToken,
 		ExpiresIn: uint64(validity.Seconds()), Scope: scopes}
-	if strings.Contains(" "+r.PostFormValue("scope")+" ", " "+oidc.ScopeOpenID+" ") {
+	if slices.Contains(scopes, oidc.ScopeOpenID) {
 		if answer.IDToken, err = op.CreateIDToken(ctx, s.issuer(), request, client.IDTokenLifetime(), accessToken, "", s.storage, client); err != nil {
 			op.RequestError(w, r, err, nil)
 			return
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	if r.PostFormValue("grant_type") == string(GrantTypeTokenExchange) {
+		httphelper.MarshalJSON(w, struct {
+			*oidc.AccessTokenResponse
+			IssuedTokenType oidc.TokenType `json:"issued_token_type"`
+		}{answer, oidc.AccessTokenType})
+		return
+	}
 	httphelper.MarshalJSON(w, answer)
+}
+
+// checkPocketBaseToken is the user of a PocketBase auth token of the
+// users collection, a member of the tenant.
+func (s *server) checkPocketBaseToken(tenantID, tokenType, token string) (string, []string, error) {
+	if tokenType != PocketBaseTokenType || token == "" {
+		return "", nil, oidc.ErrInvalidRequest().WithDescription("send subject_token with subject_token_type " + PocketBaseTokenType)
+	}
+	user, err := s.app.FindAuthRecordByToken(token, core.TokenTypeAuth)
+	if err != nil || user.Collection().Name != s.storage.users {
+		return "", nil, oidc.ErrInvalidGrant().WithDescription("the subject token is invalid or expired")
+	}
+	if _, member, err := FindMembership(s.app, tenantID, user.Id); err != nil {
+		return "", nil, err
+	} else if !member {
+		return "", nil, oidc.ErrInvalidGrant().WithDescription("the user is not a member of the tenant")
+	}
+	var amr []string
+	if user.Collection().MFA.Enabled {
+		amr = []string{"mfa"} // PocketBase gave a token only after both factors
+	}
+	return user.Id, amr, nil
 }
 
 // checkPassword is the id of the user with this email and password, a
