@@ -1,6 +1,7 @@
 package hapta
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -31,11 +32,66 @@ const (
 // adds the lockout per account (PocketBase limits per IP) and keeps OAuth2's
 // state and PKCE verifier on the server. Get it from Services; the zero
 // Authenticator (outside PocketBase) answers ErrOutsidePocketBase.
+//
+// With Clover configured (Clover_Tenant_ID), the logins go to the Clover
+// server's PocketBase instead, and the user gets Clover tokens (see
+// auth_clover.go); Direct logs in with this application's PocketBase all
+// the same, and ViaClover insists on Clover.
 type Authenticator struct {
 	app      core.App
 	internal *inproc.Router
 	lockout  *accountLockout
 	oauth2   *oauth2States
+
+	clover        *cloverLink // nil while Clover is not configured (or not started)
+	direct        bool        // PocketBase even when Clover is configured
+	requireClover bool        // Clover or a 400
+}
+
+// Direct is the authenticator that logs in with this application's own
+// PocketBase, whether Clover is configured or not.
+func (a *Authenticator) Direct() *Authenticator {
+	direct := *a
+	direct.direct, direct.requireClover = true, false
+	return &direct
+}
+
+// ViaClover is the authenticator that logs in through Clover: without
+// Clover configured its logins answer 400 "Clover is not configured".
+func (a *Authenticator) ViaClover() *Authenticator {
+	via := *a
+	via.direct, via.requireClover = false, true
+	return &via
+}
+
+// viaClover reports whether the logins go to the Clover server; err is
+// the answer of a login that needs Clover without it.
+func (a *Authenticator) viaClover() (bool, error) {
+	if a.app == nil {
+		return false, ErrOutsidePocketBase
+	}
+	if a.requireClover && a.clover == nil {
+		return false, errCloverOff
+	}
+	return a.clover != nil && !a.direct, nil
+}
+
+// Refresh uses a Clover refresh token: new tokens with the roles as they
+// are now (the refresh token rotates).
+func (a *Authenticator) Refresh(caller Caller, refreshToken string) (*AuthResult, error) {
+	if _, err := a.ViaClover().viaClover(); err != nil {
+		return nil, err
+	}
+	return a.clover.refresh(caller, refreshToken)
+}
+
+// Revoke revokes a Clover token (a refresh token with every token of its
+// sign-in) at the server; this application refuses it at once.
+func (a *Authenticator) Revoke(token string) error {
+	if _, err := a.ViaClover().viaClover(); err != nil {
+		return err
+	}
+	return a.clover.revoke(token)
 }
 
 // Caller is the client on whose behalf a login runs: its address and
@@ -62,6 +118,7 @@ func CallerOf(ctx *Context) Caller {
 type AuthResult struct {
 	IsAuthenticated bool           `json:"isAuthenticated"`
 	Token           string         `json:"token,omitempty"`
+	RefreshToken    string         `json:"refreshToken,omitempty"` // Clover logins only
 	Record          map[string]any `json:"record,omitempty"`
 	Meta            map[string]any `json:"meta,omitempty"`
 	MFAID           string         `json:"mfaId,omitempty"`
@@ -263,6 +320,9 @@ func (a *Authenticator) result(caller Caller, status int, body []byte, strategy 
 		return nil, inproc.DecodeAPIError(status, body)
 	}
 
+	if clover, _ := a.viaClover(); clover {
+		return a.clover.signIn(caller, answer.Token, answer.Record)
+	}
 	record, err := a.app.FindAuthRecordByToken(answer.Token, core.TokenTypeAuth)
 	if err != nil {
 		return nil, err
@@ -276,10 +336,24 @@ func (a *Authenticator) result(caller Caller, status int, body []byte, strategy 
 
 // call sends a JSON body to one of the collection's auth endpoints (action,
 // such as "auth-with-password"), in process; mfaID continues an MFA login.
+// Through Clover it is the server's endpoint, over HTTP.
 func (a *Authenticator) call(caller Caller, method, collection, action, mfaID string, body any) (int, []byte, error) {
 	path := "/api/collections/" + url.PathEscape(collection) + "/" + action
 	if mfaID != "" {
 		path += "?mfaId=" + url.QueryEscape(mfaID)
+	}
+	clover, err := a.viaClover()
+	if err != nil {
+		return 0, nil, err
+	}
+	if clover {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		status, answer, err := a.clover.client.PocketBase(ctx, method, path, body)
+		if err != nil {
+			return 0, nil, a.clover.answerError(err)
+		}
+		return status, answer, nil
 	}
 	return a.internal.Call(caller.RemoteAddr, caller.Header, nil, method, path, body)
 }

@@ -96,6 +96,7 @@ func newPrincipal(app core.App, record *core.Record, strategy, token string, hea
 			p.ExpiresAt = time.Unix(exp, 0).UTC()
 		}
 	}
+	cloverPrincipal(&p, record)
 	if app == nil { // outside PocketBase (HTTPHandler): no plugins to ask
 		return p, nil
 	}

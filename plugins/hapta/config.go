@@ -1,5 +1,7 @@
 package hapta
 
+import "time"
+
 // Config configures the hapta plugin.
 //
 // The embedded Settings are the values set in Go; hapta-config.json
@@ -23,6 +25,10 @@ type Config struct {
 
 	// Defer configures deferred writes (Go only; see DeferLimits).
 	Defer DeferLimits
+
+	// CloverPollEvery is how often a Clover client reads its server's
+	// revoked token ids and checks its health (Go only; default 10s).
+	CloverPollEvery time.Duration
 }
 
 // Settings are the values of hapta-config.json's keys, after the file and

@@ -207,6 +207,12 @@ func (p *plugin) onServe(se *core.ServeEvent) error {
 		return e.Next()
 	})
 
+	if p.settings.Clover.Enabled() {
+		if err := p.startClover(se); err != nil {
+			return fmt.Errorf("hapta: clover: %w", err)
+		}
+	}
+
 	created, err := ensureSuperuser(se.App, p.settings)
 	if err != nil {
 		return err

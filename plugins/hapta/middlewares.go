@@ -22,6 +22,13 @@ const (
 	TokenMiddlewareId       = "haptaLoadToken"
 	TokenMiddlewarePriority = apis.DefaultLoadAuthTokenMiddlewarePriority + 1
 
+	// CloverTokenMiddlewareId authenticates Clover access tokens (with
+	// Clover configured), after hapta's tokens; CloverHealthMiddlewareId
+	// adds Clover's state to GET /api/health.
+	CloverTokenMiddlewareId       = "haptaCloverToken"
+	CloverTokenMiddlewarePriority = TokenMiddlewarePriority + 1
+	CloverHealthMiddlewareId      = "haptaCloverHealth"
+
 	// LockoutMiddlewareId guards PocketBase's auth-with-password and
 	// auth-with-otp with the per-account lockout (Authenticator's logins
 	// are guarded whether it is bound or not).

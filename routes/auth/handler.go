@@ -20,11 +20,26 @@ func Register(se *core.ServeEvent) {
 
 func handle(ctx *hapta.Context, in Input) error {
 	auth := ctx.Services.Authenticate
+	switch in.Via {
+	case viaClover:
+		auth = auth.ViaClover()
+	case viaPocketBase:
+		auth = auth.Direct()
+	}
 	caller := hapta.CallerOf(ctx)
 
 	var result *hapta.AuthResult
 	var err error
 	switch {
+	case in.Type == typeLogout:
+		if err := auth.Revoke(in.Token); err != nil {
+			return err
+		}
+		return ctx.NoContent(http.StatusNoContent)
+
+	case in.Type == typeRefresh:
+		result, err = auth.Refresh(caller, in.RefreshToken)
+
 	case in.Type == typeOTP && in.OTPID == "":
 		otpID, err := auth.RequestOTP(caller, in.Collection, in.Email)
 		if err != nil {
