@@ -1,15 +1,30 @@
 package clover_test
 
 import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/pocketbase/pocketbase/core"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/postr-inc/hapta/internal/testsupport"
+	"github.com/postr-inc/hapta/plugins/clover"
+	"github.com/postr-inc/hapta/plugins/clover/internal/signing"
 	"github.com/postr-inc/hapta/plugins/hapta"
 	"github.com/postr-inc/hapta/routes/auth"
 )
@@ -243,5 +258,207 @@ func TestCloverLoginsNeedClover(t *testing.T) {
 	}
 	if data := testsupport.CallJSON(t, "GET", server.URL+"/api/health", "").Object("data"); data["clover"] != nil {
 		t.Fatalf("health without Clover: %v", data)
+	}
+}
+
+// sign makes a JWT of payload with header fields, signed by key with alg
+// (nil key: no signature, as alg "none" has).
+func sign(t *testing.T, alg jose.SignatureAlgorithm, key any, kid string, payload map[string]any) string {
+	t.Helper()
+	body, err := json.Marshal(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key == nil {
+		header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"` + kid + `"}`))
+		return header + "." + base64.RawURLEncoding.EncodeToString(body) + "."
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", kid).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := signer.Sign(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := signed.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+func TestClientRefusesForgedTokens(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	c := s.client(t)
+	c.ready(t)
+	login := c.login(t, "type=password", `{"emailOrUsername": "bob@example.com", "password": "`+testPassword+`"}`)
+	genuine := login.Body["token"].(string)
+	if me := c.whoami(t, genuine); me.Status != 200 {
+		t.Fatalf("the genuine token: %d %s", me.Status, me.Raw)
+	}
+	header, payload := claims(t, genuine)
+	kid := header["kid"].(string)
+	keys, err := signing.Open(s.app, clover.SignedTokenLifetime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	active, err := keys.Active()
+	if err != nil || active.ID != kid {
+		t.Fatalf("the active key %v is not the token's %s: %v", active, kid, err)
+	}
+	with := func(changes map[string]any) map[string]any {
+		forged := map[string]any{}
+		for name, value := range payload {
+			forged[name] = value
+		}
+		for name, value := range changes {
+			if value == nil {
+				delete(forged, name)
+			} else {
+				forged[name] = value
+			}
+		}
+		return forged
+	}
+	stranger, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publicPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&active.Private.PublicKey)})
+	otherTenant, err := (&clientcredentials.Config{ClientID: s.tenantB.Id, ClientSecret: s.secrets[s.tenantB.Id],
+		TokenURL: s.provider.Endpoint().TokenURL, AuthStyle: oauth2.AuthStyleInHeader}).Token(context.Background()) // tenant B's genuine token
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := c.login(t, "type=password", `{"emailOrUsername": "bob@example.com", "password": "`+testPassword+`"}`).Body["token"].(string)
+	if answer := c.login(t, "type=logout", `{"token": "`+revoked+`"}`); answer.Status != 204 {
+		t.Fatalf("logout: %d %s", answer.Status, answer.Raw)
+	}
+	hour := time.Hour.Seconds()
+
+	for name, token := range map[string]string{
+		"alg none":                     sign(t, "none", nil, kid, with(nil)),
+		"HS256 with the public key":    sign(t, jose.HS256, publicPEM, kid, with(nil)),
+		"a wrong aud":                  sign(t, jose.RS256, active.Private, kid, with(map[string]any{"aud": []string{"someone-else"}})),
+		"a wrong iss":                  sign(t, jose.RS256, active.Private, kid, with(map[string]any{"iss": "http://127.0.0.1:1/clover/v1"})),
+		"expired":                      sign(t, jose.RS256, active.Private, kid, with(map[string]any{"exp": payload["iat"].(float64) - hour, "iat": payload["iat"].(float64) - 2*hour})),
+		"an unknown kid":               sign(t, jose.RS256, stranger, "no-such-key", with(nil)),
+		"a stranger's key, known kid":  sign(t, jose.RS256, stranger, kid, with(nil)),
+		"another tenant's client_id":   sign(t, jose.RS256, active.Private, kid, with(map[string]any{"client_id": s.tenantB.Id})),
+		"no jti (an ID token's shape)": sign(t, jose.RS256, active.Private, kid, with(map[string]any{"jti": nil})),
+		"a token of another tenant":    otherTenant.AccessToken,
+		"a revoked jti":                revoked,
+	} {
+		if me := c.whoami(t, token); me.Status != 401 {
+			t.Errorf("%s: %d %s", name, me.Status, me.Raw)
+		}
+	}
+}
+
+// proxy stands between a client and its server, so that the test can take
+// the server away and bring it back at the same address.
+type proxy struct {
+	addr, target string
+	server       *http.Server
+}
+
+func (p *proxy) up(t *testing.T) {
+	t.Helper()
+	listener, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, _ := url.Parse(p.target)
+	p.server = &http.Server{Handler: httputil.NewSingleHostReverseProxy(target)}
+	go p.server.Serve(listener)
+	t.Cleanup(func() { p.server.Close() })
+}
+
+func (p *proxy) down() { p.server.Close() }
+
+func TestClientServesWithoutItsServerAndRecovers(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	reserved, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{addr: reserved.Addr().String(), target: s.server.URL}
+	reserved.Close()
+	settings := s.app.Settings() // the server's public URL is the proxy's
+	settings.Meta.AppURL = "http://" + p.addr
+	if err := s.app.Save(settings); err != nil {
+		t.Fatal(err)
+	}
+
+	c := newCloverClient(t, "http://"+p.addr, s.tenantA.Id, s.secrets[s.tenantA.Id]) // starts with no server
+	bob := `{"emailOrUsername": "bob@example.com", "password": "` + testPassword + `"}`
+	health := func() any {
+		return testsupport.CallJSON(t, "GET", c.server.URL+"/api/health", "").Object("data")["clover"]
+	}
+	if got := health(); got != "degraded" {
+		t.Fatalf("health with no server: %v", got)
+	}
+	if answer := c.login(t, "type=password", bob); answer.Status != 503 {
+		t.Fatalf("a Clover login with no server: %d %s", answer.Status, answer.Raw)
+	}
+	testsupport.NewAuthRecord(t, c.app, "users", "local@example.com")
+	if answer := c.login(t, "type=password&via=pocketbase", `{"emailOrUsername": "local@example.com", "password": "`+testPassword+`"}`); answer.Status != 200 {
+		t.Fatalf("a direct login with no server: %d %s", answer.Status, answer.Raw)
+	}
+
+	p.up(t)
+	eventually(t, "the client finds its server", func() bool { return health() == "ok" })
+	login := c.login(t, "type=password", bob)
+	if login.Status != 200 {
+		t.Fatalf("a Clover login once the server answers: %d %s", login.Status, login.Raw)
+	}
+
+	p.down()
+	if answer := c.login(t, "type=password", bob); answer.Status != 503 {
+		t.Fatalf("a Clover login after the server went away: %d %s", answer.Status, answer.Raw)
+	}
+	if got := health(); got != "degraded" {
+		t.Fatalf("health after the server went away: %v", got)
+	}
+	if me := c.whoami(t, login.Body["token"].(string)); me.Status != 200 { // verified offline
+		t.Fatalf("a Clover token while the server is away: %d %s", me.Status, me.Raw)
+	}
+
+	p.up(t)
+	eventually(t, "the client finds its server again", func() bool { return c.login(t, "type=password", bob).Status == 200 })
+	if got := health(); got != "ok" {
+		t.Fatalf("health after recovery: %v", got)
+	}
+}
+
+func TestClientFollowsKeyRotation(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	c := s.client(t)
+	c.ready(t)
+	bob := `{"emailOrUsername": "bob@example.com", "password": "` + testPassword + `"}`
+	before := c.login(t, "type=password", bob)
+	if before.Status != 200 || c.whoami(t, before.Body["token"].(string)).Status != 200 {
+		t.Fatalf("login: %d %s", before.Status, before.Raw)
+	}
+	if _, _, err := clover.RotateKeys(s.app); err != nil {
+		t.Fatal(err)
+	}
+	after := c.login(t, "type=password", bob) // signed with a key the client has not read yet
+	if after.Status != 200 {
+		t.Fatalf("login after the rotation: %d %s", after.Status, after.Raw)
+	}
+	oldHeader, _ := claims(t, before.Body["token"].(string))
+	newHeader, _ := claims(t, after.Body["token"].(string))
+	if oldHeader["kid"] == newHeader["kid"] {
+		t.Fatal("the server did not sign with the new key")
+	}
+	for _, token := range []string{before.Body["token"].(string), after.Body["token"].(string)} {
+		if me := c.whoami(t, token); me.Status != 200 {
+			t.Fatalf("a token after the rotation: %d %s", me.Status, me.Raw)
+		}
 	}
 }

@@ -246,6 +246,10 @@ func (l *cloverLink) refresh(caller Caller, refreshToken string) (*AuthResult, e
 
 func (l *cloverLink) result(ctx context.Context, caller Caller, tokens *cloverclient.Tokens, email string) (*AuthResult, error) {
 	claims, err := l.client.Verify(ctx, tokens.AccessToken)
+	if errors.Is(err, cloverclient.ErrUnknownKey) { // a key the server made since the last read
+		time.Sleep(cloverclient.KeyRefetchInterval)
+		claims, err = l.client.Verify(ctx, tokens.AccessToken)
+	}
 	if err != nil {
 		return nil, l.answerError(err)
 	}

@@ -22,6 +22,10 @@ import (
 	"golang.org/x/oauth2"
 )
 
+// KeyRefetchInterval is the least time between two reads of the server's
+// keys.
+const KeyRefetchInterval = time.Second
+
 // Path is where a Clover server answers, below its URL.
 const Path = "/clover/v1"
 
@@ -214,7 +218,7 @@ func (c *Client) discover(ctx context.Context) error {
 	if err := provider.Claims(found); err != nil {
 		return err
 	}
-	keys := &keySet{url: found.JWKS, http: c.http, minRefetch: 10 * time.Second}
+	keys := &keySet{url: found.JWKS, http: c.http, minRefetch: KeyRefetchInterval}
 	verifier := oidc.NewVerifier(c.issuer, keys, &oidc.Config{ClientID: c.config.TenantID, SupportedSigningAlgs: []string{oidc.RS256}})
 	c.mu.Lock()
 	c.endpoints, c.keys, c.verifier = found, keys, verifier
@@ -248,7 +252,11 @@ func (c *Client) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if verifier == nil {
 		return nil, ErrUnavailable
 	}
-	token, err := verifier.Verify(ctx, raw)
+	slot := &keyErrorSlot{}
+	token, err := verifier.Verify(context.WithValue(ctx, keyErrorKey{}, slot), raw)
+	if err != nil && slot.err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, slot.err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}

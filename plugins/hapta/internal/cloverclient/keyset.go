@@ -15,7 +15,9 @@ import (
 
 // keySet is the server's JWKS, fetched once and again only when a token
 // names a key it does not have, at most once per minRefetch: tokens with
-// made-up key ids cannot make the client hammer the server.
+// made-up key ids cannot make the client hammer the server. A token of a
+// key the server made within minRefetch of the last fetch is refused
+// (ErrUnknownKey) until then.
 type keySet struct {
 	url        string
 	http       *http.Client
@@ -27,11 +29,27 @@ type keySet struct {
 	fetched  time.Time
 }
 
-var errUnknownKey = errors.New("clover: the token's signing key is unknown")
+// ErrUnknownKey is the error of a token signed with a key the server does
+// not publish (or did not when the keys were last read).
+var ErrUnknownKey = errors.New("clover: the token's signing key is unknown")
+
+// keyErrorSlot carries the key set's error past go-oidc, which keeps only
+// its text.
+type keyErrorSlot struct{ err error }
+
+type keyErrorKey struct{}
 
 // VerifySignature is go-oidc's KeySet: the payload of a JWS signed with
 // one of the server's RS256 keys.
 func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
+	payload, err := k.verifySignature(ctx, raw)
+	if slot, ok := ctx.Value(keyErrorKey{}).(*keyErrorSlot); ok {
+		slot.err = err
+	}
+	return payload, err
+}
+
+func (k *keySet) verifySignature(ctx context.Context, raw string) ([]byte, error) {
 	signed, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		return nil, err
@@ -76,7 +94,7 @@ func orUnknown(found bool) error {
 	if found {
 		return nil
 	}
-	return errUnknownKey
+	return ErrUnknownKey
 }
 
 // fetch reads the JWKS and replaces the known keys.
