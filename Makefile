@@ -7,7 +7,7 @@ endif
 
 BINARY := pocketbase
 
-.PHONY: build serve test test-differential bench-routes bench-cache bench-writes
+.PHONY: build serve test test-differential bench-routes bench-cache bench-writes bench-clover
 
 ## build: compile the distribution into ./pocketbase
 build:
@@ -42,3 +42,8 @@ bench-writes: build
 ## bench-cache: the built binary with and without the record cache, over loopback HTTP
 bench-cache: build
 	go run ./cmd/cachebench -binary ./$(BINARY) -write docs/benchmarks.md
+
+## bench-clover: a Clover token checked offline against an introspection round trip
+bench-clover:
+	go test -run '^$$' -bench BenchmarkCheckToken -benchmem -count 6 ./plugins/hapta/internal/cloverclient/ | tee bench-clover.txt
+	go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench-clover.txt
