@@ -380,18 +380,14 @@ func (p *proxy) down() { p.server.Close() }
 
 func TestClientServesWithoutItsServerAndRecovers(t *testing.T) {
 	t.Parallel()
-	s := newIdentityServer(t)
 	reserved, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{addr: reserved.Addr().String(), target: s.server.URL}
+	addr := reserved.Addr().String()
 	reserved.Close()
-	settings := s.app.Settings() // the server's public URL is the proxy's
-	settings.Meta.AppURL = "http://" + p.addr
-	if err := s.app.Save(settings); err != nil {
-		t.Fatal(err)
-	}
+	s := newIdentityServerAt(t, "http://"+addr) // the server's public URL is the proxy's
+	p := &proxy{addr: addr, target: s.server.URL}
 
 	c := newCloverClient(t, "http://"+p.addr, s.tenantA.Id, s.secrets[s.tenantA.Id]) // starts with no server
 	bob := `{"emailOrUsername": "bob@example.com", "password": "` + testPassword + `"}`

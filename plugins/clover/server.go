@@ -102,6 +102,12 @@ func (s *server) mount(se *core.ServeEvent) {
 	routes.POST(LoginPath, s.completeLogin)
 	routes.POST(SignupPath, s.signup)
 	routes.GET(RevokedPath, s.revoked)
+	// not offered: the callback would hand a finished sign-in's code to
+	// whoever knows its id (completeLogin answers the code instead), and
+	// end_session would end sessions with an unauthenticated ID token hint
+	for _, path := range []string{"/authorize/callback", "/end_session"} {
+		routes.Any(path, func(e *core.RequestEvent) error { return e.NotFoundError("", nil) })
+	}
 	routes.GET("/tenants/{id}", s.tenant)
 	routes.Any("/{path...}", apis.WrapStdHandler(http.StripPrefix(ServerPath, s.provider)))
 }

@@ -80,6 +80,25 @@ func (s *server) completeLogin(e *core.RequestEvent) error {
 	if err := s.storage.completeAuthRequest(request, user.Id, amr); err != nil {
 		return e.BadRequestError(err.Error(), nil)
 	}
-	ctx := op.ContextWithIssuer(e.Request.Context(), s.issuer())
-	return e.JSON(http.StatusOK, map[string]string{"redirect": op.AuthCallbackURL(s.provider)(ctx, request.ID)})
+	// the code goes to the browser that signed in, and only to it: the
+	// library's callback, which would give it to whoever knows the
+	// request's id, is not served
+	request.done = true
+	answer := &redirectCapture{header: http.Header{}}
+	op.AuthResponse(request, s.provider, answer, e.Request.WithContext(op.ContextWithIssuer(e.Request.Context(), s.issuer())))
+	location := answer.header.Get("Location")
+	if answer.status != http.StatusFound && answer.status != http.StatusSeeOther || location == "" {
+		return e.InternalServerError("The sign-in could not be completed.", nil)
+	}
+	return e.JSON(http.StatusOK, map[string]string{"redirect": location})
 }
+
+// redirectCapture keeps the redirect the library answers with.
+type redirectCapture struct {
+	header http.Header
+	status int
+}
+
+func (c *redirectCapture) Header() http.Header         { return c.header }
+func (c *redirectCapture) WriteHeader(status int)      { c.status = status }
+func (c *redirectCapture) Write(p []byte) (int, error) { return len(p), nil }

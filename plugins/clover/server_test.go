@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	goidc "github.com/coreos/go-oidc/v3/oidc"
@@ -34,13 +35,30 @@ const testPassword = "password-for-tests-1" // testsupport.NewAuthRecord's
 
 func newIdentityServer(t *testing.T) *identityServer {
 	t.Helper()
+	s := newIdentityServerAt(t, "")
+	provider, err := goidc.NewProvider(context.Background(), s.issuer)
+	if err != nil {
+		t.Fatal("discovery:", err)
+	}
+	s.provider = provider
+	return s
+}
+
+// newIdentityServerAt is the identity server with publicURL as its public
+// URL ("" for its own), set before it answers anything: PocketBase's
+// request logger reads the settings without a lock.
+func newIdentityServerAt(t *testing.T, publicURL string) *identityServer {
+	t.Helper()
 	w := newWorldWith(t, clover.Config{Serve: true})
+	if publicURL == "" {
+		publicURL = w.server.URL
+	}
 	settings := w.app.Settings()
-	settings.Meta.AppURL = w.server.URL
+	settings.Meta.AppURL = publicURL
 	if err := w.app.Save(settings); err != nil {
 		t.Fatal(err)
 	}
-	s := &identityServer{world: w, issuer: w.server.URL + clover.ServerPath, secrets: map[string]string{}, redirect: w.server.URL + "/callback"}
+	s := &identityServer{world: w, issuer: publicURL + clover.ServerPath, secrets: map[string]string{}, redirect: w.server.URL + "/callback"}
 	for _, tenant := range []*core.Record{w.tenantA, w.tenantB} {
 		tenant.Set(clover.RedirectURIsField, []string{s.redirect})
 		tenant.Set(clover.FirstPartyField, tenant == w.tenantA)
@@ -53,11 +71,6 @@ func newIdentityServer(t *testing.T) *identityServer {
 		}
 		s.secrets[tenant.Id] = secret
 	}
-	provider, err := goidc.NewProvider(context.Background(), s.issuer)
-	if err != nil {
-		t.Fatal("discovery:", err)
-	}
-	s.provider = provider
 	return s
 }
 
@@ -121,17 +134,21 @@ func (s *identityServer) signIn(t *testing.T, config *oauth2.Config, user, verif
 	if login.Path != clover.ServerPath+clover.LoginPath {
 		t.Fatalf("/authorize sent the browser to %s, want the login page", login)
 	}
+	tenant, err := s.app.FindRecordById(clover.TenantsCollection, config.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	page := testsupport.Call(t, "GET", login.String(), "", nil)
-	if page.Status != 200 || !strings.Contains(string(page.Raw), "Sign in to "+config.ClientID[:0]) {
+	if page.Status != 200 || !strings.Contains(string(page.Raw), "<h1>Sign in to "+tenant.GetString("name")+"</h1>") {
 		t.Fatalf("login page: %d %s", page.Status, page.Raw)
 	}
 	done := s.completeLogin(t, login.Query().Get("authRequestID"), s.pocketBaseToken(t, user))
 	if done.Status != 200 {
 		t.Fatalf("completing the sign-in: %d %s", done.Status, done.Raw)
 	}
-	back := location(t, done.Body["redirect"].(string))
-	if back.Query().Get("state") != "state-1" || !strings.HasPrefix(back.String(), s.redirect+"?") {
-		t.Fatalf("the callback sent the browser to %s", back)
+	back, err := url.Parse(done.Body["redirect"].(string))
+	if err != nil || back.Query().Get("state") != "state-1" || !strings.HasPrefix(back.String(), s.redirect+"?") {
+		t.Fatalf("the sign-in sent the browser to %v", done.Body["redirect"])
 	}
 	return back.Query().Get("code")
 }
@@ -262,6 +279,68 @@ func TestCodeFlowWithPKCEForAStandardClient(t *testing.T) {
 	}
 	if _, err := s.refresh(s.tenantA, token.RefreshToken); err == nil {
 		t.Fatal("the refresh token of a replayed code still works")
+	}
+}
+
+// A sign-in's code goes only to the browser that signed in: whoever
+// started the sign-in (and so knows its id) cannot fetch it, and a failed
+// exchange (no client secret) does not spend it.
+func TestTheCodeGoesOnlyToTheBrowserThatSignedIn(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	config := s.oauth2Config(s.tenantA)
+	verifier := oauth2.GenerateVerifier()
+	login := location(t, config.AuthCodeURL("attacker-state", oauth2.S256ChallengeOption(verifier)))
+	id := login.Query().Get("authRequestID")
+	if done := s.completeLogin(t, id, s.tokens["bob"]); done.Status != 200 { // the victim signs in on the attacker's link
+		t.Fatalf("completing: %d %s", done.Status, done.Raw)
+	}
+	if callback := testsupport.Call(t, "GET", s.issuer+"/authorize/callback?id="+url.QueryEscape(id), "", nil); callback.Status != 404 {
+		t.Fatalf("the library's callback: %d %s", callback.Status, callback.Raw)
+	}
+
+	code := s.signIn(t, config, "bob", verifier)
+	stranger := *config
+	stranger.ClientSecret = "wrong"
+	if _, err := stranger.Exchange(context.Background(), code, oauth2.VerifierOption(verifier)); err == nil {
+		t.Fatal("a code was exchanged with a wrong client secret")
+	}
+	if _, err := config.Exchange(context.Background(), code, oauth2.VerifierOption(verifier)); err != nil {
+		t.Fatal("a failed exchange spent the code:", err)
+	}
+	if end := testsupport.Call(t, "GET", s.issuer+"/end_session", "", nil); end.Status != 404 {
+		t.Fatalf("end_session: %d", end.Status)
+	}
+}
+
+// Two exchanges of one code at once: whichever wins, the replay revokes
+// what it got.
+func TestConcurrentExchangesOfACodeLeaveNoLiveToken(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	config := s.oauth2Config(s.tenantA)
+	for round := range 8 {
+		verifier := oauth2.GenerateVerifier()
+		code := s.signIn(t, config, "bob", verifier)
+		tokens := make(chan *oauth2.Token, 2)
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				if token, err := config.Exchange(context.Background(), code, oauth2.VerifierOption(verifier)); err == nil {
+					tokens <- token
+				}
+			})
+		}
+		wg.Wait()
+		close(tokens)
+		for token := range tokens {
+			if s.introspect(t, s.tenantA, token.AccessToken)["active"] != false {
+				t.Fatalf("round %d: a token of a code exchanged twice is active", round)
+			}
+			if _, err := s.refresh(s.tenantA, token.RefreshToken); err == nil {
+				t.Fatalf("round %d: a refresh token of a code exchanged twice works", round)
+			}
+		}
 	}
 }
 

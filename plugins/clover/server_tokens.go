@@ -26,6 +26,9 @@ func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	if req.CodeChallenge == "" || req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
 		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE is required: send a code_challenge with code_challenge_method S256")
 	}
+	if req.ResponseMode != "" && req.ResponseMode != oidc.ResponseModeQuery {
+		return nil, oidc.ErrInvalidRequest().WithDescription("only response_mode=query is supported")
+	}
 	request := &authRequest{
 		grant:       grant{Tenant: req.ClientID, Scopes: req.Scopes},
 		ID:          newID(),
@@ -50,31 +53,54 @@ func (s *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthReques
 	return s.findAuthRequest("[[id]] = {:id} AND [[consumed]] = 0", dbx.Params{"id": id})
 }
 
-// AuthRequestByCode consumes the sign-in of a code: a code is exchanged
-// once. A code seen again revokes every token issued for it.
+// AuthRequestByCode is the finished sign-in of a code. It does not spend
+// the code (the library asks before it checks the client and PKCE): the
+// tokens are issued with the code spent, in one transaction. A code seen
+// again after that revokes every token issued for it.
 func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
 	if code == "" {
 		return nil, oidc.ErrInvalidGrant()
 	}
-	result, err := s.app.DB().NewQuery("UPDATE {{" + authRequestsTable + "}} SET [[consumed]] = 1 " +
-		"WHERE [[code]] = {:code} AND [[done]] = 1 AND [[consumed]] = 0").Bind(dbx.Params{"code": code}).Execute()
+	var row struct {
+		ID       string `db:"id"`
+		Consumed bool   `db:"consumed"`
+	}
+	err := s.app.DB().NewQuery("SELECT [[id]], [[consumed]] FROM {{" + authRequestsTable + "}} WHERE [[code]] = {:code} AND [[done]] = 1").
+		Bind(dbx.Params{"code": code}).One(&row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("unknown or expired code")
+	}
 	if err != nil {
 		return nil, err
 	}
-	if n, _ := result.RowsAffected(); n == 0 {
-		var id string
-		err := s.app.DB().NewQuery("SELECT [[id]] FROM {{" + authRequestsTable + "}} WHERE [[code]] = {:code}").
-			Bind(dbx.Params{"code": code}).Row(&id)
-		if err == nil {
-			if err := s.revokeFamily(id); err != nil {
-				return nil, err
-			}
-			return nil, oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens issued for it are revoked")
+	if row.Consumed {
+		if err := s.revokeFamily(row.ID); err != nil {
+			return nil, err
 		}
-		return nil, oidc.ErrInvalidGrant().WithDescription("unknown or expired code")
+		return nil, oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens issued for it are revoked")
 	}
-	return s.findAuthRequest("[[code]] = {:code}", dbx.Params{"code": code})
+	return s.findAuthRequest("[[id]] = {:id}", dbx.Params{"id": row.ID})
 }
+
+// spendCode marks a sign-in's code used, in the transaction that issues
+// its tokens: errCodeReused when another exchange spent it first.
+func spendCode(txApp core.App, g familyGrant) error {
+	request, ok := g.(*authRequest)
+	if !ok {
+		return nil
+	}
+	result, err := txApp.DB().NewQuery("UPDATE {{" + authRequestsTable + "}} SET [[consumed]] = 1 WHERE [[id]] = {:id} AND [[consumed]] = 0").
+		Bind(dbx.Params{"id": request.ID}).Execute()
+	if err != nil {
+		return err
+	}
+	if n, _ := result.RowsAffected(); n == 0 {
+		return errCodeReused
+	}
+	return nil
+}
+
+var errCodeReused = errors.New("code reused")
 
 func (s *storage) findAuthRequest(where string, params dbx.Params) (*authRequest, error) {
 	var row struct {
@@ -99,11 +125,19 @@ func (s *storage) findAuthRequest(where string, params dbx.Params) (*authRequest
 	return request, nil
 }
 
-// SaveAuthCode binds the code the library made to a finished sign-in.
+// SaveAuthCode binds the code the library made to a finished sign-in,
+// once: a sign-in gives one code.
 func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
-	_, err := s.app.DB().NewQuery("UPDATE {{" + authRequestsTable + "}} SET [[code]] = {:code} WHERE [[id]] = {:id} AND [[done]] = 1 AND [[consumed]] = 0").
+	result, err := s.app.DB().NewQuery("UPDATE {{" + authRequestsTable + "}} SET [[code]] = {:code} " +
+		"WHERE [[id]] = {:id} AND [[done]] = 1 AND [[consumed]] = 0 AND [[code]] = ''").
 		Bind(dbx.Params{"id": id, "code": code}).Execute()
-	return err
+	if err != nil {
+		return err
+	}
+	if n, _ := result.RowsAffected(); n == 0 {
+		return oidc.ErrInvalidRequest().WithDescription("the sign-in already gave its code")
+	}
+	return nil
 }
 
 // DeleteAuthRequest marks the sign-in consumed: it is kept until it
@@ -143,7 +177,32 @@ func (s *storage) CreateAccessToken(ctx context.Context, request op.TokenRequest
 	if !ok {
 		return "", time.Time{}, oidc.ErrServerError()
 	}
-	return s.insertAccessToken(s.app, g, g.family())
+	var jti string
+	var expires time.Time
+	err := s.app.RunInTransaction(func(txApp core.App) error {
+		if err := spendCode(txApp, g); err != nil {
+			return err
+		}
+		var err error
+		jti, expires, err = s.insertAccessToken(txApp, g, g.family())
+		return err
+	})
+	if err != nil {
+		return "", time.Time{}, s.reuseError(err, g.family())
+	}
+	return jti, expires, nil
+}
+
+// reuseError revokes the family of a reused code or refresh token (after
+// the failed transaction) and answers invalid_grant.
+func (s *storage) reuseError(err error, family string) error {
+	if !errors.Is(err, errCodeReused) && !errors.Is(err, errRefreshReused) {
+		return err
+	}
+	if err := s.revokeFamily(family); err != nil {
+		return err
+	}
+	return oidc.ErrInvalidGrant().WithDescription("the code or refresh token was already used; the tokens issued for it are revoked")
 }
 
 func (s *storage) insertAccessToken(app core.App, g familyGrant, family string) (string, time.Time, error) {
@@ -173,6 +232,9 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, request op.T
 	var jti string
 	var expires time.Time
 	err := s.app.RunInTransaction(func(txApp core.App) error {
+		if err := spendCode(txApp, g); err != nil {
+			return err
+		}
 		if current != "" {
 			result, err := txApp.DB().NewQuery("UPDATE {{" + refreshTokensTable + "}} SET [[rotated]] = 1 " +
 				"WHERE [[hash]] = {:hash} AND [[rotated]] = 0 AND [[revoked]] = 0").Bind(dbx.Params{"hash": hashSecret(current)}).Execute()
@@ -196,14 +258,8 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, request op.T
 			Execute()
 		return err
 	})
-	if errors.Is(err, errRefreshReused) {
-		if err := s.revokeFamily(family); err != nil {
-			return "", "", time.Time{}, err
-		}
-		return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the refresh token was already used; its family is revoked")
-	}
 	if err != nil {
-		return "", "", time.Time{}, err
+		return "", "", time.Time{}, s.reuseError(err, family)
 	}
 	return jti, refresh, expires, nil
 }
