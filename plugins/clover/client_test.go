@@ -125,6 +125,13 @@ func TestClientLogsInThroughCloverWithAPassword(t *testing.T) {
 		t.Fatalf("PocketBase's API with the Clover token: %d %s", mirror.Status, mirror.Raw)
 	}
 
+	// a mirror that lost its email to an older one still signs in
+	stale := testsupport.SaveRecord(t, c.app, hapta.CloverUsersCollection, map[string]any{"clover_sub": "an-older-subject", "email": "carol@example.com", "password": "unused-password-1"})
+	if answer := c.login(t, "type=password", `{"emailOrUsername": "carol@example.com", "password": "`+testPassword+`"}`); answer.Status != 200 ||
+		answer.Object("principal")["id"] == stale.Id {
+		t.Fatalf("a login whose email another mirror holds: %d %s", answer.Status, answer.Raw)
+	}
+
 	// a wrong password is the server's answer, and Direct still uses the local users
 	if answer := c.login(t, "type=password", `{"emailOrUsername": "bob@example.com", "password": "wrong-password"}`); answer.Status != 400 {
 		t.Fatalf("a wrong password: %d %s", answer.Status, answer.Raw)
@@ -327,10 +334,17 @@ func TestClientRefusesForgedTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	publicPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&active.Private.PublicKey)})
-	otherTenant, err := (&clientcredentials.Config{ClientID: s.tenantB.Id, ClientSecret: s.secrets[s.tenantB.Id],
-		TokenURL: s.provider.Endpoint().TokenURL, AuthStyle: oauth2.AuthStyleInHeader}).Token(context.Background()) // tenant B's genuine token
-	if err != nil {
-		t.Fatal(err)
+	tenantToken := func(tenant *core.Record) string { // the tenant's own genuine token (client credentials)
+		token, err := (&clientcredentials.Config{ClientID: tenant.Id, ClientSecret: s.secrets[tenant.Id],
+			TokenURL: s.provider.Endpoint().TokenURL, AuthStyle: oauth2.AuthStyleInHeader}).Token(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return token.AccessToken
+	}
+	otherTenant := tenantToken(s.tenantB)
+	if answer := c.login(t, "type=logout", `{"token": "`+otherTenant+`"}`); answer.Status != 400 {
+		t.Fatalf("logging out another tenant's token: %d %s", answer.Status, answer.Raw)
 	}
 	revoked := c.login(t, "type=password", `{"emailOrUsername": "bob@example.com", "password": "`+testPassword+`"}`).Body["token"].(string)
 	if answer := c.login(t, "type=logout", `{"token": "`+revoked+`"}`); answer.Status != 204 {
@@ -348,7 +362,8 @@ func TestClientRefusesForgedTokens(t *testing.T) {
 		"a stranger's key, known kid":  sign(t, jose.RS256, stranger, kid, with(nil)),
 		"another tenant's client_id":   sign(t, jose.RS256, active.Private, kid, with(map[string]any{"client_id": s.tenantB.Id})),
 		"no jti (an ID token's shape)": sign(t, jose.RS256, active.Private, kid, with(map[string]any{"jti": nil})),
-		"a token of another tenant":    otherTenant.AccessToken,
+		"a token of another tenant":    otherTenant,
+		"the tenant's own token":       tenantToken(s.tenantA),
 		"a revoked jti":                revoked,
 	} {
 		if me := c.whoami(t, token); me.Status != 401 {

@@ -79,6 +79,8 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	hapta.OnPrincipal(app).BindFunc(addTenant)
 	app.OnRecordValidate(MembersCollection).BindFunc(validateMember)
 	app.OnRecordDeleteExecute(TenantsCollection).BindFunc(forgetClientSecret)
+	app.OnRecordCreateExecute(TenantsCollection).BindFunc(storeAdminSecret)
+	app.OnRecordUpdateExecute(TenantsCollection).BindFunc(storeAdminSecret)
 	app.OnRecordUpdate(RolesCollection).BindFunc(refreshClearancesOnUpdate)
 	app.OnRecordDelete(RolesCollection).BindFunc(refreshClearancesOnDelete)
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/postr-inc/hapta/plugins/clover/internal/signing"
+	"github.com/postr-inc/hapta/plugins/hapta"
 )
 
 // ServerPath is where a Clover server answers; its issuer is the app's
@@ -182,6 +183,9 @@ func rotateOnSchedule(keys *signing.Keys, every time.Duration) error {
 // the scheduled key rotation and the clean-up of expired sign-ins and
 // tokens.
 func serve(se *core.ServeEvent, config Config) error {
+	if !hapta.Registered(se.App) { // the password grant runs PocketBase's sign-in through it
+		return errors.New("clover: serving Clover needs the hapta plugin: register it too")
+	}
 	s, err := newServer(se.App, config)
 	if err != nil {
 		return err

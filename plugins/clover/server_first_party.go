@@ -1,20 +1,19 @@
 package clover
 
 import (
-	"crypto/rand"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
-
-	"golang.org/x/crypto/bcrypt"
-
+	"github.com/pocketbase/pocketbase/tools/router"
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/postr-inc/hapta/plugins/hapta"
 )
 
 // The grants only first-party tenants may use: OAuth2's resource owner
@@ -32,7 +31,7 @@ const (
 // PocketBase token; each starts a new token family.
 func (s *server) firstPartyGrant(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	clientID, secret, ok := r.BasicAuth()
+	clientID, secret, ok := basicCredentials(r)
 	if !ok {
 		op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("send the client id and secret with HTTP Basic"), nil)
 		return
@@ -49,7 +48,7 @@ func (s *server) firstPartyGrant(w http.ResponseWriter, r *http.Request) {
 	var userID string
 	var amr []string
 	if r.PostFormValue("grant_type") == string(GrantTypePassword) {
-		userID, err = s.checkPassword(clientID, r.PostFormValue("username"), r.PostFormValue("password"))
+		userID, err = s.checkPassword(r, clientID, r.PostFormValue("username"), r.PostFormValue("password"))
 		amr = []string{"pwd"}
 	} else {
 		userID, amr, err = s.checkPocketBaseToken(clientID, r.PostFormValue("subject_token_type"), r.PostFormValue("subject_token"))
@@ -108,46 +107,34 @@ func (s *server) checkPocketBaseToken(tenantID, tokenType, token string) (string
 }
 
 // checkPassword is the id of the user with this email and password, a
-// member of the tenant. A collection that asks for MFA cannot sign in
-// with a password alone: its users use the authorization code flow.
-func (s *server) checkPassword(tenantID, email, password string) (string, error) {
-	denied := oidc.ErrInvalidGrant().WithDescription("wrong username or password")
+// member of the tenant. The check is PocketBase's own auth-with-password
+// of the users collection, run in process by hapta's Authenticator: the
+// collection's auth rule, hooks, rate limits and hapta's lockout apply as
+// on PocketBase's API. A user who needs a second factor (MFA) cannot sign
+// in with a password alone: the authorization code flow asks for both.
+func (s *server) checkPassword(r *http.Request, tenantID, email, password string) (string, error) {
 	if email == "" || password == "" {
 		return "", oidc.ErrInvalidRequest().WithDescription("username and password are required")
 	}
-	users, err := s.app.FindCachedCollectionByNameOrId(s.storage.users)
-	if err != nil {
+	header := r.Header.Clone()
+	header.Del("Authorization") // the tenant's credentials, not a user's
+	result, err := hapta.ServicesOf(s.app).Authenticate.Direct().Password(hapta.Caller{RemoteAddr: r.RemoteAddr, Header: header},
+		hapta.PasswordLogin{Collection: s.storage.users, Identity: email, Password: password})
+	var refused *router.ApiError
+	switch {
+	case errors.As(err, &refused) && refused.Status == http.StatusTooManyRequests:
+		return "", oidc.ErrInvalidGrant().WithDescription("too many attempts; try again later")
+	case errors.As(err, &refused) && refused.Status < 500:
+		return "", oidc.ErrInvalidGrant().WithDescription("wrong username or password, or the user may not sign in")
+	case err != nil:
 		return "", err
+	case !result.IsAuthenticated:
+		return "", oidc.ErrInvalidGrant().WithDescription("this user signs in with a second factor: use the authorization code flow")
 	}
-	if !users.PasswordAuth.Enabled {
-		return "", oidc.ErrInvalidGrant().WithDescription("password sign-in is disabled for these users")
-	}
-	user, err := s.app.FindAuthRecordByEmail(users, email)
-	if err != nil {
-		dummyPasswordCheck(password) // the same work for an unknown email
-		return "", denied
-	}
-	if !user.ValidatePassword(password) {
-		return "", denied
-	}
-	if users.MFA.Enabled {
-		return "", oidc.ErrInvalidGrant().WithDescription("these users sign in with a second factor: use the authorization code flow")
-	}
-	if _, member, err := FindMembership(s.app, tenantID, user.Id); err != nil {
+	if _, member, err := FindMembership(s.app, tenantID, result.Principal.ID); err != nil {
 		return "", err
 	} else if !member {
-		return "", denied
+		return "", oidc.ErrInvalidGrant().WithDescription("wrong username or password, or the user may not sign in")
 	}
-	return user.Id, nil
-}
-
-// dummyHash is checked against for an unknown email, so that its answer
-// takes as long as a wrong password's.
-var dummyHash = sync.OnceValue(func() []byte {
-	hash, _ := bcrypt.GenerateFromPassword([]byte(rand.Text()), bcrypt.DefaultCost)
-	return hash
-})
-
-func dummyPasswordCheck(password string) {
-	_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+	return result.Principal.ID, nil
 }

@@ -3,6 +3,7 @@ package clover
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/pocketbase/dbx"
@@ -13,7 +14,7 @@ import (
 // callingTenant is the tenant whose client id and secret the request
 // carries with HTTP Basic.
 func (s *server) callingTenant(e *core.RequestEvent) (*core.Record, error) {
-	clientID, secret, ok := e.Request.BasicAuth()
+	clientID, secret, ok := basicCredentials(e.Request)
 	if !ok {
 		return nil, e.UnauthorizedError("Send the tenant's client id and secret with HTTP Basic.", nil)
 	}
@@ -24,9 +25,23 @@ func (s *server) callingTenant(e *core.RequestEvent) (*core.Record, error) {
 	return tenant, err
 }
 
+// basicCredentials are a client's id and secret from HTTP Basic, form
+// decoded as RFC 6749 (2.3.1) asks.
+func basicCredentials(r *http.Request) (id, secret string, ok bool) {
+	id, secret, ok = r.BasicAuth()
+	if !ok {
+		return "", "", false
+	}
+	id, idErr := url.QueryUnescape(id)
+	secret, secretErr := url.QueryUnescape(secret)
+	return id, secret, idErr == nil && secretErr == nil
+}
+
 // signup makes a user of the server's users collection a member of the
-// calling tenant: a new user, or an existing one who proves it with their
-// password. The answer names the user; it never echoes the record.
+// calling tenant: a new user, or, for a first-party tenant only, an
+// existing one who proves it with their password (a third-party tenant
+// must not be able to try users' passwords). The answer names the user;
+// it never echoes the record.
 func (s *server) signup(e *core.RequestEvent) error {
 	tenant, err := s.callingTenant(e)
 	if err != nil {
@@ -50,9 +65,9 @@ func (s *server) signup(e *core.RequestEvent) error {
 	err = e.App.RunInTransaction(func(txApp core.App) error {
 		existing, err := txApp.FindAuthRecordByEmail(users, body.Email)
 		if err == nil {
-			if !existing.ValidatePassword(body.Password) {
-				return validation.Errors{"email": validation.NewError("validation_email_taken",
-					"The email is taken; to join with it, send its password.")}
+			if !tenant.GetBool(FirstPartyField) || !existing.ValidatePassword(body.Password) {
+				// PocketBase's own answer to a taken email
+				return validation.Errors{"email": validation.NewError("validation_not_unique", "Value must be unique.")}
 			}
 			user = existing
 		} else {

@@ -13,6 +13,7 @@ import (
 
 	goidc "github.com/coreos/go-oidc/v3/oidc"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -488,6 +489,88 @@ func TestFirstPartyTenantsExchangePocketBaseTokens(t *testing.T) {
 	}
 }
 
+// The password grant signs in as PocketBase's own endpoint does: the users
+// collection's auth rule applies.
+func TestPasswordGrantKeepsTheAuthRule(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	testsupport.UpdateCollection(t, s.app, "users", func(users *core.Collection) {
+		users.AuthRule = types.Pointer("verified = true")
+	})
+	_, err := s.oauth2Config(s.tenantA).PasswordCredentialsToken(context.Background(), "bob@example.com", testPassword)
+	if err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("an unverified user under `verified = true`: %v", err)
+	}
+	bob, err := s.app.FindRecordById("users", s.users["bob"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.SetVerified(true)
+	if err := s.app.Save(bob); err != nil {
+		t.Fatal(err)
+	}
+	s.passwordToken(t, s.tenantA, "bob")
+}
+
+// A password change ends the user's token families, as it ends their
+// PocketBase sessions.
+func TestAPasswordChangeEndsRefreshTokens(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	token := s.passwordToken(t, s.tenantA, "bob")
+	bob, err := s.app.FindRecordById("users", s.users["bob"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.SetPassword("a-new-password-2")
+	if err := s.app.Save(bob); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.refresh(s.tenantA, token.RefreshToken); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("a refresh token after a password change: %v", err)
+	}
+	if s.introspect(t, s.tenantA, token.AccessToken)["active"] != false {
+		t.Fatal("the family's access token is still active")
+	}
+}
+
+// A superuser sets a tenant's client secret from the admin UI (the hidden
+// client_secret field; PocketBase ignores hidden fields in others' bodies).
+func TestClientSecretsFromTheAdminUI(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	_, superuser := testsupport.NewAuthRecord(t, s.app, core.CollectionNameSuperusers, "root@example.com")
+	const secret = "a-secret-chosen-in-the-admin-ui-0123456789"
+	created := testsupport.CallJSON(t, "POST", s.server.URL+"/api/collections/tenants/records",
+		`{"name": "Made in the UI", "client_secret": "`+secret+`"}`, "Authorization", superuser)
+	if created.Status != 200 || strings.Contains(string(created.Raw), secret) || strings.Contains(string(created.Raw), "$2a$") {
+		t.Fatalf("create: %d %s", created.Status, created.Raw)
+	}
+	id := created.Body["id"].(string)
+	if _, err := clover.AuthenticateClient(s.app, id, secret); err != nil {
+		t.Fatal("the secret set in the admin UI does not authenticate:", err)
+	}
+	if short := testsupport.CallJSON(t, "PATCH", s.server.URL+"/api/collections/tenants/records/"+id, `{"client_secret": "short"}`,
+		"Authorization", superuser); short.Status != 400 || short.Object("data")[clover.ClientSecretField] == nil {
+		t.Fatalf("a short secret: %d %s", short.Status, short.Raw)
+	}
+	const next = "the-tenant-admins-next-secret-0123456789"
+	testsupport.CallJSON(t, "PATCH", s.server.URL+"/api/collections/tenants/records/"+s.tenantA.Id, `{"client_secret": "not-from-an-admin-of-the-tenant-0123"}`,
+		"Authorization", s.tokens["alice"])
+	if changed := testsupport.CallJSON(t, "PATCH", s.server.URL+"/api/collections/tenants/records/"+s.tenantA.Id, `{"client_secret": "`+next+`"}`,
+		"Authorization", superuser); changed.Status != 200 {
+		t.Fatalf("a superuser sets a secret: %d %s", changed.Status, changed.Raw)
+	}
+	if _, err := clover.AuthenticateClient(s.app, s.tenantA.Id, next); err != nil {
+		t.Fatal("the new secret does not authenticate:", err)
+	}
+	for _, old := range []string{s.secrets[s.tenantA.Id], "not-from-an-admin-of-the-tenant-0123"} {
+		if _, err := clover.AuthenticateClient(s.app, s.tenantA.Id, old); err == nil {
+			t.Fatalf("%q authenticates", old)
+		}
+	}
+}
+
 func TestClientCredentialsAreTheTenantsOwn(t *testing.T) {
 	t.Parallel()
 	s := newIdentityServer(t)
@@ -594,15 +677,19 @@ func TestSignupJoinsTheCallingTenant(t *testing.T) {
 		t.Fatal("the new user is not a member of the tenant")
 	}
 
-	// an existing user joins another tenant with their password, not without
-	if answer := signup(s.tenantB, s.secrets[s.tenantB.Id], `{"email": "frank@example.com", "password": "wrong-password-1"}`); answer.Status != 400 {
+	// an existing user joins a first-party tenant with their password, not
+	// without; a third-party tenant cannot try passwords
+	if answer := signup(s.tenantB, s.secrets[s.tenantB.Id], `{"email": "dave@example.com", "password": "`+testPassword+`"}`); answer.Status != 400 {
+		t.Fatalf("a third-party tenant joining an existing user: %d %s", answer.Status, answer.Raw)
+	}
+	if answer := signup(s.tenantA, s.secrets[s.tenantA.Id], `{"email": "dave@example.com", "password": "wrong-password-1"}`); answer.Status != 400 {
 		t.Fatalf("joining with a wrong password: %d %s", answer.Status, answer.Raw)
 	}
-	if answer := signup(s.tenantB, s.secrets[s.tenantB.Id], `{"email": "frank@example.com", "password": "frank-password-1"}`); answer.Status != 200 {
+	if answer := signup(s.tenantA, s.secrets[s.tenantA.Id], `{"email": "dave@example.com", "password": "`+testPassword+`"}`); answer.Status != 200 {
 		t.Fatalf("joining: %d %s", answer.Status, answer.Raw)
 	}
-	if _, ok, _ := clover.FindMembership(s.app, s.tenantB.Id, frank); !ok {
-		t.Fatal("the user did not join tenant B")
+	if _, ok, _ := clover.FindMembership(s.app, s.tenantA.Id, s.users["dave"]); !ok {
+		t.Fatal("dave did not join tenant A")
 	}
 	if answer := signup(s.tenantA, "wrong", `{"email": "gina@example.com", "password": "gina-password-1", "passwordConfirm": "gina-password-1"}`); answer.Status != 401 {
 		t.Fatalf("a wrong client secret: %d %s", answer.Status, answer.Raw)

@@ -249,12 +249,17 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, request op.T
 		if jti, expires, err = s.insertAccessToken(txApp, g, family); err != nil {
 			return err
 		}
+		userKey, err := s.userKey(txApp, base.Subject)
+		if err != nil {
+			return err
+		}
 		scopes, _ := json.Marshal(base.Scopes)
 		amr, _ := json.Marshal(base.AMR)
-		_, err = txApp.DB().NewQuery("INSERT INTO {{" + refreshTokensTable + "}} ([[hash]], [[id]], [[family]], [[tenant]], [[subject]], [[scopes]], [[amr]], [[auth_time]], [[expires]]) " +
-			"VALUES ({:hash}, {:id}, {:family}, {:tenant}, {:subject}, {:scopes}, {:amr}, {:authTime}, {:expires})").
+		_, err = txApp.DB().NewQuery("INSERT INTO {{" + refreshTokensTable + "}} ([[hash]], [[id]], [[family]], [[tenant]], [[subject]], [[scopes]], [[amr]], [[auth_time]], [[expires]], [[user_key]]) " +
+			"VALUES ({:hash}, {:id}, {:family}, {:tenant}, {:subject}, {:scopes}, {:amr}, {:authTime}, {:expires}, {:userKey})").
 			Bind(dbx.Params{"hash": hashSecret(refresh), "id": newID(), "family": family, "tenant": base.Tenant, "subject": base.Subject,
-				"scopes": string(scopes), "amr": string(amr), "authTime": base.AuthTime.UnixMilli(), "expires": time.Now().Add(RefreshTokenLifetime).UnixMilli()}).
+				"scopes": string(scopes), "amr": string(amr), "authTime": base.AuthTime.UnixMilli(), "expires": time.Now().Add(RefreshTokenLifetime).UnixMilli(),
+				"userKey": userKey}).
 			Execute()
 		return err
 	})
@@ -262,6 +267,16 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, request op.T
 		return "", "", time.Time{}, s.reuseError(err, family)
 	}
 	return jti, refresh, expires, nil
+}
+
+// userKey is the hash of the user's PocketBase token key, which changes
+// with their password: a refresh token lives only as long as it is the same.
+func (s *storage) userKey(app core.App, userID string) (string, error) {
+	user, err := app.FindRecordById(s.users, userID)
+	if err != nil {
+		return "", oidc.ErrInvalidGrant().WithDescription("the user no longer exists")
+	}
+	return hashSecret(user.TokenKey()), nil
 }
 
 type refreshRow struct {
@@ -275,11 +290,12 @@ type refreshRow struct {
 	Expires  int64  `db:"expires"`
 	Rotated  bool   `db:"rotated"`
 	Revoked  bool   `db:"revoked"`
+	UserKey  string `db:"user_key"`
 }
 
 func (s *storage) findRefreshToken(token string) (*refreshRow, error) {
 	row := &refreshRow{}
-	err := s.app.DB().NewQuery("SELECT [[id]], [[family]], [[tenant]], [[subject]], [[scopes]], [[amr]], [[auth_time]], [[expires]], [[rotated]], [[revoked]] " +
+	err := s.app.DB().NewQuery("SELECT [[id]], [[family]], [[tenant]], [[subject]], [[scopes]], [[amr]], [[auth_time]], [[expires]], [[rotated]], [[revoked]], [[user_key]] " +
 		"FROM {{" + refreshTokensTable + "}} WHERE [[hash]] = {:hash}").Bind(dbx.Params{"hash": hashSecret(token)}).One(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, op.ErrInvalidRefreshToken
@@ -303,6 +319,12 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 	}
 	if time.Now().UnixMilli() >= row.Expires {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token has expired")
+	}
+	if userKey, err := s.userKey(s.app, row.Subject); err != nil || userKey != row.UserKey {
+		if err := s.revokeFamily(row.Family); err != nil {
+			return nil, err
+		}
+		return nil, oidc.ErrInvalidGrant().WithDescription("the user's password changed, or the user is gone: sign in again")
 	}
 	if _, member, err := FindMembership(s.app, row.Tenant, row.Subject); err != nil {
 		return nil, err

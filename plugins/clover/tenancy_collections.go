@@ -22,6 +22,7 @@ var registerMigrations = sync.OnceFunc(func() {
 	core.AppMigrations.Register(createTenancy, dropTenancy, tenancyMigration)
 	core.AppMigrations.Register(addTenantClients, dropTenantClients, clientsMigration)
 	core.AppMigrations.Register(addServerTables, dropServerTables, serverMigration)
+	core.AppMigrations.Register(addAdminSecrets, dropAdminSecrets, adminSecretsMigration)
 })
 
 // addTenantClients gives tenants the first-party flag (the password grant)

@@ -34,10 +34,7 @@ var ErrInvalidClient = errors.New("clover: invalid client")
 // secret stops working) and returns the secret: it is not kept anywhere.
 func NewClientSecret(app core.App, tenant *core.Record) (string, error) {
 	secret := "cs_" + rand.Text() + rand.Text() // 256 bits from the system's source
-	_, err := app.DB().NewQuery("INSERT INTO {{" + secretsTable + "}} ([[tenant]], [[hash]]) VALUES ({:tenant}, {:hash}) " +
-		"ON CONFLICT([[tenant]]) DO UPDATE SET [[hash]] = excluded.[[hash]]").
-		Bind(dbx.Params{"tenant": tenant.Id, "hash": hashSecret(secret)}).Execute()
-	if err != nil {
+	if err := storeSecretHash(app, tenant.Id, secret); err != nil {
 		return "", err
 	}
 	return secret, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -347,6 +348,9 @@ func (a *Authenticator) call(caller Caller, method, collection, action, mfaID st
 		return 0, nil, err
 	}
 	if clover {
+		if strings.HasPrefix(collection, "_") { // _superusers: never through Clover
+			return 0, nil, apis.NewBadRequestError("Clover signs in its users, not a system collection's.", nil)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		status, answer, err := a.clover.client.PocketBase(ctx, method, path, body)

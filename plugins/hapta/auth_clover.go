@@ -167,44 +167,65 @@ func (l *cloverLink) healthMiddleware() *hook.Handler[*core.RequestEvent] {
 }
 
 // mirror is the local record of a verified Clover user, created on first
-// sight (with email, when a login gave it) and kept to the newest token's
-// tenant, roles and clearance.
+// sight (with email, when a login gave it and no other record has it) and
+// kept to the newest token's tenant, roles and clearance: a token older
+// than the fields never overwrites them.
 func (l *cloverLink) mirror(claims *cloverclient.Claims, email string) (*core.Record, error) {
 	record, err := l.app.FindFirstRecordByData(CloverUsersCollection, cloverSubjectField, claims.Subject)
-	if errors.Is(err, sql.ErrNoRows) {
-		collection, err := l.app.FindCachedCollectionByNameOrId(CloverUsersCollection)
-		if err != nil {
-			return nil, err
-		}
-		record = core.NewRecord(collection)
-		record.Set(cloverSubjectField, claims.Subject)
-		record.SetPassword(rand.Text() + rand.Text()) // never used: password auth is off
-	} else if err != nil {
+	if err == nil && !mirrorChanges(record, claims, email) {
+		return record, nil // the usual case: nothing to write
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
-	issuedAt := claims.IssuedAt.Unix()
-	var roles []string
-	_ = record.UnmarshalJSONField(cloverRolesField, &roles)
-	changed := record.IsNew() || (issuedAt >= int64(record.GetInt(cloverClaimsAtField)) &&
-		(record.GetString(cloverTenantField) != claims.ClientID || !slices.Equal(roles, claims.Roles) || record.GetInt(cloverClearanceField) != claims.Clearance))
-	if email != "" && record.Email() != email {
-		record.SetEmail(email)
-		changed = true
-	}
-	if !changed {
-		return record, nil
-	}
-	record.Set(cloverTenantField, claims.ClientID)
-	record.Set(cloverRolesField, claims.Roles)
-	record.Set(cloverClearanceField, claims.Clearance)
-	record.Set(cloverClaimsAtField, issuedAt)
-	if err := l.app.Save(record); err != nil {
-		if record.IsNew() { // a concurrent first sight saved it first
-			return l.app.FindFirstRecordByData(CloverUsersCollection, cloverSubjectField, claims.Subject)
+	err = l.app.RunInTransaction(func(txApp core.App) error { // writes are serialized: read, compare, write
+		record, err = txApp.FindFirstRecordByData(CloverUsersCollection, cloverSubjectField, claims.Subject)
+		if errors.Is(err, sql.ErrNoRows) {
+			collection, err := txApp.FindCachedCollectionByNameOrId(CloverUsersCollection)
+			if err != nil {
+				return err
+			}
+			record = core.NewRecord(collection)
+			record.Set(cloverSubjectField, claims.Subject)
+			record.SetPassword(rand.Text() + rand.Text()) // never used: password auth is off
+		} else if err != nil {
+			return err
 		}
+		if !mirrorChanges(record, claims, email) {
+			return nil
+		}
+		if claims.IssuedAt.Unix() >= int64(record.GetInt(cloverClaimsAtField)) || record.IsNew() {
+			record.Set(cloverTenantField, claims.ClientID)
+			record.Set(cloverRolesField, claims.Roles)
+			record.Set(cloverClearanceField, claims.Clearance)
+			record.Set(cloverClaimsAtField, claims.IssuedAt.Unix())
+		}
+		if email != "" && record.Email() != email {
+			if taken, _ := txApp.FindAuthRecordByEmail(CloverUsersCollection, email); taken == nil {
+				record.SetEmail(email) // else another mirror has it: keep this one's
+			}
+		}
+		return txApp.Save(record)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return record, nil
+}
+
+// mirrorChanges reports whether a token (or a login's email) has news for
+// the mirror record.
+func mirrorChanges(record *core.Record, claims *cloverclient.Claims, email string) bool {
+	if email != "" && record.Email() != email {
+		return true
+	}
+	if claims.IssuedAt.Unix() < int64(record.GetInt(cloverClaimsAtField)) {
+		return false
+	}
+	var roles []string
+	_ = record.UnmarshalJSONField(cloverRolesField, &roles)
+	return record.GetString(cloverTenantField) != claims.ClientID || !slices.Equal(roles, claims.Roles) ||
+		record.GetInt(cloverClearanceField) != claims.Clearance
 }
 
 // cloverPrincipal fills the tenant, roles and clearance of a mirrored user.
@@ -289,7 +310,9 @@ func (l *cloverLink) answerError(err error) error {
 func (l *cloverLink) revoke(token string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := l.client.Revoke(ctx, token); err != nil {
+	if err := l.client.Revoke(ctx, token); errors.Is(err, cloverclient.ErrNotRevocable) {
+		return apis.NewBadRequestError("The token cannot be revoked by this application.", nil)
+	} else if err != nil {
 		return l.answerError(err)
 	}
 	return nil

@@ -90,10 +90,16 @@ func ServicesOf(app core.App) Services {
 // over the Go values): zero values before the app bootstraps. Other plugins
 // read their keys here (clover reads Clover_Serve).
 func SettingsOf(app core.App) Settings {
-	if p := pluginOf(app); p.settings != nil {
+	if p, ok := app.Store().Get(pluginKey).(*plugin); ok && p.settings != nil {
 		return p.settings.Settings
 	}
 	return Settings{}
+}
+
+// Registered reports whether the hapta plugin is registered on app.
+func Registered(app core.App) bool {
+	_, ok := app.Store().Get(pluginKey).(*plugin)
+	return ok
 }
 
 func (p *plugin) services(app core.App) Services {

@@ -267,6 +267,9 @@ func (c *Client) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if claims.JTI == "" || claims.ClientID != c.config.TenantID || len(token.Audience) != 1 {
 		return nil, fmt.Errorf("%w: not an access token of this tenant", ErrInvalidToken)
 	}
+	if claims.Subject == "" || claims.Subject == claims.ClientID {
+		return nil, fmt.Errorf("%w: the tenant's own token (client credentials) is not a user's", ErrInvalidToken)
+	}
 	c.mu.RLock()
 	_, revoked := c.revoked[claims.JTI]
 	c.mu.RUnlock()
@@ -311,7 +314,7 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (*Tokens, err
 		Endpoint: oauth2.Endpoint{TokenURL: found.Token, AuthStyle: oauth2.AuthStyleInHeader}}
 	token, err := config.TokenSource(oidc.ClientContext(ctx, c.http), &oauth2.Token{RefreshToken: refreshToken}).Token()
 	var retrieve *oauth2.RetrieveError
-	if errors.As(err, &retrieve) {
+	if errors.As(err, &retrieve) && retrieve.Response.StatusCode < 500 {
 		return nil, &OAuth2Error{Status: retrieve.Response.StatusCode, Code: retrieve.ErrorCode, Description: retrieve.ErrorDescription}
 	}
 	if err != nil {
@@ -329,6 +332,10 @@ func (c *Client) Revoke(ctx context.Context, token string) error {
 		return ErrUnavailable
 	}
 	if err := c.call(ctx, http.MethodPost, found.Revocation, url.Values{"token": {token}}, nil); err != nil {
+		var refused *OAuth2Error
+		if errors.As(err, &refused) {
+			return fmt.Errorf("%w: %s", ErrNotRevocable, refused.Description)
+		}
 		return err
 	}
 	if claims, err := c.Verify(ctx, token); err == nil {
@@ -338,6 +345,10 @@ func (c *Client) Revoke(ctx context.Context, token string) error {
 	}
 	return nil
 }
+
+// ErrNotRevocable is the error of a token the server does not let this
+// tenant revoke (another tenant's).
+var ErrNotRevocable = errors.New("clover: the token cannot be revoked by this application")
 
 // Introspect asks the server about a token (RFC 7662): the round trip that
 // Verify saves.

@@ -74,7 +74,11 @@ func (k *keySet) key(ctx context.Context, kid string) (jose.JSONWebKey, error) {
 	if key, ok, recent := k.cached(kid); ok || recent {
 		return key, orUnknown(ok)
 	}
-	if err := k.fetch(ctx); err != nil {
+	// not the caller's context: a cancelled request must not waste the
+	// one fetch the interval allows
+	fetchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), k.http.Timeout)
+	defer cancel()
+	if err := k.fetch(fetchCtx); err != nil {
 		return jose.JSONWebKey{}, err
 	}
 	key, ok, _ := k.cached(kid)
