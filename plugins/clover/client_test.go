@@ -59,9 +59,25 @@ func newCloverClient(t *testing.T, serverURL, tenantID, secret string) *cloverCl
 	return &cloverClient{app: app, server: server}
 }
 
+// client is a client of s that has reached it.
 func (s *identityServer) client(t *testing.T) *cloverClient {
 	t.Helper()
-	return newCloverClient(t, s.server.URL, s.tenantA.Id, s.secrets[s.tenantA.Id])
+	c := newCloverClient(t, s.server.URL, s.tenantA.Id, s.secrets[s.tenantA.Id])
+	c.ready(t)
+	return c
+}
+
+// bobLogin is bob's password login body for POST /auth.
+const bobLogin = `{"emailOrUsername": "bob@example.com", "password": "` + testPassword + `"}`
+
+// loginBob logs bob in through the client.
+func (c *cloverClient) loginBob(t *testing.T) testsupport.Answer {
+	t.Helper()
+	answer := c.login(t, "type=password", bobLogin)
+	if answer.Status != 200 {
+		t.Fatalf("bob's login: %d %s", answer.Status, answer.Raw)
+	}
+	return answer
 }
 
 // login posts to the client's POST /auth.
@@ -99,9 +115,8 @@ func TestClientLogsInThroughCloverWithAPassword(t *testing.T) {
 	t.Parallel()
 	s := newIdentityServer(t)
 	c := s.client(t)
-	c.ready(t)
 
-	answer := c.login(t, "type=password", `{"emailOrUsername": "bob@example.com", "password": "`+testPassword+`"}`)
+	answer := c.login(t, "type=password", bobLogin)
 	if answer.Status != 200 || answer.Body["record"] != nil || answer.Body["refreshToken"] == nil {
 		t.Fatalf("login: %d %s", answer.Status, answer.Raw)
 	}
@@ -152,7 +167,6 @@ func TestClientLogsInThroughCloverWithOTPAndMFA(t *testing.T) {
 		users.MFA.Enabled = true
 	})
 	c := s.client(t)
-	c.ready(t)
 
 	first := c.login(t, "type=password", `{"emailOrUsername": "carol@example.com", "password": "`+testPassword+`"}`)
 	mfaID, _ := first.Body["mfaId"].(string)
@@ -178,11 +192,7 @@ func TestClientSeesRoleChangesAfterARefresh(t *testing.T) {
 	t.Parallel()
 	s := newIdentityServer(t)
 	c := s.client(t)
-	c.ready(t)
-	login := c.login(t, "type=password", `{"emailOrUsername": "bob@example.com", "password": "`+testPassword+`"}`)
-	if login.Status != 200 {
-		t.Fatalf("login: %d %s", login.Status, login.Raw)
-	}
+	login := c.loginBob(t)
 
 	s.bobMembership.Set("roles", []string{s.editor.Id, s.chief.Id})
 	if err := s.app.Save(s.bobMembership); err != nil {
@@ -209,14 +219,7 @@ func TestClientRefusesRevokedTokens(t *testing.T) {
 	t.Parallel()
 	s := newIdentityServer(t)
 	c := s.client(t)
-	c.ready(t)
-	loginBob := func() string {
-		answer := c.login(t, "type=password", `{"emailOrUsername": "bob@example.com", "password": "`+testPassword+`"}`)
-		if answer.Status != 200 {
-			t.Fatalf("login: %d %s", answer.Status, answer.Raw)
-		}
-		return answer.Body["token"].(string)
-	}
+	loginBob := func() string { return c.loginBob(t).Body["token"].(string) }
 
 	// a logout through the client is refused at once
 	token := loginBob()
@@ -299,9 +302,7 @@ func TestClientRefusesForgedTokens(t *testing.T) {
 	t.Parallel()
 	s := newIdentityServer(t)
 	c := s.client(t)
-	c.ready(t)
-	login := c.login(t, "type=password", `{"emailOrUsername": "bob@example.com", "password": "`+testPassword+`"}`)
-	genuine := login.Body["token"].(string)
+	genuine := c.loginBob(t).Body["token"].(string)
 	if me := c.whoami(t, genuine); me.Status != 200 {
 		t.Fatalf("the genuine token: %d %s", me.Status, me.Raw)
 	}
@@ -346,7 +347,7 @@ func TestClientRefusesForgedTokens(t *testing.T) {
 	if answer := c.login(t, "type=logout", `{"token": "`+otherTenant+`"}`); answer.Status != 400 {
 		t.Fatalf("logging out another tenant's token: %d %s", answer.Status, answer.Raw)
 	}
-	revoked := c.login(t, "type=password", `{"emailOrUsername": "bob@example.com", "password": "`+testPassword+`"}`).Body["token"].(string)
+	revoked := c.loginBob(t).Body["token"].(string)
 	if answer := c.login(t, "type=logout", `{"token": "`+revoked+`"}`); answer.Status != 204 {
 		t.Fatalf("logout: %d %s", answer.Status, answer.Raw)
 	}
@@ -405,14 +406,13 @@ func TestClientServesWithoutItsServerAndRecovers(t *testing.T) {
 	p := &proxy{addr: addr, target: s.server.URL}
 
 	c := newCloverClient(t, "http://"+p.addr, s.tenantA.Id, s.secrets[s.tenantA.Id]) // starts with no server
-	bob := `{"emailOrUsername": "bob@example.com", "password": "` + testPassword + `"}`
 	health := func() any {
 		return testsupport.CallJSON(t, "GET", c.server.URL+"/api/health", "").Object("data")["clover"]
 	}
 	if got := health(); got != "degraded" {
 		t.Fatalf("health with no server: %v", got)
 	}
-	if answer := c.login(t, "type=password", bob); answer.Status != 503 {
+	if answer := c.login(t, "type=password", bobLogin); answer.Status != 503 {
 		t.Fatalf("a Clover login with no server: %d %s", answer.Status, answer.Raw)
 	}
 	testsupport.NewAuthRecord(t, c.app, "users", "local@example.com")
@@ -422,13 +422,13 @@ func TestClientServesWithoutItsServerAndRecovers(t *testing.T) {
 
 	p.up(t)
 	eventually(t, "the client finds its server", func() bool { return health() == "ok" })
-	login := c.login(t, "type=password", bob)
+	login := c.login(t, "type=password", bobLogin)
 	if login.Status != 200 {
 		t.Fatalf("a Clover login once the server answers: %d %s", login.Status, login.Raw)
 	}
 
 	p.down()
-	if answer := c.login(t, "type=password", bob); answer.Status != 503 {
+	if answer := c.login(t, "type=password", bobLogin); answer.Status != 503 {
 		t.Fatalf("a Clover login after the server went away: %d %s", answer.Status, answer.Raw)
 	}
 	if got := health(); got != "degraded" {
@@ -439,7 +439,7 @@ func TestClientServesWithoutItsServerAndRecovers(t *testing.T) {
 	}
 
 	p.up(t)
-	eventually(t, "the client finds its server again", func() bool { return c.login(t, "type=password", bob).Status == 200 })
+	eventually(t, "the client finds its server again", func() bool { return c.login(t, "type=password", bobLogin).Status == 200 })
 	if got := health(); got != "ok" {
 		t.Fatalf("health after recovery: %v", got)
 	}
@@ -449,16 +449,14 @@ func TestClientFollowsKeyRotation(t *testing.T) {
 	t.Parallel()
 	s := newIdentityServer(t)
 	c := s.client(t)
-	c.ready(t)
-	bob := `{"emailOrUsername": "bob@example.com", "password": "` + testPassword + `"}`
-	before := c.login(t, "type=password", bob)
+	before := c.login(t, "type=password", bobLogin)
 	if before.Status != 200 || c.whoami(t, before.Body["token"].(string)).Status != 200 {
 		t.Fatalf("login: %d %s", before.Status, before.Raw)
 	}
 	if _, _, err := clover.RotateKeys(s.app); err != nil {
 		t.Fatal(err)
 	}
-	after := c.login(t, "type=password", bob) // signed with a key the client has not read yet
+	after := c.login(t, "type=password", bobLogin) // signed with a key the client has not read yet
 	if after.Status != 200 {
 		t.Fatalf("login after the rotation: %d %s", after.Status, after.Raw)
 	}

@@ -138,18 +138,17 @@ func (l *cloverLink) healthMiddleware() *hook.Handler[*core.RequestEvent] {
 			if e.Request.URL.Path != "/api/health" || (e.Request.Method != http.MethodGet && e.Request.Method != http.MethodHead) {
 				return e.Next()
 			}
-			original := e.Response
-			buffer := inproc.NewResponseBuffer()
-			e.Response = buffer
-			err := e.Next()
-			e.Response = original
+			buffer, err := inproc.Capture(e)
 			if err != nil {
 				return err
 			}
 			var answer map[string]any
 			if json.Unmarshal(buffer.Body, &answer) != nil {
-				original.WriteHeader(buffer.Status)
-				_, werr := original.Write(buffer.Body)
+				for name, values := range buffer.Header() {
+					e.Response.Header()[name] = values
+				}
+				e.Response.WriteHeader(buffer.Status)
+				_, werr := e.Response.Write(buffer.Body)
 				return werr
 			}
 			data, _ := answer["data"].(map[string]any)

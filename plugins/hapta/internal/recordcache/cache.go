@@ -256,11 +256,7 @@ func isRecordsRead(r *http.Request) bool {
 // capture runs the rest of the chain into a buffer. An error answer is
 // returned as the error, for PocketBase to write as usual.
 func capture(e *core.RequestEvent) (*Answer, error) {
-	original := e.Response
-	buffer := inproc.NewResponseBuffer()
-	e.Response = buffer
-	err := e.Next()
-	e.Response = original
+	buffer, err := inproc.Capture(e)
 	if err != nil {
 		return nil, err
 	}
