@@ -7,7 +7,7 @@ endif
 
 BINARY := pocketbase
 
-.PHONY: build serve test test-differential bench-routes bench-cache bench-writes bench-clover
+.PHONY: build serve test chromium test-differential bench-routes bench-cache bench-writes bench-clover
 
 ## build: compile the distribution into ./pocketbase
 build:
@@ -19,10 +19,17 @@ serve: build
 
 ## test: vet, then run every test with the race detector, and the record
 ## cache's differential test (10,000 steps) without it
-test:
+test: chromium
 	go vet ./...
 	go test -race ./...
 	go test -run '^TestCacheDifferential$$' ./plugins/hapta/
+
+## chromium: the browser the Clover login page's tests drive, installed with
+## apt-get when it is missing (as root; otherwise install it yourself)
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		{ echo "The tests need Chromium: apt-get install chromium"; exit 1; }
 
 ## test-differential: the differential test for 200,000 steps with a new seed
 ## (SEED=n repeats a run)

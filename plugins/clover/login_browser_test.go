@@ -1,0 +1,132 @@
+package clover_test
+
+import (
+	"context"
+	"net/url"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/pocketbase/pocketbase/core"
+	"golang.org/x/oauth2"
+
+	"github.com/postr-inc/hapta/internal/testsupport"
+)
+
+// browser is a headless Chromium driven over the DevTools protocol.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("the login page's tests need Chromium: `apt-get install chromium` (make test installs it when it can)")
+	}
+	options := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox)
+	allocator, cancelAllocator := chromedp.NewExecAllocator(context.Background(), options...)
+	ctx, cancelBrowser := chromedp.NewContext(allocator)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 30*time.Second)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelBrowser()
+		cancelAllocator()
+	})
+	return ctx
+}
+
+// waitForRedirect waits until the browser is at the tenant's redirect URI
+// and returns the code it carries.
+func (s *identityServer) waitForRedirect(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	var at string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var err error
+		if at, err = chromedp.Run(ctx, chromedp.Location()); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(at, s.redirect+"?") {
+			back, _ := url.Parse(at)
+			if back.Query().Get("state") != "browser-state" {
+				t.Fatalf("redirected with state %q", back.Query().Get("state"))
+			}
+			return back.Query().Get("code")
+		}
+	}
+	problem, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("error")))
+	t.Fatalf("the browser stayed at %s (page says %q)", at, problem)
+	return ""
+}
+
+// exchange trades a code for tokens and checks they are bob's.
+func (s *identityServer) exchangeFor(t *testing.T, config *oauth2.Config, code, verifier, user string) {
+	t.Helper()
+	token, err := config.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal("exchange:", err)
+	}
+	if _, payload := claims(t, token.AccessToken); payload["sub"] != s.users[user] {
+		t.Fatalf("the token is not %s's: %v", user, payload)
+	}
+}
+
+// The login page in a real browser: a password sign-in ends at the
+// tenant's redirect URI with a code for the user.
+func TestTheLoginPageSignsInWithAPassword(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	config := s.oauth2Config(s.tenantA)
+	verifier := oauth2.GenerateVerifier()
+	ctx := browser(t)
+
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(config.AuthCodeURL("browser-state", oauth2.S256ChallengeOption(verifier))),
+		chromedp.WaitVisible(chromedp.CSS(`#password input[name=identity]`)),
+		chromedp.SendKeys(chromedp.CSS(`#password input[name=identity]`), "bob@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`#password input[name=password]`), testPassword),
+		chromedp.Click(chromedp.CSS(`#password button`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.exchangeFor(t, config, s.waitForRedirect(t, ctx), verifier, "bob")
+}
+
+// With MFA, the page asks for the second factor (an emailed one-time
+// code) after the password.
+func TestTheLoginPageAsksForTheSecondFactor(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	mails := testsupport.CatchMail(s.app)
+	testsupport.UpdateCollection(t, s.app, "users", func(users *core.Collection) {
+		users.OTP.Enabled = true
+		users.MFA.Enabled = true
+	})
+	config := s.oauth2Config(s.tenantA)
+	verifier := oauth2.GenerateVerifier()
+	ctx := browser(t)
+
+	sent := mails.Count()
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(config.AuthCodeURL("browser-state", oauth2.S256ChallengeOption(verifier))),
+		chromedp.WaitVisible(chromedp.CSS(`#password input[name=identity]`)),
+		chromedp.SendKeys(chromedp.CSS(`#password input[name=identity]`), "carol@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`#password input[name=password]`), testPassword),
+		chromedp.Click(chromedp.CSS(`#password button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#otp-request input[name=email]`)),
+		chromedp.WaitNotVisible(chromedp.CSS(`#password`)),
+		chromedp.SendKeys(chromedp.CSS(`#otp-request input[name=email]`), "carol@example.com"),
+		chromedp.Click(chromedp.CSS(`#otp-request button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#otp input[name=code]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := mails.OTPCode(t, sent)
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#otp input[name=code]`), code),
+		chromedp.Click(chromedp.CSS(`#otp button`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	s.exchangeFor(t, config, s.waitForRedirect(t, ctx), verifier, "carol")
+}
