@@ -471,3 +471,18 @@ func TestClientFollowsKeyRotation(t *testing.T) {
 		}
 	}
 }
+
+// A wrong secret is the operator's problem: the client reports Clover as
+// degraded and its Clover logins answer 503.
+func TestClientWithAWrongSecret(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	c := newCloverClient(t, s.server.URL, s.tenantA.Id, "cs_wrong-secret")
+	time.Sleep(3 * pollEvery)
+	if data := testsupport.CallJSON(t, "GET", c.server.URL+"/api/health", "").Object("data"); data["clover"] != "degraded" {
+		t.Fatalf("health with a wrong secret: %v", data)
+	}
+	if answer := c.login(t, "type=password", bobLogin); answer.Status != 503 {
+		t.Fatalf("a login with a wrong secret: %d %s", answer.Status, answer.Raw)
+	}
+}

@@ -59,6 +59,7 @@ type Client struct {
 
 	mu        sync.RWMutex
 	endpoints *endpoints // nil until discovery succeeded
+	tenant    *Tenant    // read once discovery succeeded
 	keys      *keySet
 	verifier  *oidc.IDTokenVerifier
 	health    error
@@ -150,7 +151,12 @@ func (c *Client) setHealth(err error) {
 	was := c.health
 	c.health = err
 	c.mu.Unlock()
+	var refused *OAuth2Error
 	switch {
+	case errors.As(err, &refused) && (refused.Status == http.StatusUnauthorized || refused.Status == http.StatusForbidden):
+		if was == nil || !errors.As(was, new(*OAuth2Error)) {
+			c.config.Logger.Error("clover: the server refuses this application's credentials; check Clover_Tenant_ID and Clover_Secret", "server", c.issuer, "status", refused.Status)
+		}
 	case err != nil && was == nil:
 		c.config.Logger.Warn("clover: the server does not answer; Clover logins answer 503 until it does", "server", c.issuer, "error", err)
 	case err == nil && was != nil:
@@ -169,13 +175,45 @@ func (c *Client) unavailable(err error) error {
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
 
-// poll discovers the server if needed and reads the revoked token ids.
+// Tenant is the application's tenant as its server describes it.
+type Tenant struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	FirstParty bool   `json:"first_party"`
+	Roles      []struct {
+		Name          string `json:"name"`
+		SecurityLevel int    `json:"security_level"`
+	} `json:"roles"`
+}
+
+// Tenant is the tenant read at start, nil until the server answered.
+func (c *Client) Tenant() *Tenant {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.tenant
+}
+
+// poll discovers the server and reads the tenant if needed, then the
+// revoked token ids.
 func (c *Client) poll() error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.config.Timeout)
 	defer cancel()
 	if c.discovered() == nil {
 		if err := c.discover(ctx); err != nil {
 			return err
+		}
+	}
+	if c.Tenant() == nil {
+		tenant := &Tenant{}
+		if err := c.call(ctx, http.MethodGet, c.issuer+"/tenants/"+url.PathEscape(c.config.TenantID), nil, tenant); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.tenant = tenant
+		c.mu.Unlock()
+		c.config.Logger.Info("clover: signed in to the server as a tenant", "tenant", tenant.Name, "firstParty", tenant.FirstParty, "roles", len(tenant.Roles))
+		if !tenant.FirstParty {
+			c.config.Logger.Warn("clover: the tenant is not first-party: the server refuses its logins; make it first-party on the server (clover tenant create --first-party)")
 		}
 	}
 	var answer struct {
