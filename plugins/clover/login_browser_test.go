@@ -10,9 +10,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
 	"golang.org/x/oauth2"
 
 	"github.com/postr-inc/hapta/internal/testsupport"
+	"github.com/postr-inc/hapta/plugins/clover"
 )
 
 // browser is a headless Chromium driven over the DevTools protocol.
@@ -129,4 +131,53 @@ func TestTheLoginPageAsksForTheSecondFactor(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.exchangeFor(t, config, s.waitForRedirect(t, ctx), verifier, "carol")
+}
+
+// OAuth2 on the login page, through a provider configured on the users
+// collection: here another Clover server, an OpenID provider like any
+// other. bob signs in there, comes back to the login page, and the sign-in
+// ends at the tenant's redirect URI with a code for the local bob (linked
+// by his verified email).
+func TestTheLoginPageSignsInWithOAuth2(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	upstream := newIdentityServer(t)
+	upstream.tenantA.Set(clover.RedirectURIsField, []string{s.issuer + clover.LoginPath})
+	if err := upstream.app.Save(upstream.tenantA); err != nil {
+		t.Fatal(err)
+	}
+	upstreamBob, err := upstream.app.FindRecordById("users", upstream.users["bob"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstreamBob.SetVerified(true)
+	if err := upstream.app.Save(upstreamBob); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.UpdateCollection(t, s.app, "users", func(users *core.Collection) {
+		users.OAuth2.Enabled = true
+		users.OAuth2.Providers = []core.OAuth2ProviderConfig{{
+			Name: "oidc", DisplayName: "Upstream", PKCE: types.Pointer(true),
+			ClientId: upstream.tenantA.Id, ClientSecret: upstream.secrets[upstream.tenantA.Id],
+			AuthURL: upstream.issuer + "/authorize", TokenURL: upstream.issuer + clover.TokenPath, UserInfoURL: upstream.issuer + "/userinfo",
+		}}
+	})
+	config := s.oauth2Config(s.tenantA)
+	verifier := oauth2.GenerateVerifier()
+	ctx := browser(t)
+
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(config.AuthCodeURL("browser-state", oauth2.S256ChallengeOption(verifier))),
+		chromedp.WaitVisible(chromedp.CSS(`#oauth2 button`)),
+		chromedp.Click(chromedp.CSS(`#oauth2 button`)),
+		// the upstream server's login page
+		chromedp.WaitVisible(chromedp.CSS(`#password input[name=identity]`)),
+		chromedp.SendKeys(chromedp.CSS(`#password input[name=identity]`), "bob@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`#password input[name=password]`), testPassword),
+		chromedp.Click(chromedp.CSS(`#password button`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.exchangeFor(t, config, s.waitForRedirect(t, ctx), verifier, "bob")
 }
