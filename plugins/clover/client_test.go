@@ -486,3 +486,32 @@ func TestClientWithAWrongSecret(t *testing.T) {
 		t.Fatalf("a login with a wrong secret: %d %s", answer.Status, answer.Raw)
 	}
 }
+
+// OAuth2 through the client: /auth?type=oauth carries the flow to the
+// server's providers (here another Clover server) and ends with Clover
+// tokens of the server's user linked by email.
+func TestClientLogsInThroughCloverWithOAuth2(t *testing.T) {
+	t.Parallel()
+	s := newIdentityServer(t)
+	c := s.client(t)
+	redirect := c.server.URL + "/oauth2-done" // the application's page the provider returns to
+	upstream := s.signInThroughUpstream(t, redirect)
+
+	start := c.login(t, "type=oauth", `{"provider": "oidc", "redirectUrl": "`+redirect+`"}`)
+	if start.Status != 200 {
+		t.Fatalf("start: %d %s", start.Status, start.Raw)
+	}
+	login := location(t, start.Body["authUrl"].(string)) // the upstream's login page
+	done := upstream.completeLogin(t, login.Query().Get("authRequestID"), upstream.tokens["bob"])
+	back, err := url.Parse(done.Body["redirect"].(string))
+	if done.Status != 200 || err != nil || !strings.HasPrefix(back.String(), redirect+"?") {
+		t.Fatalf("upstream sign-in: %d %s", done.Status, done.Raw)
+	}
+	answer := c.login(t, "type=oauth", `{"provider": "oidc", "redirectUrl": "`+redirect+`", "code": "`+back.Query().Get("code")+`", "state": "`+back.Query().Get("state")+`"}`)
+	if answer.Status != 200 || answer.Object("principal")["tenantId"] != s.tenantA.Id || answer.Object("principal")["email"] != "bob@example.com" {
+		t.Fatalf("OAuth2 through Clover: %d %s", answer.Status, answer.Raw)
+	}
+	if _, payload := claims(t, answer.Body["token"].(string)); payload["sub"] != s.users["bob"] || payload["iss"] != s.issuer {
+		t.Fatalf("claims %v", payload)
+	}
+}

@@ -141,32 +141,12 @@ func TestTheLoginPageAsksForTheSecondFactor(t *testing.T) {
 func TestTheLoginPageSignsInWithOAuth2(t *testing.T) {
 	t.Parallel()
 	s := newIdentityServer(t)
-	upstream := newIdentityServer(t)
-	upstream.tenantA.Set(clover.RedirectURIsField, []string{s.issuer + clover.LoginPath})
-	if err := upstream.app.Save(upstream.tenantA); err != nil {
-		t.Fatal(err)
-	}
-	upstreamBob, err := upstream.app.FindRecordById("users", upstream.users["bob"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	upstreamBob.SetVerified(true)
-	if err := upstream.app.Save(upstreamBob); err != nil {
-		t.Fatal(err)
-	}
-	testsupport.UpdateCollection(t, s.app, "users", func(users *core.Collection) {
-		users.OAuth2.Enabled = true
-		users.OAuth2.Providers = []core.OAuth2ProviderConfig{{
-			Name: "oidc", DisplayName: "Upstream", PKCE: types.Pointer(true),
-			ClientId: upstream.tenantA.Id, ClientSecret: upstream.secrets[upstream.tenantA.Id],
-			AuthURL: upstream.issuer + "/authorize", TokenURL: upstream.issuer + clover.TokenPath, UserInfoURL: upstream.issuer + "/userinfo",
-		}}
-	})
+	s.signInThroughUpstream(t, s.issuer+clover.LoginPath)
 	config := s.oauth2Config(s.tenantA)
 	verifier := oauth2.GenerateVerifier()
 	ctx := browser(t)
 
-	err = chromedp.Do(ctx,
+	err := chromedp.Do(ctx,
 		chromedp.Navigate(config.AuthCodeURL("browser-state", oauth2.S256ChallengeOption(verifier))),
 		chromedp.WaitVisible(chromedp.CSS(`#oauth2 button`)),
 		chromedp.Click(chromedp.CSS(`#oauth2 button`)),
@@ -180,4 +160,33 @@ func TestTheLoginPageSignsInWithOAuth2(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.exchangeFor(t, config, s.waitForRedirect(t, ctx), verifier, "bob")
+}
+
+// signInThroughUpstream gives s's users collection an OAuth2 provider:
+// another Clover server (returned), where bob has a verified email and
+// whose tenant A sends its codes to redirect.
+func (s *identityServer) signInThroughUpstream(t *testing.T, redirect string) *identityServer {
+	t.Helper()
+	upstream := newIdentityServer(t)
+	upstream.tenantA.Set(clover.RedirectURIsField, []string{redirect})
+	if err := upstream.app.Save(upstream.tenantA); err != nil {
+		t.Fatal(err)
+	}
+	bob, err := upstream.app.FindRecordById("users", upstream.users["bob"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.SetVerified(true)
+	if err := upstream.app.Save(bob); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.UpdateCollection(t, s.app, "users", func(users *core.Collection) {
+		users.OAuth2.Enabled = true
+		users.OAuth2.Providers = []core.OAuth2ProviderConfig{{
+			Name: "oidc", DisplayName: "Upstream", PKCE: types.Pointer(true),
+			ClientId: upstream.tenantA.Id, ClientSecret: upstream.secrets[upstream.tenantA.Id],
+			AuthURL: upstream.issuer + "/authorize", TokenURL: upstream.issuer + clover.TokenPath, UserInfoURL: upstream.issuer + "/userinfo",
+		}}
+	})
+	return upstream
 }
