@@ -21,6 +21,12 @@ type Answer struct {
 // out), and reads the answer.
 func Call(t testing.TB, method, url, contentType string, body io.Reader, headers ...string) Answer {
 	t.Helper()
+	return CallWith(t, http.DefaultClient, method, url, contentType, body, headers...)
+}
+
+// CallWith is Call through client (a browser with cookies, say).
+func CallWith(t testing.TB, client *http.Client, method, url, contentType string, body io.Reader, headers ...string) Answer {
+	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +39,7 @@ func Call(t testing.TB, method, url, contentType string, body io.Reader, headers
 			req.Header.Add(headers[i], headers[i+1])
 		}
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

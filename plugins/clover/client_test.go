@@ -140,6 +140,17 @@ func TestClientLogsInThroughCloverWithAPassword(t *testing.T) {
 		t.Fatalf("PocketBase's API with the Clover token: %d %s", mirror.Status, mirror.Raw)
 	}
 
+	// through Clover, only the server's users sign in: not _superusers, by name or by id
+	superusers, err := s.app.FindCollectionByNameOrId(core.CollectionNameSuperusers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, collection := range []string{core.CollectionNameSuperusers, superusers.Id} {
+		if answer := c.login(t, "type=password&collection="+collection, bobLogin); answer.Status != 400 {
+			t.Fatalf("a Clover login into %s: %d %s", collection, answer.Status, answer.Raw)
+		}
+	}
+
 	// a mirror that lost its email to an older one still signs in
 	stale := testsupport.SaveRecord(t, c.app, hapta.CloverUsersCollection, map[string]any{"clover_sub": "an-older-subject", "email": "carol@example.com", "password": "unused-password-1"})
 	if answer := c.login(t, "type=password", `{"emailOrUsername": "carol@example.com", "password": "`+testPassword+`"}`); answer.Status != 200 ||
@@ -502,6 +513,7 @@ func TestClientLogsInThroughCloverWithOAuth2(t *testing.T) {
 		t.Fatalf("start: %d %s", start.Status, start.Raw)
 	}
 	login := location(t, start.Body["authUrl"].(string)) // the upstream's login page
+	upstream.openLogin(t, upstream.browser, login)
 	done := upstream.completeLogin(t, login.Query().Get("authRequestID"), upstream.tokens["bob"])
 	back, err := url.Parse(done.Body["redirect"].(string))
 	if done.Status != 200 || err != nil || !strings.HasPrefix(back.String(), redirect+"?") {

@@ -45,21 +45,21 @@ func (s *server) firstPartyGrant(w http.ResponseWriter, r *http.Request) {
 		op.RequestError(w, r, oidc.ErrUnauthorizedClient().WithDescription("only first-party tenants may use this grant"), nil)
 		return
 	}
-	var userID string
+	var user *core.Record
 	var amr []string
 	if r.PostFormValue("grant_type") == string(GrantTypePassword) {
-		userID, err = s.checkPassword(r, clientID, r.PostFormValue("username"), r.PostFormValue("password"))
+		user, err = s.checkPassword(r, clientID, r.PostFormValue("username"), r.PostFormValue("password"))
 		amr = []string{"pwd"}
 	} else {
-		userID, amr, err = s.checkPocketBaseToken(clientID, r.PostFormValue("subject_token_type"), r.PostFormValue("subject_token"))
+		user, err = s.checkPocketBaseToken(clientID, r.PostFormValue("subject_token_type"), r.PostFormValue("subject_token"))
 	}
 	if err != nil {
 		op.RequestError(w, r, err, nil)
 		return
 	}
 	scopes := strings.Fields(r.PostFormValue("scope"))
-	request := &refreshGrant{grant{Tenant: clientID, Subject: userID, Scopes: scopes, AMR: amr,
-		AuthTime: time.Now().UTC().Truncate(time.Second), Family: newID()}}
+	request := &refreshGrant{grant{Tenant: clientID, Subject: user.Id, Scopes: scopes, AMR: amr,
+		AuthTime: time.Now().UTC().Truncate(time.Second), Family: newID(), UserKey: userKey(user)}}
 	accessToken, refreshToken, validity, err := op.CreateAccessToken(ctx, request, client.AccessTokenType(), s.provider, client, "")
 	if err != nil {
 		op.RequestError(w, r, err, nil)
@@ -86,36 +86,46 @@ func (s *server) firstPartyGrant(w http.ResponseWriter, r *http.Request) {
 
 // checkPocketBaseToken is the user of a PocketBase auth token of the
 // users collection, a member of the tenant.
-func (s *server) checkPocketBaseToken(tenantID, tokenType, token string) (string, []string, error) {
+func (s *server) checkPocketBaseToken(tenantID, tokenType, token string) (*core.Record, error) {
 	if tokenType != PocketBaseTokenType || token == "" {
-		return "", nil, oidc.ErrInvalidRequest().WithDescription("send subject_token with subject_token_type " + PocketBaseTokenType)
+		return nil, oidc.ErrInvalidRequest().WithDescription("send subject_token with subject_token_type " + PocketBaseTokenType)
 	}
 	user, err := s.app.FindAuthRecordByToken(token, core.TokenTypeAuth)
 	if err != nil || user.Collection().Name != s.storage.users {
-		return "", nil, oidc.ErrInvalidGrant().WithDescription("the subject token is invalid or expired")
+		return nil, oidc.ErrInvalidGrant().WithDescription("the subject token is invalid or expired")
 	}
 	if _, member, err := FindMembership(s.app, tenantID, user.Id); err != nil {
-		return "", nil, err
+		return nil, err
 	} else if !member {
-		return "", nil, oidc.ErrInvalidGrant().WithDescription("the user is not a member of the tenant")
+		return nil, oidc.ErrInvalidGrant().WithDescription("the user is not a member of the tenant")
 	}
-	var amr []string
-	if user.Collection().MFA.Enabled {
-		amr = []string{"mfa"} // PocketBase gave a token only after both factors
-	}
-	return user.Id, amr, nil
+	return user, nil
 }
 
-// checkPassword is the id of the user with this email and password, a
-// member of the tenant. The check is PocketBase's own auth-with-password
-// of the users collection, run in process by hapta's Authenticator: the
-// collection's auth rule, hooks, rate limits and hapta's lockout apply as
-// on PocketBase's API. A user who needs a second factor (MFA) cannot sign
-// in with a password alone: the authorization code flow asks for both.
-func (s *server) checkPassword(r *http.Request, tenantID, email, password string) (string, error) {
+// checkPassword is the user with this email and password (authenticate),
+// a member of the tenant.
+func (s *server) checkPassword(r *http.Request, tenantID, email, password string) (*core.Record, error) {
 	if email == "" || password == "" {
-		return "", oidc.ErrInvalidRequest().WithDescription("username and password are required")
+		return nil, oidc.ErrInvalidRequest().WithDescription("username and password are required")
 	}
+	user, err := s.authenticate(r, email, password)
+	if err != nil {
+		return nil, err
+	}
+	if _, member, err := FindMembership(s.app, tenantID, user.Id); err != nil {
+		return nil, err
+	} else if !member {
+		return nil, oidc.ErrInvalidGrant().WithDescription("wrong username or password, or the user may not sign in")
+	}
+	return user, nil
+}
+
+// authenticate is the user of an email and password, checked by
+// PocketBase's own auth-with-password of the users collection, run in
+// process by hapta's Authenticator: the collection's auth rule, hooks,
+// rate limits (for the request's client) and hapta's lockout apply as on
+// PocketBase's API. A user who needs a second factor (MFA) is refused.
+func (s *server) authenticate(r *http.Request, email, password string) (*core.Record, error) {
 	header := r.Header.Clone()
 	header.Del("Authorization") // the tenant's credentials, not a user's
 	result, err := hapta.ServicesOf(s.app).Authenticate.Direct().Password(hapta.Caller{RemoteAddr: r.RemoteAddr, Header: header},
@@ -123,18 +133,13 @@ func (s *server) checkPassword(r *http.Request, tenantID, email, password string
 	var refused *router.ApiError
 	switch {
 	case errors.As(err, &refused) && refused.Status == http.StatusTooManyRequests:
-		return "", oidc.ErrInvalidGrant().WithDescription("too many attempts; try again later")
+		return nil, oidc.ErrInvalidGrant().WithDescription("too many attempts; try again later")
 	case errors.As(err, &refused) && refused.Status < 500:
-		return "", oidc.ErrInvalidGrant().WithDescription("wrong username or password, or the user may not sign in")
+		return nil, oidc.ErrInvalidGrant().WithDescription("wrong username or password, or the user may not sign in")
 	case err != nil:
-		return "", err
+		return nil, err
 	case !result.IsAuthenticated:
-		return "", oidc.ErrInvalidGrant().WithDescription("this user signs in with a second factor: use the authorization code flow")
+		return nil, oidc.ErrInvalidGrant().WithDescription("this user signs in with a second factor: use the authorization code flow")
 	}
-	if _, member, err := FindMembership(s.app, tenantID, result.Principal.ID); err != nil {
-		return "", err
-	} else if !member {
-		return "", oidc.ErrInvalidGrant().WithDescription("wrong username or password, or the user may not sign in")
-	}
-	return result.Principal.ID, nil
+	return result.Principal.Record, nil
 }

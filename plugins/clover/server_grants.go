@@ -17,6 +17,7 @@ type grant struct {
 	AMR      []string  `json:"amr"`
 	AuthTime time.Time `json:"authTime"`
 	Family   string    `json:"family"`
+	UserKey  string    `json:"userKey"` // the user's token key hash when they authenticated
 }
 
 func (g *grant) GetSubject() string     { return g.Subject }
@@ -41,6 +42,7 @@ type authRequest struct {
 	ResponseMode    oidc.ResponseMode        `json:"responseMode"`
 	Challenge       string                   `json:"challenge"`
 	ChallengeMethod oidc.CodeChallengeMethod `json:"challengeMethod"`
+	Browser         string                   `json:"browser"` // the hash of the cookie of the browser that opened the login page
 	done            bool
 }
 

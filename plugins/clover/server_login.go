@@ -32,6 +32,9 @@ func (s *server) loginPage(e *core.RequestEvent) error {
 	if err != nil {
 		return e.BadRequestError(errSignInGone.Error(), nil)
 	}
+	if err := s.bindBrowser(e, request); err != nil {
+		return err
+	}
 	return s.renderLogin(e, id, tenant.GetString("name"))
 }
 
@@ -50,8 +53,8 @@ func (s *server) renderLogin(e *core.RequestEvent, authRequestID, tenantName str
 
 // completeLogin finishes a sign-in: the body names the pending sign-in and
 // carries the PocketBase auth token of the user who signed in on the
-// page; the answer is where the browser goes next (the library's
-// callback, which sends the code to the tenant's redirect URI).
+// page, from the browser the sign-in is bound to; the answer is where the
+// browser goes next: the tenant's redirect URI with the code.
 func (s *server) completeLogin(e *core.RequestEvent) error {
 	var body struct {
 		AuthRequestID string `json:"authRequestID"`
@@ -68,16 +71,15 @@ func (s *server) completeLogin(e *core.RequestEvent) error {
 	if err != nil {
 		return e.BadRequestError(errSignInGone.Error(), nil)
 	}
+	if err := s.checkBrowser(e, request); err != nil {
+		return err
+	}
 	if _, member, err := FindMembership(e.App, request.Tenant, user.Id); err != nil {
 		return err
 	} else if !member {
 		return e.ForbiddenError("You are not a member of this application's tenant.", nil)
 	}
-	var amr []string
-	if user.Collection().MFA.Enabled {
-		amr = []string{"mfa"} // PocketBase gave a token only after both factors
-	}
-	if err := s.storage.completeAuthRequest(request, user.Id, amr); err != nil {
+	if err := s.storage.completeAuthRequest(request, user); err != nil {
 		return e.BadRequestError(err.Error(), nil)
 	}
 	// the code goes to the browser that signed in, and only to it: the

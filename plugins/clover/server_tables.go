@@ -33,7 +33,9 @@ var serverTables = []string{
 	// refresh tokens, kept as hashes; a family is every token of one sign-in
 	"CREATE TABLE {{" + refreshTokensTable + "}} ([[hash]] TEXT PRIMARY KEY NOT NULL, [[id]] TEXT NOT NULL UNIQUE, [[family]] TEXT NOT NULL, " +
 		"[[tenant]] TEXT NOT NULL, [[subject]] TEXT NOT NULL, [[scopes]] TEXT NOT NULL, [[amr]] TEXT NOT NULL, [[auth_time]] INTEGER NOT NULL, " +
-		"[[expires]] INTEGER NOT NULL, [[rotated]] INTEGER NOT NULL DEFAULT 0, [[revoked]] INTEGER NOT NULL DEFAULT 0)",
+		"[[expires]] INTEGER NOT NULL, [[rotated]] INTEGER NOT NULL DEFAULT 0, [[revoked]] INTEGER NOT NULL DEFAULT 0, " +
+		// the hash of the user's token key when they signed in: a password change ends the family
+		"[[user_key]] TEXT NOT NULL)",
 	"CREATE INDEX {{idx_clover_refresh_tokens_family}} ON {{" + refreshTokensTable + "}} ([[family]])",
 	"CREATE TABLE {{" + serverSecretsTable + "}} ([[name]] TEXT PRIMARY KEY NOT NULL, [[value]] TEXT NOT NULL)",
 }

@@ -60,17 +60,21 @@ func (s *server) signup(e *core.RequestEvent) error {
 	if err != nil {
 		return err
 	}
+	taken := validation.Errors{"email": validation.NewError("validation_not_unique", "Value must be unique.")} // PocketBase's own answer
 	var user *core.Record
-	created := false
+	if existing, err := e.App.FindAuthRecordByEmail(users, body.Email); err == nil {
+		if !tenant.GetBool(FirstPartyField) {
+			return e.BadRequestError("Failed to sign up.", taken)
+		}
+		// as PocketBase signs in: auth rule, rate limits, lockout (outside
+		// a transaction: the sign-in writes)
+		if user, err = s.authenticate(e.Request, existing.Email(), body.Password); err != nil {
+			return e.BadRequestError("Failed to sign up.", taken)
+		}
+	}
+	created := user == nil
 	err = e.App.RunInTransaction(func(txApp core.App) error {
-		existing, err := txApp.FindAuthRecordByEmail(users, body.Email)
-		if err == nil {
-			if !tenant.GetBool(FirstPartyField) || !existing.ValidatePassword(body.Password) {
-				// PocketBase's own answer to a taken email
-				return validation.Errors{"email": validation.NewError("validation_not_unique", "Value must be unique.")}
-			}
-			user = existing
-		} else {
+		if created {
 			if body.Password != body.PasswordConfirm {
 				return validation.Errors{"passwordConfirm": validation.NewError("validation_values_mismatch", "Values don't match.")}
 			}
@@ -83,7 +87,6 @@ func (s *server) signup(e *core.RequestEvent) error {
 			if err := txApp.Save(user); err != nil {
 				return err
 			}
-			created = true
 		}
 		if _, member, err := FindMembership(txApp, tenant.Id, user.Id); err != nil || member {
 			return err

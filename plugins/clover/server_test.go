@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"slices"
 	"strings"
@@ -30,6 +31,14 @@ type identityServer struct {
 	secrets  map[string]string // tenant id → client secret
 	redirect string
 	provider *goidc.Provider // go-oidc's view, from discovery
+	browser  *http.Client    // the user's browser: it keeps cookies
+}
+
+// newBrowser is a browser that keeps cookies and shows where it is sent
+// instead of going.
+func newBrowser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 const testPassword = "password-for-tests-1" // testsupport.NewAuthRecord's
@@ -59,7 +68,7 @@ func newIdentityServerAt(t *testing.T, publicURL string) *identityServer {
 	if err := w.app.Save(settings); err != nil {
 		t.Fatal(err)
 	}
-	s := &identityServer{world: w, issuer: publicURL + clover.ServerPath, secrets: map[string]string{}, redirect: w.server.URL + "/callback"}
+	s := &identityServer{world: w, issuer: publicURL + clover.ServerPath, secrets: map[string]string{}, redirect: w.server.URL + "/callback", browser: newBrowser()}
 	for _, tenant := range []*core.Record{w.tenantA, w.tenantB} {
 		tenant.Set(clover.RedirectURIsField, []string{s.redirect})
 		tenant.Set(clover.FirstPartyField, tenant == w.tenantA)
@@ -139,9 +148,8 @@ func (s *identityServer) signIn(t *testing.T, config *oauth2.Config, user, verif
 	if err != nil {
 		t.Fatal(err)
 	}
-	page := testsupport.Call(t, "GET", login.String(), "", nil)
-	if page.Status != 200 || !strings.Contains(string(page.Raw), "<h1>Sign in to "+tenant.GetString("name")+"</h1>") {
-		t.Fatalf("login page: %d %s", page.Status, page.Raw)
+	if page := s.openLogin(t, s.browser, login); !strings.Contains(string(page.Raw), "<h1>Sign in to "+tenant.GetString("name")+"</h1>") {
+		t.Fatalf("login page: %s", page.Raw)
 	}
 	done := s.completeLogin(t, login.Query().Get("authRequestID"), s.pocketBaseToken(t, user))
 	if done.Status != 200 {
@@ -166,10 +174,27 @@ func (s *identityServer) pocketBaseToken(t *testing.T, user string) string {
 	return answer.Body["token"].(string)
 }
 
+// openLogin opens the login page /authorize sent the browser to.
+func (s *identityServer) openLogin(t *testing.T, browser *http.Client, login *url.URL) testsupport.Answer {
+	t.Helper()
+	page := testsupport.CallWith(t, browser, "GET", login.String(), "", nil)
+	if page.Status != 200 {
+		t.Fatalf("login page: %d %s", page.Status, page.Raw)
+	}
+	return page
+}
+
+// completeLogin completes a sign-in from the user's browser, as the login
+// page's script does.
 func (s *identityServer) completeLogin(t *testing.T, authRequestID, token string) testsupport.Answer {
 	t.Helper()
+	return completeLoginIn(t, s.browser, s.issuer, authRequestID, token)
+}
+
+func completeLoginIn(t *testing.T, browser *http.Client, issuer, authRequestID, token string) testsupport.Answer {
+	t.Helper()
 	body, _ := json.Marshal(map[string]string{"authRequestID": authRequestID, "token": token})
-	return testsupport.CallJSON(t, "POST", s.issuer+clover.LoginPath, string(body))
+	return testsupport.CallWith(t, browser, "POST", issuer+clover.LoginPath, "application/json", strings.NewReader(string(body)))
 }
 
 // form posts an OAuth2 form to a server endpoint as tenant.
@@ -271,7 +296,13 @@ func TestCodeFlowWithPKCEForAStandardClient(t *testing.T) {
 		t.Fatalf("aud %v", payload["aud"])
 	}
 
-	// the code is single-use, and its replay revokes what it gave
+	// a stranger with the used code (no client secret, no verifier) cannot
+	// end the session; the client's own replay revokes what the code gave
+	stranger := testsupport.Call(t, "POST", s.issuer+clover.TokenPath, "application/x-www-form-urlencoded",
+		strings.NewReader(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {s.redirect}, "client_id": {s.tenantA.Id}}.Encode()))
+	if stranger.Status == 200 || s.introspect(t, s.tenantA, token.AccessToken)["active"] != true {
+		t.Fatalf("a stranger's replay of a used code: %d %s", stranger.Status, stranger.Raw)
+	}
 	if _, err := config.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err == nil {
 		t.Fatal("a code was exchanged twice")
 	}
@@ -293,7 +324,15 @@ func TestTheCodeGoesOnlyToTheBrowserThatSignedIn(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	login := location(t, config.AuthCodeURL("attacker-state", oauth2.S256ChallengeOption(verifier)))
 	id := login.Query().Get("authRequestID")
-	if done := s.completeLogin(t, id, s.tokens["bob"]); done.Status != 200 { // the victim signs in on the attacker's link
+	s.openLogin(t, s.browser, login) // the victim opens the attacker's link
+	attacker := newBrowser()
+	if page := testsupport.CallWith(t, attacker, "GET", login.String(), "", nil); page.Status != 400 {
+		t.Fatalf("another browser opening the same sign-in: %d", page.Status)
+	}
+	if done := completeLoginIn(t, attacker, s.issuer, id, s.tokens["eve"]); done.Status != 400 { // login CSRF
+		t.Fatalf("another browser completing the sign-in: %d %s", done.Status, done.Raw)
+	}
+	if done := s.completeLogin(t, id, s.tokens["bob"]); done.Status != 200 { // the victim signs in
 		t.Fatalf("completing: %d %s", done.Status, done.Raw)
 	}
 	if callback := testsupport.Call(t, "GET", s.issuer+"/authorize/callback?id="+url.QueryEscape(id), "", nil); callback.Status != 404 {
@@ -361,6 +400,7 @@ func TestLoginCompletionChecksTheUser(t *testing.T) {
 	config := s.oauth2Config(s.tenantA)
 	login := location(t, config.AuthCodeURL("state-1", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
 	id := login.Query().Get("authRequestID")
+	s.openLogin(t, s.browser, login)
 
 	if answer := s.completeLogin(t, id, "not-a-token"); answer.Status != 401 {
 		t.Fatalf("a bad token: %d %s", answer.Status, answer.Raw)
@@ -510,6 +550,13 @@ func TestPasswordGrantKeepsTheAuthRule(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.passwordToken(t, s.tenantA, "bob")
+
+	// joining an existing user through signup checks the same way
+	join := testsupport.CallJSON(t, "POST", s.issuer+clover.SignupPath, `{"email": "dave@example.com", "password": "`+testPassword+`"}`,
+		"Authorization", basicAuth(s.tenantA.Id, s.secrets[s.tenantA.Id]))
+	if join.Status != 400 {
+		t.Fatalf("an unverified user joined through signup under `verified = true`: %d %s", join.Status, join.Raw)
+	}
 }
 
 // A password change ends the user's token families, as it ends their
@@ -518,6 +565,9 @@ func TestAPasswordChangeEndsRefreshTokens(t *testing.T) {
 	t.Parallel()
 	s := newIdentityServer(t)
 	token := s.passwordToken(t, s.tenantA, "bob")
+	config := s.oauth2Config(s.tenantA)
+	verifier := oauth2.GenerateVerifier()
+	code := s.signIn(t, config, "bob", verifier) // a code of a sign-in before the change
 	bob, err := s.app.FindRecordById("users", s.users["bob"])
 	if err != nil {
 		t.Fatal(err)
@@ -531,6 +581,9 @@ func TestAPasswordChangeEndsRefreshTokens(t *testing.T) {
 	}
 	if s.introspect(t, s.tenantA, token.AccessToken)["active"] != false {
 		t.Fatal("the family's access token is still active")
+	}
+	if _, err := config.Exchange(context.Background(), code, oauth2.VerifierOption(verifier)); err == nil {
+		t.Fatal("a code signed in before a password change was exchanged after it")
 	}
 }
 
@@ -547,8 +600,22 @@ func TestClientSecretsFromTheAdminUI(t *testing.T) {
 		t.Fatalf("create: %d %s", created.Status, created.Raw)
 	}
 	id := created.Body["id"].(string)
-	if _, err := clover.AuthenticateClient(s.app, id, secret); err != nil {
-		t.Fatal("the secret set in the admin UI does not authenticate:", err)
+	settings := s.app.Settings()
+	settings.Batch.Enabled = true
+	if err := s.app.Save(settings); err != nil {
+		t.Fatal(err)
+	}
+	const batched = "a-secret-set-through-the-batch-api-0123456789"
+	batch := testsupport.CallJSON(t, "POST", s.server.URL+"/api/batch",
+		`{"requests": [{"method": "PATCH", "url": "/api/collections/tenants/records/`+id+`", "body": {"client_secret": "`+batched+`"}}]}`, "Authorization", superuser)
+	if batch.Status != 200 || strings.Contains(string(batch.Raw), batched) {
+		t.Fatalf("batch: %d %s", batch.Status, batch.Raw)
+	}
+	if _, err := clover.AuthenticateClient(s.app, id, batched); err != nil {
+		t.Fatal("the secret set through the batch API does not authenticate:", err)
+	}
+	if _, err := clover.AuthenticateClient(s.app, id, secret); err == nil {
+		t.Fatal("the replaced secret still authenticates")
 	}
 	if short := testsupport.CallJSON(t, "PATCH", s.server.URL+"/api/collections/tenants/records/"+id, `{"client_secret": "short"}`,
 		"Authorization", superuser); short.Status != 400 || short.Object("data")[clover.ClientSecretField] == nil {
@@ -631,6 +698,10 @@ func TestIntrospectionRevocationAndUserinfo(t *testing.T) {
 		t.Fatalf("userinfo with a revoked token: %s", userinfo.Raw)
 	}
 
+	// another tenant cannot revoke the refresh token
+	if answer := s.form(t, s.tenantB, "/revoke", url.Values{"token": {token.RefreshToken}, "token_type_hint": {"refresh_token"}}); answer.Status == 200 {
+		t.Fatal("another tenant revoked the refresh token")
+	}
 	// revoking a refresh token revokes its family
 	if answer := s.form(t, s.tenantA, "/revoke", url.Values{"token": {token.RefreshToken}, "token_type_hint": {"refresh_token"}}); answer.Status != 200 {
 		t.Fatalf("revoking the refresh token: %d %s", answer.Status, answer.Raw)

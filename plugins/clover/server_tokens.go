@@ -53,33 +53,21 @@ func (s *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthReques
 	return s.findAuthRequest("[[id]] = {:id} AND [[consumed]] = 0", dbx.Params{"id": id})
 }
 
-// AuthRequestByCode is the finished sign-in of a code. It does not spend
-// the code (the library asks before it checks the client and PKCE): the
-// tokens are issued with the code spent, in one transaction. A code seen
-// again after that revokes every token issued for it.
+// AuthRequestByCode is the finished sign-in of a code. It neither spends
+// the code nor punishes a replay: the library asks before it checks the
+// client and PKCE, and a stranger holding a used code must not be able to
+// end the user's session. The tokens are issued with the code spent, in
+// one transaction (spendCode), where a replay by the client itself
+// revokes every token issued for it.
 func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
 	if code == "" {
 		return nil, oidc.ErrInvalidGrant()
 	}
-	var row struct {
-		ID       string `db:"id"`
-		Consumed bool   `db:"consumed"`
-	}
-	err := s.app.DB().NewQuery("SELECT [[id]], [[consumed]] FROM {{" + authRequestsTable + "}} WHERE [[code]] = {:code} AND [[done]] = 1").
-		Bind(dbx.Params{"code": code}).One(&row)
-	if errors.Is(err, sql.ErrNoRows) {
+	request, err := s.findAuthRequest("[[code]] = {:code} AND [[done]] = 1", dbx.Params{"code": code})
+	if err != nil {
 		return nil, oidc.ErrInvalidGrant().WithDescription("unknown or expired code")
 	}
-	if err != nil {
-		return nil, err
-	}
-	if row.Consumed {
-		if err := s.revokeFamily(row.ID); err != nil {
-			return nil, err
-		}
-		return nil, oidc.ErrInvalidGrant().WithDescription("the code was already used; the tokens issued for it are revoked")
-	}
-	return s.findAuthRequest("[[id]] = {:id}", dbx.Params{"id": row.ID})
+	return request, nil
 }
 
 // spendCode marks a sign-in's code used, in the transaction that issues
@@ -150,8 +138,8 @@ func (s *storage) DeleteAuthRequest(ctx context.Context, id string) error {
 
 // completeAuthRequest records who signed in for a pending sign-in; it
 // fails when the sign-in is unknown, finished or expired.
-func (s *storage) completeAuthRequest(request *authRequest, subject string, amr []string) error {
-	request.Subject, request.AMR, request.AuthTime = subject, amr, time.Now().UTC().Truncate(time.Second)
+func (s *storage) completeAuthRequest(request *authRequest, user *core.Record) error {
+	request.Subject, request.UserKey, request.AuthTime = user.Id, userKey(user), time.Now().UTC().Truncate(time.Second)
 	data, err := json.Marshal(request)
 	if err != nil {
 		return err
@@ -181,6 +169,9 @@ func (s *storage) CreateAccessToken(ctx context.Context, request op.TokenRequest
 	var expires time.Time
 	err := s.app.RunInTransaction(func(txApp core.App) error {
 		if err := spendCode(txApp, g); err != nil {
+			return err
+		}
+		if err := s.checkUserKey(txApp, g); err != nil {
 			return err
 		}
 		var err error
@@ -249,8 +240,7 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, request op.T
 		if jti, expires, err = s.insertAccessToken(txApp, g, family); err != nil {
 			return err
 		}
-		userKey, err := s.userKey(txApp, base.Subject)
-		if err != nil {
+		if err := s.checkUserKey(txApp, g); err != nil {
 			return err
 		}
 		scopes, _ := json.Marshal(base.Scopes)
@@ -259,7 +249,7 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, request op.T
 			"VALUES ({:hash}, {:id}, {:family}, {:tenant}, {:subject}, {:scopes}, {:amr}, {:authTime}, {:expires}, {:userKey})").
 			Bind(dbx.Params{"hash": hashSecret(refresh), "id": newID(), "family": family, "tenant": base.Tenant, "subject": base.Subject,
 				"scopes": string(scopes), "amr": string(amr), "authTime": base.AuthTime.UnixMilli(), "expires": time.Now().Add(RefreshTokenLifetime).UnixMilli(),
-				"userKey": userKey}).
+				"userKey": base.UserKey}).
 			Execute()
 		return err
 	})
@@ -269,14 +259,25 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, request op.T
 	return jti, refresh, expires, nil
 }
 
-// userKey is the hash of the user's PocketBase token key, which changes
-// with their password: a refresh token lives only as long as it is the same.
-func (s *storage) userKey(app core.App, userID string) (string, error) {
-	user, err := app.FindRecordById(s.users, userID)
-	if err != nil {
-		return "", oidc.ErrInvalidGrant().WithDescription("the user no longer exists")
+// userKey is the hash of a user's PocketBase token key, which changes with
+// their password. A grant records it when the user authenticates, and its
+// tokens are issued only while it is the same: a password change ends
+// what was signed in before it, a pending code and a refresh family alike.
+func userKey(user *core.Record) string { return hashSecret(user.TokenKey()) }
+
+var errUserKeyChanged = oidc.ErrInvalidGrant().WithDescription("the user's password changed, or the user is gone: sign in again")
+
+// checkUserKey refuses a user's grant whose key is not the user's current
+// one (a tenant's own grant has no user).
+func (s *storage) checkUserKey(app core.App, g familyGrant) error {
+	if !g.isUser() {
+		return nil
 	}
-	return hashSecret(user.TokenKey()), nil
+	user, err := app.FindRecordById(s.users, g.GetSubject())
+	if err != nil || g.base().UserKey == "" || userKey(user) != g.base().UserKey {
+		return errUserKeyChanged
+	}
+	return nil
 }
 
 type refreshRow struct {
@@ -320,11 +321,12 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 	if time.Now().UnixMilli() >= row.Expires {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token has expired")
 	}
-	if userKey, err := s.userKey(s.app, row.Subject); err != nil || userKey != row.UserKey {
+	request := &refreshGrant{grant{Tenant: row.Tenant, Subject: row.Subject, AuthTime: time.UnixMilli(row.AuthTime).UTC(), Family: row.Family, UserKey: row.UserKey}}
+	if err := s.checkUserKey(s.app, request); err != nil {
 		if err := s.revokeFamily(row.Family); err != nil {
 			return nil, err
 		}
-		return nil, oidc.ErrInvalidGrant().WithDescription("the user's password changed, or the user is gone: sign in again")
+		return nil, err
 	}
 	if _, member, err := FindMembership(s.app, row.Tenant, row.Subject); err != nil {
 		return nil, err
@@ -334,7 +336,6 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 		}
 		return nil, oidc.ErrInvalidGrant().WithDescription("the user is no longer a member of the tenant")
 	}
-	request := &refreshGrant{grant{Tenant: row.Tenant, Subject: row.Subject, AuthTime: time.UnixMilli(row.AuthTime).UTC(), Family: row.Family}}
 	_ = json.Unmarshal([]byte(row.Scopes), &request.Scopes)
 	_ = json.Unmarshal([]byte(row.AMR), &request.AMR)
 	return request, nil
@@ -357,8 +358,10 @@ func (s *storage) GetRefreshTokenInfo(ctx context.Context, clientID, token strin
 // 7009); another tenant's token is refused.
 func (s *storage) RevokeToken(ctx context.Context, tokenOrID, _ string, clientID string) *oidc.Error {
 	var family, tenant string
-	err := s.app.DB().NewQuery("SELECT [[family]], [[tenant]] FROM {{"+refreshTokensTable+"}} WHERE [[id]] = {:id}").
-		Bind(dbx.Params{"id": tokenOrID}).Row(&family, &tenant)
+	// by id when the library recognised a refresh token of this client, by
+	// hash when it did not (another tenant's)
+	err := s.app.DB().NewQuery("SELECT [[family]], [[tenant]] FROM {{"+refreshTokensTable+"}} WHERE [[id]] = {:id} OR [[hash]] = {:hash}").
+		Bind(dbx.Params{"id": tokenOrID, "hash": hashSecret(tokenOrID)}).Row(&family, &tenant)
 	if err == nil {
 		if tenant != clientID {
 			return oidc.ErrUnauthorizedClient().WithDescription("the token was not issued to this client")

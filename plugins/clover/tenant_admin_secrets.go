@@ -11,9 +11,7 @@ import (
 // table, written in the same transaction as the record.
 const ClientSecretField = "client_secret"
 
-// adminSecretsMigration adds ClientSecretField, and to each refresh token
-// the hash of its user's token key, so that a password change ends the
-// user's token families as it ends their PocketBase sessions.
+// adminSecretsMigration adds ClientSecretField.
 const adminSecretsMigration = "1764700000_clover_admin_secrets.go"
 
 func addAdminSecrets(app core.App) error {
@@ -22,17 +20,10 @@ func addAdminSecrets(app core.App) error {
 		return err
 	}
 	tenants.Fields.Add(&core.PasswordField{Name: ClientSecretField, Hidden: true, Min: 32, Max: 71}) // bcrypt reads 72 bytes at most
-	if err := app.Save(tenants); err != nil {
-		return err
-	}
-	_, err = app.DB().NewQuery("ALTER TABLE {{" + refreshTokensTable + "}} ADD COLUMN [[user_key]] TEXT NOT NULL DEFAULT ''").Execute()
-	return err
+	return app.Save(tenants)
 }
 
 func dropAdminSecrets(app core.App) error {
-	if _, err := app.DB().NewQuery("ALTER TABLE {{" + refreshTokensTable + "}} DROP COLUMN [[user_key]]").Execute(); err != nil {
-		return err
-	}
 	tenants, err := app.FindCollectionByNameOrId(TenantsCollection)
 	if err != nil {
 		return err
@@ -41,17 +32,24 @@ func dropAdminSecrets(app core.App) error {
 	return app.Save(tenants)
 }
 
-// storeAdminSecret keeps the hash of a client secret set on the record
-// (admin UI, API) as the tenant's secret, in the record's transaction.
+// storeAdminSecret makes a client secret set on the record (admin UI, API)
+// the tenant's secret, in one transaction with the record. The record
+// keeps nothing of it: the field is emptied (validated already), so no
+// answer can echo it and no stale hash stays behind.
 func storeAdminSecret(e *core.RecordEvent) error {
-	plain := ""
-	if value, ok := e.Record.GetRaw(ClientSecretField).(*core.PasswordFieldValue); ok {
-		plain = value.Plain // read before the save, which clears it
+	value, ok := e.Record.GetRaw(ClientSecretField).(*core.PasswordFieldValue)
+	if !ok || value.Plain == "" {
+		return e.Next()
 	}
-	if err := e.Next(); err != nil || plain == "" {
-		return err
-	}
-	return storeSecretHash(e.App, e.Record.Id, plain)
+	secret := value.Plain
+	e.Record.Set(ClientSecretField, "")
+	return e.App.RunInTransaction(func(txApp core.App) error {
+		e.App = txApp
+		if err := e.Next(); err != nil {
+			return err
+		}
+		return storeSecretHash(txApp, e.Record.Id, secret)
+	})
 }
 
 // storeSecretHash makes secret the tenant's client secret.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -348,8 +347,8 @@ func (a *Authenticator) call(caller Caller, method, collection, action, mfaID st
 		return 0, nil, err
 	}
 	if clover {
-		if strings.HasPrefix(collection, "_") { // _superusers: never through Clover
-			return 0, nil, apis.NewBadRequestError("Clover signs in its users, not a system collection's.", nil)
+		if collection != defaultAuthCollection { // never _superusers (by name or id) through Clover
+			return 0, nil, apis.NewBadRequestError("Through Clover, users sign in to the server's users collection only.", nil)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -143,7 +143,7 @@ func (l *cloverLink) healthMiddleware() *hook.Handler[*core.RequestEvent] {
 				return err
 			}
 			var answer map[string]any
-			if json.Unmarshal(buffer.Body, &answer) != nil {
+			if json.Unmarshal(buffer.Body, &answer) != nil || answer == nil {
 				for name, values := range buffer.Header() {
 					e.Response.Header()[name] = values
 				}
