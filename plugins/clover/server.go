@@ -58,14 +58,15 @@ func newServer(app core.App, config Config) (*server, error) {
 	}
 	s := &server{app: app}
 	s.storage = &storage{app: app, users: config.UsersCollection, keys: keys, loginURL: s.loginURL}
-	providerConfig := &op.Config{
-		CryptoKey:             cryptoKey, // encrypts the authorization codes: kept, so codes survive a restart
-		CodeMethodS256:        true,
-		GrantTypeRefreshToken: true,
-	}
+	providerConfig := &op.Config{CodeMethodS256: true, GrantTypeRefreshToken: true}
 	s.provider, err = op.NewProvider(providerConfig, s.storage, s.issuerFunc,
 		op.WithCustomKeysEndpoint(op.NewEndpoint(strings.TrimPrefix(KeysPath, "/"))),
 		op.WithLogger(app.Logger().With("plugin", "clover")),
+		// the codes, encrypted with a key kept in the database (codes survive
+		// a restart), with AES-GCM only: the library's default also decrypts
+		// with unauthenticated AES-CFB, which turns any string, a refresh
+		// token say, into garbage now and then taken for a token id
+		op.WithCrypto(op.NewAES256GCMCrypto(cryptoKey, "clover")),
 		// PocketBase's CORS middleware answers for every route: the
 		// library's own (any origin, with credentials) allows nothing
 		op.WithCORSOptions(&cors.Options{AllowOriginFunc: func(string) bool { return false }}),

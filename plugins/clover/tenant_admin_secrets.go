@@ -3,6 +3,7 @@ package clover
 import (
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // ClientSecretField lets a superuser set a tenant's client secret from the
@@ -19,7 +20,8 @@ func addAdminSecrets(app core.App) error {
 	if err != nil {
 		return err
 	}
-	tenants.Fields.Add(&core.PasswordField{Name: ClientSecretField, Hidden: true, Min: 32, Max: 71}) // bcrypt reads 72 bytes at most
+	// the least bcrypt cost: the field's own hash is never kept (storeAdminSecret)
+	tenants.Fields.Add(&core.PasswordField{Name: ClientSecretField, Hidden: true, Min: 32, Max: 71, Cost: bcrypt.MinCost})
 	return app.Save(tenants)
 }
 

@@ -432,6 +432,7 @@ func (c *Client) PocketBase(ctx context.Context, method, path string, body any) 
 	if response.StatusCode >= 500 {
 		return 0, nil, c.unavailable(fmt.Errorf("the server answered %d", response.StatusCode))
 	}
+	c.answered()
 	return response.StatusCode, answer, nil
 }
 
@@ -487,8 +488,21 @@ func (c *Client) call(ctx context.Context, method, endpoint string, form url.Val
 		}
 		return failure
 	}
+	c.answered()
 	if into == nil || len(answer) == 0 {
 		return nil
 	}
 	return json.Unmarshal(answer, into)
+}
+
+// answered has the background loop check the server at once after a
+// call succeeded while it was marked down, so that health recovers with
+// the first answer rather than after the backoff.
+func (c *Client) answered() {
+	if c.Health() != nil {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
 }
