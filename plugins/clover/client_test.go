@@ -172,11 +172,7 @@ func TestClientLogsInThroughCloverWithAPassword(t *testing.T) {
 func TestClientLogsInThroughCloverWithOTPAndMFA(t *testing.T) {
 	t.Parallel()
 	s := newIdentityServer(t)
-	mails := testsupport.CatchMail(s.app)
-	testsupport.UpdateCollection(t, s.app, "users", func(users *core.Collection) {
-		users.OTP.Enabled = true
-		users.MFA.Enabled = true
-	})
+	mails := s.requireMFA(t)
 	c := s.client(t)
 
 	first := c.login(t, "type=password", `{"emailOrUsername": "carol@example.com", "password": "`+testPassword+`"}`)

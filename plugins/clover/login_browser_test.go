@@ -80,13 +80,9 @@ func TestTheLoginPageSignsInWithAPassword(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	ctx := browser(t)
 
-	err := chromedp.Do(ctx,
+	err := chromedp.Do(ctx, append([]chromedp.Action[chromedp.Void]{
 		chromedp.Navigate(config.AuthCodeURL("browser-state", oauth2.S256ChallengeOption(verifier))),
-		chromedp.WaitVisible(chromedp.CSS(`#password input[name=identity]`)),
-		chromedp.SendKeys(chromedp.CSS(`#password input[name=identity]`), "bob@example.com"),
-		chromedp.SendKeys(chromedp.CSS(`#password input[name=password]`), testPassword),
-		chromedp.Click(chromedp.CSS(`#password button`)),
-	)
+	}, passwordForm("bob@example.com")...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,28 +94,21 @@ func TestTheLoginPageSignsInWithAPassword(t *testing.T) {
 func TestTheLoginPageAsksForTheSecondFactor(t *testing.T) {
 	t.Parallel()
 	s := newIdentityServer(t)
-	mails := testsupport.CatchMail(s.app)
-	testsupport.UpdateCollection(t, s.app, "users", func(users *core.Collection) {
-		users.OTP.Enabled = true
-		users.MFA.Enabled = true
-	})
+	mails := s.requireMFA(t)
 	config := s.oauth2Config(s.tenantA)
 	verifier := oauth2.GenerateVerifier()
 	ctx := browser(t)
 
 	sent := mails.Count()
-	err := chromedp.Do(ctx,
+	err := chromedp.Do(ctx, append(append([]chromedp.Action[chromedp.Void]{
 		chromedp.Navigate(config.AuthCodeURL("browser-state", oauth2.S256ChallengeOption(verifier))),
-		chromedp.WaitVisible(chromedp.CSS(`#password input[name=identity]`)),
-		chromedp.SendKeys(chromedp.CSS(`#password input[name=identity]`), "carol@example.com"),
-		chromedp.SendKeys(chromedp.CSS(`#password input[name=password]`), testPassword),
-		chromedp.Click(chromedp.CSS(`#password button`)),
+	}, passwordForm("carol@example.com")...),
 		chromedp.WaitVisible(chromedp.CSS(`#otp-request input[name=email]`)),
 		chromedp.WaitNotVisible(chromedp.CSS(`#password`)),
 		chromedp.SendKeys(chromedp.CSS(`#otp-request input[name=email]`), "carol@example.com"),
 		chromedp.Click(chromedp.CSS(`#otp-request button`)),
 		chromedp.WaitVisible(chromedp.CSS(`#otp input[name=code]`)),
-	)
+	)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,16 +135,11 @@ func TestTheLoginPageSignsInWithOAuth2(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	ctx := browser(t)
 
-	err := chromedp.Do(ctx,
+	err := chromedp.Do(ctx, append([]chromedp.Action[chromedp.Void]{
 		chromedp.Navigate(config.AuthCodeURL("browser-state", oauth2.S256ChallengeOption(verifier))),
 		chromedp.WaitVisible(chromedp.CSS(`#oauth2 button`)),
 		chromedp.Click(chromedp.CSS(`#oauth2 button`)),
-		// the upstream server's login page
-		chromedp.WaitVisible(chromedp.CSS(`#password input[name=identity]`)),
-		chromedp.SendKeys(chromedp.CSS(`#password input[name=identity]`), "bob@example.com"),
-		chromedp.SendKeys(chromedp.CSS(`#password input[name=password]`), testPassword),
-		chromedp.Click(chromedp.CSS(`#password button`)),
-	)
+	}, passwordForm("bob@example.com")...)...) // on the upstream server's login page
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,4 +173,26 @@ func (s *identityServer) signInThroughUpstream(t *testing.T, redirect string) *i
 		}}
 	})
 	return upstream
+}
+
+// passwordForm fills and sends the login page's password form.
+func passwordForm(email string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.WaitVisible(chromedp.CSS(`#password input[name=identity]`)),
+		chromedp.SendKeys(chromedp.CSS(`#password input[name=identity]`), email),
+		chromedp.SendKeys(chromedp.CSS(`#password input[name=password]`), testPassword),
+		chromedp.Click(chromedp.CSS(`#password button`)),
+	}
+}
+
+// requireMFA turns on OTP and MFA for the server's users and catches its
+// mail.
+func (s *identityServer) requireMFA(t *testing.T) *testsupport.Mailbox {
+	t.Helper()
+	mails := testsupport.CatchMail(s.app)
+	testsupport.UpdateCollection(t, s.app, "users", func(users *core.Collection) {
+		users.OTP.Enabled = true
+		users.MFA.Enabled = true
+	})
+	return mails
 }
