@@ -1,0 +1,163 @@
+package jsroutes
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dop251/goja"
+	"github.com/dop251/goja_nodejs/require"
+)
+
+// Methods are the HTTP methods a route module may export.
+var Methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+// Generation is one version of a routes folder, ready to run: its table,
+// its compiled modules and a pool of JavaScript VMs. A reload makes a new
+// generation; requests that started on the old one finish on it.
+type Generation struct {
+	Table   *Table
+	methods map[string][]string // route dir → the methods its module exports
+	timeout time.Duration
+	newVM   func() (*vm, error)
+	pool    chan *vm
+}
+
+// vm is one goja runtime with every route module of the generation loaded.
+type vm struct {
+	runtime *goja.Runtime
+	exports map[string]*goja.Object // route dir → module.exports
+}
+
+// Load compiles and loads every route of table in a first VM, so that a
+// broken file is reported (with its path, line and column) before anything
+// is served; size VMs at most run at once; a call longer than timeout is
+// interrupted.
+func Load(table *Table, size int, timeout time.Duration) (*Generation, error) {
+	g := &Generation{Table: table, methods: map[string][]string{}, timeout: timeout, pool: make(chan *vm, size)}
+	// one registry per generation: it keeps the compiled sources, so that
+	// every VM of the generation shares them and a reload compiles afresh
+	registry := require.NewRegistry(require.WithLoader(g.sourceLoader))
+	g.newVM = func() (*vm, error) {
+		runtime := goja.New()
+		runtime.SetFieldNameMapper(goja.UncapFieldNameMapper())
+		loader := registry.Enable(runtime)
+		v := &vm{runtime: runtime, exports: map[string]*goja.Object{}}
+		for _, route := range table.Routes {
+			module, err := loader.Require(filepath.Join(table.Root, filepath.FromSlash(route.Handler)))
+			if err != nil {
+				return nil, describe(route.Handler, err)
+			}
+			exports, ok := module.(*goja.Object)
+			if !ok {
+				return nil, fmt.Errorf("%s: module.exports is not an object of methods", route.Handler)
+			}
+			v.exports[route.Dir] = exports
+		}
+		return v, nil
+	}
+	first, err := g.newVM()
+	if err != nil {
+		return nil, err
+	}
+	for _, route := range table.Routes {
+		exports := first.exports[route.Dir]
+		for _, method := range Methods {
+			if _, ok := goja.AssertFunction(exports.Get(method)); ok {
+				g.methods[route.Dir] = append(g.methods[route.Dir], method)
+			}
+		}
+	}
+	g.pool <- first
+	for range size - 1 {
+		g.pool <- nil // made on first use
+	}
+	return g, nil
+}
+
+// sourceLoader reads only files inside the routes folder: a route cannot
+// require its way out of it.
+func (g *Generation) sourceLoader(file string) ([]byte, error) {
+	root, err := filepath.Abs(g.Table.Root)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, err
+	}
+	if abs != root && !strings.HasPrefix(abs, root+string(filepath.Separator)) {
+		return nil, require.ModuleFileDoesNotExistError
+	}
+	source, err := os.ReadFile(abs)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, require.ModuleFileDoesNotExistError
+	}
+	return source, err
+}
+
+// MethodsOf is what the route's module exports, in Methods' order.
+func (g *Generation) MethodsOf(route *Route) []string { return g.methods[route.Dir] }
+
+// ErrTimeout is the error of a call interrupted after the timeout.
+var ErrTimeout = errors.New("jsroutes: the handler ran out of time")
+
+// Call runs the route's method handler with the arguments made by args in
+// the VM, on a VM of the pool (waiting for one while all are busy); the
+// call is interrupted after the generation's timeout.
+func (g *Generation) Call(route *Route, method string, args func(runtime *goja.Runtime) []goja.Value) (goja.Value, error) {
+	v := <-g.pool
+	var err error
+	if v == nil {
+		if v, err = g.newVM(); err != nil {
+			g.pool <- nil
+			return nil, err
+		}
+	}
+	defer func() { g.pool <- v }()
+	handler, ok := goja.AssertFunction(v.exports[route.Dir].Get(method))
+	if !ok {
+		return nil, fmt.Errorf("jsroutes: %s exports no %s", route.Handler, method)
+	}
+	timer := time.AfterFunc(g.timeout, func() { v.runtime.Interrupt(ErrTimeout) })
+	defer func() {
+		timer.Stop()
+		v.runtime.ClearInterrupt()
+	}()
+	result, err := handler(goja.Undefined(), args(v.runtime)...)
+	var interrupted *goja.InterruptedError
+	if errors.As(err, &interrupted) {
+		return nil, ErrTimeout
+	}
+	return result, err
+}
+
+// describe names the file, line and column of a load error.
+func describe(file string, err error) error {
+	var syntax *goja.CompilerSyntaxError
+	if errors.As(err, &syntax) {
+		return fmt.Errorf("%s: %s", file, syntax.Error())
+	}
+	var exception *goja.Exception
+	if errors.As(err, &exception) {
+		return fmt.Errorf("%s: %s", file, strings.TrimSpace(exception.String()))
+	}
+	return fmt.Errorf("%s: %w", file, err)
+}
+
+// Export is a JavaScript value as JSON-ready Go data.
+func Export(value goja.Value) (any, error) {
+	if value == nil || goja.IsUndefined(value) || goja.IsNull(value) {
+		return nil, nil
+	}
+	exported := value.Export()
+	if _, err := json.Marshal(exported); err != nil {
+		return nil, err
+	}
+	return exported, nil
+}
