@@ -26,6 +26,10 @@ type Config struct {
 	// Defer configures deferred writes (Go only; see DeferLimits).
 	Defer DeferLimits
 
+	// JSRoutes configures the JavaScript routes of pb_routes/ (Go only for
+	// now; see JSRoutesConfig).
+	JSRoutes JSRoutesConfig
+
 	// CloverPollEvery is how often a Clover client reads its server's
 	// revoked token ids and checks its health (Go only; default 10s).
 	CloverPollEvery time.Duration

@@ -213,6 +213,9 @@ func (p *plugin) onServe(se *core.ServeEvent) error {
 		return e.Next()
 	})
 
+	if err := p.serveJSRoutes(se); err != nil {
+		return err
+	}
 	if p.settings.Clover.Enabled() {
 		if err := p.startClover(se); err != nil {
 			return fmt.Errorf("hapta: clover: %w", err)

@@ -1,0 +1,305 @@
+package hapta
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/dop251/goja"
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
+
+	"github.com/postr-inc/hapta/plugins/hapta/internal/jsroutes"
+)
+
+// JSRoutesConfig configures the JavaScript routes (pb_routes/).
+type JSRoutesConfig struct {
+	// Dir is the routes folder; default pb_routes beside pb_data (as
+	// pb_hooks is).
+	Dir string
+	// Prefix goes before every route's path ("" or "/js", say).
+	Prefix string
+	// Timeout interrupts a handler that runs longer (504); default 10s.
+	Timeout time.Duration
+	// VMs is how many handlers run at once; default twice the CPUs.
+	VMs int
+}
+
+func (c JSRoutesConfig) withDefaults(app core.App) JSRoutesConfig {
+	if c.Dir == "" {
+		c.Dir = filepath.Join(app.DataDir(), "..", "pb_routes")
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.VMs <= 0 {
+		c.VMs = 2 * runtime.GOMAXPROCS(0)
+	}
+	return c
+}
+
+// The id and priority of the middleware that serves JavaScript routes:
+// after the principal is known, before PocketBase's own routes (a
+// JavaScript route takes its path from them).
+const (
+	JSRoutesMiddlewareId       = "haptaJSRoutes"
+	JSRoutesMiddlewarePriority = CloverTokenMiddlewarePriority + 1
+)
+
+// jsRoutes serves the current generation of the routes folder.
+type jsRoutes struct {
+	config  JSRoutesConfig
+	current atomic.Pointer[jsServing]
+}
+
+// jsServing is a generation with the mux that matches its patterns.
+type jsServing struct {
+	generation *jsroutes.Generation
+	mux        *http.ServeMux
+}
+
+// load scans and loads the routes folder into a new generation.
+func (j *jsRoutes) load() (*jsServing, error) {
+	table, err := jsroutes.Scan(j.config.Dir, j.config.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	generation, err := jsroutes.Load(table, j.config.VMs, j.config.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	serving := &jsServing{generation: generation, mux: http.NewServeMux()}
+	for i := range table.Routes {
+		route := &table.Routes[i]
+		serving.mux.Handle(route.Pattern, matchedRoute{route: route})
+	}
+	return serving, nil
+}
+
+// matchedRoute is a mux handler that only tells which route matched.
+type matchedRoute struct{ route *jsroutes.Route }
+
+func (matchedRoute) ServeHTTP(http.ResponseWriter, *http.Request) {}
+
+// match is the route of the request in this generation, with its path
+// parameters, or nil.
+func (s *jsServing) match(r *http.Request) (*jsroutes.Route, map[string]string) {
+	handler, pattern := s.mux.Handler(r)
+	matched, ok := handler.(matchedRoute)
+	if !ok || pattern == "" {
+		return nil, nil
+	}
+	// the path values are set only by serving: ask the mux on a copy
+	params := map[string]string{}
+	probe := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		for _, name := range matched.route.Params {
+			params[name] = r.PathValue(name)
+		}
+	})
+	mux := http.NewServeMux()
+	mux.Handle(matched.route.Pattern, probe)
+	mux.ServeHTTP(discard{}, r.Clone(r.Context()))
+	return matched.route, params
+}
+
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+func (discard) WriteHeader(int)             {}
+
+// middleware answers the requests of JavaScript routes and passes on the
+// others.
+func (j *jsRoutes) middleware() *hook.Handler[*core.RequestEvent] {
+	return &hook.Handler[*core.RequestEvent]{
+		Id:       JSRoutesMiddlewareId,
+		Priority: JSRoutesMiddlewarePriority,
+		Func: func(e *core.RequestEvent) error {
+			serving := j.current.Load()
+			if serving == nil {
+				return e.Next()
+			}
+			route, params := serving.match(e.Request)
+			if route == nil {
+				return e.Next()
+			}
+			return serving.serve(e, route, params)
+		},
+	}
+}
+
+// serve runs the route's handler for the request's method.
+func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params map[string]string) error {
+	methods := s.generation.MethodsOf(route)
+	method := e.Request.Method
+	if !contains(methods, method) {
+		e.Response.Header().Set("Allow", strings.Join(methods, ", "))
+		return apis.NewApiError(http.StatusMethodNotAllowed, "The route does not answer "+method+".", nil)
+	}
+	request, err := jsRequest(e, params)
+	if err != nil {
+		return err
+	}
+	answer := &jsAnswer{}
+	result, err := s.generation.Call(route, method, func(vm *goja.Runtime) []goja.Value {
+		return []goja.Value{answer.context(vm, request)}
+	})
+	switch {
+	case errors.Is(err, jsroutes.ErrTimeout):
+		return apis.NewApiError(http.StatusGatewayTimeout, "The route took too long to answer.", nil)
+	case err != nil:
+		return jsError(e, route, err)
+	}
+	if answer.written {
+		return answer.write(e)
+	}
+	value, err := jsroutes.Export(result)
+	if err != nil {
+		return fmt.Errorf("%s: the returned value is not JSON: %w", route.Handler, err)
+	}
+	if value == nil {
+		return e.NoContent(http.StatusNoContent)
+	}
+	return e.JSON(http.StatusOK, value)
+}
+
+func contains(list []string, value string) bool {
+	for _, item := range list {
+		if item == value {
+			return true
+		}
+	}
+	return false
+}
+
+// jsRequest is what a handler's ctx reads of the request: the seed's
+// metadata (query, params, json, headers) and the principal.
+func jsRequest(e *core.RequestEvent, params map[string]string) (map[string]any, error) {
+	query := map[string]any{}
+	for name, values := range e.Request.URL.Query() {
+		if len(values) == 1 {
+			query[name] = values[0]
+		} else {
+			query[name] = values
+		}
+	}
+	headers := map[string]any{}
+	for name, values := range e.Request.Header {
+		if !strings.EqualFold(name, "Authorization") && !strings.EqualFold(name, "Cookie") { // the credentials stay out of scripts
+			headers[strings.ToLower(name)] = strings.Join(values, ", ")
+		}
+	}
+	var body any
+	if e.Request.Body != nil && strings.HasPrefix(e.Request.Header.Get("Content-Type"), "application/json") {
+		raw, err := io.ReadAll(io.LimitReader(e.Request.Body, 1<<20+1))
+		if err != nil {
+			return nil, err
+		}
+		if len(raw) > 1<<20 {
+			return nil, apis.NewApiError(http.StatusRequestEntityTooLarge, "The body is larger than 1 MiB.", nil)
+		}
+		if len(raw) > 0 && json.Unmarshal(raw, &body) != nil {
+			return nil, apis.NewBadRequestError("The body is not valid JSON.", nil)
+		}
+	}
+	principal, err := principalOf(e)
+	if err != nil {
+		return nil, err
+	}
+	var principalData map[string]any
+	encoded, _ := json.Marshal(principal)
+	_ = json.Unmarshal(encoded, &principalData)
+	return map[string]any{
+		"method":    e.Request.Method,
+		"path":      e.Request.URL.Path,
+		"principal": principalData,
+		"metadata":  map[string]any{"query": query, "params": params, "json": body, "headers": headers},
+	}, nil
+}
+
+// jsAnswer is what a handler answered through ctx.json/text/html.
+type jsAnswer struct {
+	written     bool
+	status      int
+	contentType string
+	body        any // JSON data, or the text
+}
+
+// context is the handler's ctx: the request's data and the answer
+// functions, with the seed's argument order (body, then status).
+func (a *jsAnswer) context(vm *goja.Runtime, request map[string]any) goja.Value {
+	ctx := vm.NewObject()
+	for name, value := range request {
+		_ = ctx.Set(name, value)
+	}
+	answer := func(contentType string) func(goja.FunctionCall) goja.Value {
+		return func(call goja.FunctionCall) goja.Value {
+			a.written, a.contentType, a.status = true, contentType, http.StatusOK
+			a.body = call.Argument(0).Export()
+			if status := call.Argument(1); !goja.IsUndefined(status) {
+				a.status = int(status.ToInteger())
+			}
+			return goja.Undefined()
+		}
+	}
+	_ = ctx.Set("json", answer("application/json"))
+	_ = ctx.Set("text", answer("text/plain; charset=utf-8"))
+	_ = ctx.Set("html", answer("text/html; charset=utf-8"))
+	return ctx
+}
+
+func (a *jsAnswer) write(e *core.RequestEvent) error {
+	if a.status < 100 || a.status > 599 {
+		return fmt.Errorf("jsroutes: the status %d is not an HTTP status", a.status)
+	}
+	if a.contentType == "application/json" {
+		return e.JSON(a.status, a.body)
+	}
+	e.Response.Header().Set("Content-Type", a.contentType)
+	e.Response.WriteHeader(a.status)
+	_, err := io.WriteString(e.Response, fmt.Sprint(a.body))
+	return err
+}
+
+// jsError is the answer of a handler that threw: an object with a status
+// (and message, data) becomes that ApiError, as a Go route's error does;
+// anything else is a 500, logged with the route's file.
+func jsError(e *core.RequestEvent, route *jsroutes.Route, err error) error {
+	var exception *goja.Exception
+	if errors.As(err, &exception) {
+		if thrown, ok := exception.Value().Export().(map[string]any); ok {
+			if status, ok := thrown["status"].(int64); ok && status >= 400 && status <= 599 {
+				message, _ := thrown["message"].(string)
+				data, _ := thrown["data"].(map[string]any)
+				return apis.NewApiError(int(status), message, data)
+			}
+		}
+	}
+	e.App.Logger().Error("a JavaScript route failed", "route", route.Handler, "error", err)
+	return apis.NewInternalServerError("", nil)
+}
+
+// serveJSRoutes loads the routes folder, when there is one, and serves it:
+// a broken folder stops the start with its problems.
+func (p *plugin) serveJSRoutes(se *core.ServeEvent) error {
+	routes := &jsRoutes{config: p.config.JSRoutes.withDefaults(se.App)}
+	serving, err := routes.load()
+	if err != nil {
+		return fmt.Errorf("hapta: JavaScript routes in %s: %w", routes.config.Dir, err)
+	}
+	if len(serving.generation.Table.Routes) == 0 {
+		return nil
+	}
+	routes.current.Store(serving)
+	se.Router.Bind(routes.middleware())
+	p.logger.Info("serving JavaScript routes", "dir", routes.config.Dir, "routes", len(serving.generation.Table.Routes))
+	return nil
+}

@@ -1,0 +1,103 @@
+package hapta_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/postr-inc/hapta/internal/testsupport"
+	"github.com/postr-inc/hapta/plugins/hapta"
+)
+
+// jsRoutesApp serves hapta with a routes folder of files (path, content, ...).
+func jsRoutesApp(t *testing.T, files ...string) (*testsupport.Served, error) {
+	t.Helper()
+	dir := t.TempDir()
+	for i := 0; i+1 < len(files); i += 2 {
+		full := filepath.Join(dir, filepath.FromSlash(files[i]))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(files[i+1]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app := testsupport.NewApp(t, func(app core.App) {
+		hapta.MustRegister(app, nil, hapta.Config{ConfigFile: testsupport.WriteFile(t, "hapta-config.json", `{"logLevel": "error"}`),
+			JSRoutes: hapta.JSRoutesConfig{Dir: dir, Timeout: 300 * time.Millisecond, VMs: 2}})
+	})
+	server, err := testsupport.Serve(t, app)
+	if err != nil {
+		return nil, err
+	}
+	return &testsupport.Served{App: app, Server: server}, nil
+}
+
+func TestJavaScriptRoutesOverHTTP(t *testing.T) {
+	t.Parallel()
+	s, err := jsRoutesApp(t,
+		"hello/index.js", `const { greet } = require("./greet.js");
+			module.exports = {
+				GET: (ctx) => ctx.json({ hello: greet(ctx.metadata.query.name || "world") }, 201),
+				POST: (ctx) => ({ got: ctx.metadata.json, agent: ctx.metadata.headers["x-agent"], auth: ctx.metadata.headers["authorization"] || null }),
+			}`,
+		"hello/greet.js", `module.exports.greet = (name) => "hi " + name`,
+		"posts/[id]/index.js", `module.exports = { GET: (ctx) => ({ id: ctx.metadata.params.id, user: ctx.principal.id || null }) }`,
+		"files/[...rest]/index.js", `module.exports = { GET: (ctx) => ctx.text("file " + ctx.metadata.params.rest) }`,
+		"fail/index.js", `module.exports = {
+				GET: () => { throw { status: 422, message: "Nope.", data: { title: { code: "x", message: "bad" } } } },
+				POST: () => { throw new Error("boom") },
+				PUT: () => { for (;;) {} },
+			}`,
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := s.Server.URL
+	_, token := testsupport.NewAuthRecord(t, s.App, "users", "js@example.com")
+
+	if a := testsupport.CallJSON(t, "GET", url+"/hello?name=ann", ""); a.Status != 201 || a.Body["hello"] != "hi ann" {
+		t.Fatalf("GET /hello: %d %s", a.Status, a.Raw)
+	}
+	if a := testsupport.CallJSON(t, "POST", url+"/hello", `{"x": [1, 2]}`, "X-Agent", "tests", "Authorization", token); a.Status != 200 ||
+		a.Object("got")["x"] == nil || a.Body["agent"] != "tests" || a.Body["auth"] != nil {
+		t.Fatalf("POST /hello: %d %s", a.Status, a.Raw)
+	}
+	if a := testsupport.CallJSON(t, "DELETE", url+"/hello", ""); a.Status != 405 || a.Header.Get("Allow") != "GET, POST" {
+		t.Fatalf("DELETE /hello: %d %s (Allow %q)", a.Status, a.Raw, a.Header.Get("Allow"))
+	}
+	if a := testsupport.CallJSON(t, "GET", url+"/hello/greet.js", ""); a.Status != 404 {
+		t.Fatalf("a helper file: %d %s", a.Status, a.Raw)
+	}
+	if a := testsupport.CallJSON(t, "GET", url+"/posts/p1", "", "Authorization", token); a.Status != 200 || a.Body["id"] != "p1" || a.Body["user"] == nil {
+		t.Fatalf("GET /posts/p1: %d %s", a.Status, a.Raw)
+	}
+	if a := testsupport.Call(t, "GET", url+"/files/a/b/c.txt", "", nil); a.Status != 200 || string(a.Raw) != "file a/b/c.txt" {
+		t.Fatalf("a catch-all: %d %s", a.Status, a.Raw)
+	}
+	if a := testsupport.CallJSON(t, "GET", url+"/fail", ""); a.Status != 422 || a.Body["message"] != "Nope." || a.Object("data")["title"] == nil {
+		t.Fatalf("a thrown ApiError: %d %s", a.Status, a.Raw)
+	}
+	if a := testsupport.CallJSON(t, "POST", url+"/fail", ""); a.Status != 500 || strings.Contains(string(a.Raw), "boom") {
+		t.Fatalf("a thrown Error: %d %s", a.Status, a.Raw)
+	}
+	started := time.Now()
+	if a := testsupport.CallJSON(t, "PUT", url+"/fail", ""); a.Status != 504 || time.Since(started) > 5*time.Second {
+		t.Fatalf("a runaway handler: %d %s after %v", a.Status, a.Raw, time.Since(started))
+	}
+	if a := testsupport.CallJSON(t, "GET", url+"/api/health", ""); a.Status != 200 {
+		t.Fatalf("PocketBase's routes: %d", a.Status)
+	}
+}
+
+func TestABrokenRoutesFolderStopsTheStart(t *testing.T) {
+	t.Parallel()
+	_, err := jsRoutesApp(t, "bad/index.js", "module.exports = {\n  GET: () => (1 +\n}")
+	if err == nil || !strings.Contains(err.Error(), "bad/index.js") {
+		t.Fatalf("a broken route file: %v", err)
+	}
+}
