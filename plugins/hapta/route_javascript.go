@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
+	"github.com/pocketbase/pocketbase/tools/osutils"
 
 	"github.com/postr-inc/hapta/plugins/hapta/internal/jsroutes"
 )
@@ -31,6 +33,9 @@ type JSRoutesConfig struct {
 	Timeout time.Duration
 	// VMs is how many handlers run at once; default twice the CPUs.
 	VMs int
+	// Reload runs edited, added and removed route files without a restart.
+	// nil means on in dev mode (--dev) and when run from source (go run).
+	Reload *bool
 }
 
 func (c JSRoutesConfig) withDefaults(app core.App) JSRoutesConfig {
@@ -42,6 +47,10 @@ func (c JSRoutesConfig) withDefaults(app core.App) JSRoutesConfig {
 	}
 	if c.VMs <= 0 {
 		c.VMs = 2 * runtime.GOMAXPROCS(0)
+	}
+	if c.Reload == nil {
+		reload := app.IsDev() || osutils.IsProbablyGoRun()
+		c.Reload = &reload
 	}
 	return c
 }
@@ -287,19 +296,36 @@ func jsError(e *core.RequestEvent, route *jsroutes.Route, err error) error {
 	return apis.NewInternalServerError("", nil)
 }
 
-// serveJSRoutes loads the routes folder, when there is one, and serves it:
-// a broken folder stops the start with its problems.
+// serveJSRoutes loads the routes folder, when there is one, and serves it
+// (and reloads it, when configured): a broken folder stops the start with
+// its problems.
 func (p *plugin) serveJSRoutes(se *core.ServeEvent) error {
 	routes := &jsRoutes{config: p.config.JSRoutes.withDefaults(se.App)}
 	serving, err := routes.load()
 	if err != nil {
 		return fmt.Errorf("hapta: JavaScript routes in %s: %w", routes.config.Dir, err)
 	}
-	if len(serving.generation.Table.Routes) == 0 {
+	count := len(serving.generation.Table.Routes)
+	if count == 0 && !*routes.config.Reload {
 		return nil
 	}
 	routes.current.Store(serving)
 	se.Router.Bind(routes.middleware())
-	p.logger.Info("serving JavaScript routes", "dir", routes.config.Dir, "routes", len(serving.generation.Table.Routes))
-	return nil
+	p.logger.Info("serving JavaScript routes", "dir", routes.config.Dir, "routes", count, "reload", *routes.config.Reload)
+	if !*routes.config.Reload {
+		return nil
+	}
+	stop := make(chan struct{})
+	stopOnce := sync.OnceFunc(func() { close(stop) })
+	se.App.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
+		stopOnce()
+		return e.Next()
+	})
+	return routes.watch(stop,
+		func(err error) {
+			p.logger.Error("JavaScript routes not reloaded; the previous ones keep serving", "dir", routes.config.Dir, "error", err)
+		},
+		func(count int) {
+			p.logger.Info("JavaScript routes reloaded", "dir", routes.config.Dir, "routes", count)
+		})
 }
