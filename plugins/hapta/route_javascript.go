@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/osutils"
 
+	"github.com/postr-inc/hapta/plugins/hapta/internal/bind"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/jsroutes"
 )
 
@@ -157,6 +159,9 @@ func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params ma
 	if err != nil {
 		return err
 	}
+	if err := validateJS(s.generation.SchemasOf(route), request["metadata"].(map[string]any)); err != nil {
+		return err
+	}
 	answer := &jsAnswer{}
 	result, err := s.generation.Call(route, method, func(vm *goja.Runtime) []goja.Value {
 		return []goja.Value{answer.context(vm, request)}
@@ -187,6 +192,45 @@ func contains(list []string, value string) bool {
 		}
 	}
 	return false
+}
+
+// validateJS checks the request against the route's schemas, with the
+// same 400 and per-field errors as a Go route's input, and leaves the
+// coerced values (a query's integer, say) in metadata for the handler.
+func validateJS(schemas *jsroutes.Schemas, metadata map[string]any) error {
+	if schemas == nil {
+		return nil
+	}
+	fieldErrors := map[string]jsroutes.FieldError{}
+	for _, part := range jsroutes.SchemaParts {
+		value := metadata[part]
+		if part == "body" {
+			value = metadata["json"]
+		} else if values, ok := value.(map[string]any); ok {
+			value = schemas.Coerce(part, values)
+			metadata[part] = value
+		} else if params, ok := value.(map[string]string); ok {
+			values := make(map[string]any, len(params))
+			for name, param := range params {
+				values[name] = param
+			}
+			value = schemas.Coerce(part, values)
+			metadata[part] = value
+		}
+		for field, problem := range schemas.Validate(part, value) {
+			if _, taken := fieldErrors[field]; !taken {
+				fieldErrors[field] = problem
+			}
+		}
+	}
+	if len(fieldErrors) == 0 {
+		return nil
+	}
+	data := make(validation.Errors, len(fieldErrors))
+	for field, problem := range fieldErrors {
+		data[field] = validation.NewError(problem.Code, problem.Message)
+	}
+	return apis.NewBadRequestError(bind.InvalidInput, data)
 }
 
 // jsRequest is what a handler's ctx reads of the request: the seed's
@@ -278,6 +322,29 @@ func (a *jsAnswer) write(e *core.RequestEvent) error {
 	return err
 }
 
+// thrownData is a thrown error's data as field errors: {field: {code,
+// message}} keeps its codes, as a Go route's validation errors do.
+func thrownData(data any) any {
+	fields, ok := data.(map[string]any)
+	if !ok {
+		return nil
+	}
+	errors := validation.Errors{}
+	for field, value := range fields {
+		problem, _ := value.(map[string]any)
+		code, _ := problem["code"].(string)
+		message, _ := problem["message"].(string)
+		if code == "" {
+			code = "validation_invalid_value"
+		}
+		if message == "" {
+			message = "Invalid value."
+		}
+		errors[field] = validation.NewError(code, message)
+	}
+	return errors
+}
+
 // jsError is the answer of a handler that threw: an object with a status
 // (and message, data) becomes that ApiError, as a Go route's error does;
 // anything else is a 500, logged with the route's file.
@@ -287,8 +354,7 @@ func jsError(e *core.RequestEvent, route *jsroutes.Route, err error) error {
 		if thrown, ok := exception.Value().Export().(map[string]any); ok {
 			if status, ok := thrown["status"].(int64); ok && status >= 400 && status <= 599 {
 				message, _ := thrown["message"].(string)
-				data, _ := thrown["data"].(map[string]any)
-				return apis.NewApiError(int(status), message, data)
+				return apis.NewApiError(int(status), message, thrownData(thrown["data"]))
 			}
 		}
 	}

@@ -79,7 +79,8 @@ func TestJavaScriptRoutesOverHTTP(t *testing.T) {
 	if a := testsupport.Call(t, "GET", url+"/files/a/b/c.txt", "", nil); a.Status != 200 || string(a.Raw) != "file a/b/c.txt" {
 		t.Fatalf("a catch-all: %d %s", a.Status, a.Raw)
 	}
-	if a := testsupport.CallJSON(t, "GET", url+"/fail", ""); a.Status != 422 || a.Body["message"] != "Nope." || a.Object("data")["title"] == nil {
+	if a := testsupport.CallJSON(t, "GET", url+"/fail", ""); a.Status != 422 || a.Body["message"] != "Nope." ||
+		a.Object("data")["title"] == nil || a.Object("data")["title"].(map[string]any)["code"] != "x" {
 		t.Fatalf("a thrown ApiError: %d %s", a.Status, a.Raw)
 	}
 	if a := testsupport.CallJSON(t, "POST", url+"/fail", ""); a.Status != 500 || strings.Contains(string(a.Raw), "boom") {
@@ -99,5 +100,51 @@ func TestABrokenRoutesFolderStopsTheStart(t *testing.T) {
 	_, err := jsRoutesApp(t, "bad/index.js", "module.exports = {\n  GET: () => (1 +\n}")
 	if err == nil || !strings.Contains(err.Error(), "bad/index.js") {
 		t.Fatalf("a broken route file: %v", err)
+	}
+}
+
+func TestJavaScriptRouteSchemas(t *testing.T) {
+	t.Parallel()
+	s, err := jsRoutesApp(t,
+		"notes/index.js", `module.exports = { POST: (ctx) => ({ title: ctx.metadata.json.title, limit: ctx.metadata.query.limit, type: typeof ctx.metadata.query.limit }) }`,
+		"notes/schema.json", `{
+			"body": {"type": "object", "required": ["title"], "properties": {
+				"title": {"type": "string", "minLength": 3},
+				"email": {"type": "string", "format": "email"},
+				"author": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+			}},
+			"query": {"type": "object", "properties": {"limit": {"type": "integer", "maximum": 50}}}
+		}`,
+		"items/[id]/index.js", `module.exports = { GET: (ctx) => ({ id: ctx.metadata.params.id }) }`,
+		"items/[id]/schema.js", `module.exports = { params: { type: "object", properties: { id: { type: "string", pattern: "^[a-z]+$" } } } }`,
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := s.Server.URL
+	if a := testsupport.CallJSON(t, "POST", url+"/notes?limit=10", `{"title": "hello"}`); a.Status != 200 || a.Body["limit"] != 10.0 || a.Body["type"] != "number" {
+		t.Fatalf("a valid note: %d %s", a.Status, a.Raw)
+	}
+	for _, c := range []struct {
+		name, query, body, field, code string
+	}{
+		{"no title", "", `{}`, "title", "validation_required"},
+		{"no body at all", "", ``, "title", "validation_required"},
+		{"a short title", "", `{"title": "ab"}`, "title", "validation_minlength"},
+		{"a bad email", "", `{"title": "hello", "email": "nope"}`, "email", "validation_format"},
+		{"a nested field", "", `{"title": "hello", "author": {}}`, "author.name", "validation_required"},
+		{"a limit too high", "?limit=100", `{"title": "hello"}`, "limit", "validation_maximum"},
+		{"a limit that is not a number", "?limit=ten", `{"title": "hello"}`, "limit", "validation_type"},
+	} {
+		a := testsupport.CallJSON(t, "POST", url+"/notes"+c.query, c.body)
+		if field := a.Object("data")[c.field]; a.Status != 400 || field == nil || field.(map[string]any)["code"] != c.code {
+			t.Errorf("%s: %d %s, want %s on %s", c.name, a.Status, a.Raw, c.code, c.field)
+		}
+	}
+	if a := testsupport.CallJSON(t, "GET", url+"/items/abc", ""); a.Status != 200 || a.Body["id"] != "abc" {
+		t.Fatalf("a valid param: %d %s", a.Status, a.Raw)
+	}
+	if a := testsupport.CallJSON(t, "GET", url+"/items/ABC1", ""); a.Status != 400 || a.Object("data")["id"] == nil {
+		t.Fatalf("an invalid param (schema.js): %d %s", a.Status, a.Raw)
 	}
 }

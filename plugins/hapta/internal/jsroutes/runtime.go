@@ -23,6 +23,7 @@ var Methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.Me
 type Generation struct {
 	Table   *Table
 	methods map[string][]string // route dir → the methods its module exports
+	schemas map[string]*Schemas // route dir → its input schemas
 	timeout time.Duration
 	newVM   func() (*vm, error)
 	pool    chan *vm
@@ -31,6 +32,7 @@ type Generation struct {
 // vm is one goja runtime with every route module of the generation loaded.
 type vm struct {
 	runtime *goja.Runtime
+	require *require.RequireModule
 	exports map[string]*goja.Object // route dir → module.exports
 }
 
@@ -39,7 +41,7 @@ type vm struct {
 // is served; size VMs at most run at once; a call longer than timeout is
 // interrupted.
 func Load(table *Table, size int, timeout time.Duration) (*Generation, error) {
-	g := &Generation{Table: table, methods: map[string][]string{}, timeout: timeout, pool: make(chan *vm, size)}
+	g := &Generation{Table: table, methods: map[string][]string{}, schemas: map[string]*Schemas{}, timeout: timeout, pool: make(chan *vm, size)}
 	// one registry per generation: it keeps the compiled sources, so that
 	// every VM of the generation shares them and a reload compiles afresh
 	registry := require.NewRegistry(require.WithLoader(g.sourceLoader))
@@ -47,7 +49,7 @@ func Load(table *Table, size int, timeout time.Duration) (*Generation, error) {
 		runtime := goja.New()
 		runtime.SetFieldNameMapper(goja.UncapFieldNameMapper())
 		loader := registry.Enable(runtime)
-		v := &vm{runtime: runtime, exports: map[string]*goja.Object{}}
+		v := &vm{runtime: runtime, require: loader, exports: map[string]*goja.Object{}}
 		for _, route := range table.Routes {
 			module, err := loader.Require(filepath.Join(table.Root, filepath.FromSlash(route.Handler)))
 			if err != nil {
@@ -64,6 +66,18 @@ func Load(table *Table, size int, timeout time.Duration) (*Generation, error) {
 	first, err := g.newVM()
 	if err != nil {
 		return nil, err
+	}
+	for _, route := range table.Routes {
+		if route.Schema == "" {
+			continue
+		}
+		document, err := g.schemaDocument(first, route.Schema)
+		if err != nil {
+			return nil, err
+		}
+		if g.schemas[route.Dir], err = compileSchemas(route.Schema, document); err != nil {
+			return nil, err
+		}
 	}
 	for _, route := range table.Routes {
 		exports := first.exports[route.Dir]
@@ -100,6 +114,23 @@ func (g *Generation) sourceLoader(file string) ([]byte, error) {
 	}
 	return source, err
 }
+
+// schemaDocument reads a route's schema file: schema.json as it is,
+// schema.js as its module.exports.
+func (g *Generation) schemaDocument(first *vm, file string) (any, error) {
+	full := filepath.Join(g.Table.Root, filepath.FromSlash(file))
+	if strings.HasSuffix(file, ".json") {
+		return readSchemaJSON(full)
+	}
+	module, err := first.require.Require(full)
+	if err != nil {
+		return nil, describe(file, err)
+	}
+	return jsonValue(module.Export()), nil
+}
+
+// SchemasOf are the route's input schemas, nil without a schema file.
+func (g *Generation) SchemasOf(route *Route) *Schemas { return g.schemas[route.Dir] }
 
 // MethodsOf is what the route's module exports, in Methods' order.
 func (g *Generation) MethodsOf(route *Route) []string { return g.methods[route.Dir] }
