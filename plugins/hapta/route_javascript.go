@@ -19,6 +19,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/osutils"
+	"github.com/spf13/cast"
 
 	"github.com/postr-inc/hapta/plugins/hapta/internal/bind"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/jsroutes"
@@ -67,8 +68,9 @@ const (
 
 // jsRoutes serves the current generation of the routes folder.
 type jsRoutes struct {
-	config  JSRoutesConfig
-	current atomic.Pointer[jsServing]
+	config   JSRoutesConfig
+	current  atomic.Pointer[jsServing]
+	database func(e *core.RequestEvent) *Database // the request's handle
 }
 
 // jsServing is a generation with the mux that matches its patterns.
@@ -142,13 +144,18 @@ func (j *jsRoutes) middleware() *hook.Handler[*core.RequestEvent] {
 			if route == nil {
 				return e.Next()
 			}
-			return serving.serve(e, route, params)
+			return serving.serve(e, route, params, j.database(e))
 		},
 	}
 }
 
 // serve runs the route's handler for the request's method.
-func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params map[string]string) error {
+func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params map[string]string, db *Database) error {
+	defer func() {
+		if n := db.Discard(); n > 0 { // a unit never saved: nothing of it is applied
+			e.App.Logger().Debug("discarded a JavaScript route's unit of work, never saved", "route", route.Handler, "ops", n)
+		}
+	}()
 	methods := s.generation.MethodsOf(route)
 	method := e.Request.Method
 	if !contains(methods, method) {
@@ -164,7 +171,10 @@ func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params ma
 	}
 	answer := &jsAnswer{}
 	result, err := s.generation.Call(route, method, func(vm *goja.Runtime) []goja.Value {
-		return []goja.Value{answer.context(vm, request)}
+		logError := func(err error) {
+			e.App.Logger().Error("a JavaScript route's database call failed", "route", route.Handler, "error", err)
+		}
+		return []goja.Value{answer.context(vm, request), jsDatabase(vm, db, logError)}
 	})
 	switch {
 	case errors.Is(err, jsroutes.ErrTimeout):
@@ -325,15 +335,14 @@ func (a *jsAnswer) write(e *core.RequestEvent) error {
 // thrownData is a thrown error's data as field errors: {field: {code,
 // message}} keeps its codes, as a Go route's validation errors do.
 func thrownData(data any) any {
-	fields, ok := data.(map[string]any)
-	if !ok {
+	fields, err := cast.ToStringMapE(data)
+	if err != nil || len(fields) == 0 {
 		return nil
 	}
 	errors := validation.Errors{}
 	for field, value := range fields {
-		problem, _ := value.(map[string]any)
-		code, _ := problem["code"].(string)
-		message, _ := problem["message"].(string)
+		problem := cast.ToStringMapString(value)
+		code, message := problem["code"], problem["message"]
 		if code == "" {
 			code = "validation_invalid_value"
 		}
@@ -351,10 +360,9 @@ func thrownData(data any) any {
 func jsError(e *core.RequestEvent, route *jsroutes.Route, err error) error {
 	var exception *goja.Exception
 	if errors.As(err, &exception) {
-		if thrown, ok := exception.Value().Export().(map[string]any); ok {
-			if status, ok := thrown["status"].(int64); ok && status >= 400 && status <= 599 {
-				message, _ := thrown["message"].(string)
-				return apis.NewApiError(int(status), message, thrownData(thrown["data"]))
+		if thrown, err := cast.ToStringMapE(exception.Value().Export()); err == nil {
+			if status, err := cast.ToIntE(thrown["status"]); err == nil && status >= 400 && status <= 599 {
+				return apis.NewApiError(status, cast.ToString(thrown["message"]), thrownData(thrown["data"]))
 			}
 		}
 	}
@@ -366,7 +374,7 @@ func jsError(e *core.RequestEvent, route *jsroutes.Route, err error) error {
 // (and reloads it, when configured): a broken folder stops the start with
 // its problems.
 func (p *plugin) serveJSRoutes(se *core.ServeEvent) error {
-	routes := &jsRoutes{config: p.config.JSRoutes.withDefaults(se.App)}
+	routes := &jsRoutes{config: p.config.JSRoutes.withDefaults(se.App), database: p.jsRequestDatabase}
 	serving, err := routes.load()
 	if err != nil {
 		return fmt.Errorf("hapta: JavaScript routes in %s: %w", routes.config.Dir, err)
