@@ -213,3 +213,35 @@ func TestJavaScriptRoutesUseTheDatabaseService(t *testing.T) {
 		t.Fatalf("the notes after both units: %d %s", list.Status, list.Raw)
 	}
 }
+
+func TestJavaScriptMiddlewaresRunOutermostFirst(t *testing.T) {
+	t.Parallel()
+	s, err := jsRoutesApp(t,
+		"_middleware.js", `module.exports = (ctx, db, next) => { ctx.trail = ["root"]; const answer = next(); ctx.trail.push("root after"); return answer }`,
+		"admin/_middleware.js", `module.exports = (ctx, db, next) => {
+				ctx.trail.push("admin");
+				if (!ctx.principal.isAuthenticated) return ctx.json({ message: "Sign in first." }, 401);
+				return next();
+			}`,
+		"admin/stats/index.js", `module.exports = { GET: (ctx) => { ctx.trail.push("handler"); return ctx.trail } }`,
+		"open/index.js", `module.exports = { GET: (ctx) => ctx.trail }`,
+		"admin/conflict/index.js", `module.exports = { GET: () => { throw { status: 409, message: "Taken." } } }`,
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := s.Server.URL
+	_, token := testsupport.NewAuthRecord(t, s.App, "users", "mw@example.com")
+	if a := testsupport.Call(t, "GET", url+"/admin/stats", "", nil, "Authorization", token); a.Status != 200 || string(a.Raw) != `["root","admin","handler","root after"]` {
+		t.Fatalf("the chain: %d %s", a.Status, a.Raw)
+	}
+	if a := testsupport.CallJSON(t, "GET", url+"/admin/stats", ""); a.Status != 401 || a.Body["message"] != "Sign in first." {
+		t.Fatalf("a middleware answering alone: %d %s", a.Status, a.Raw)
+	}
+	if a := testsupport.CallJSON(t, "GET", url+"/admin/conflict", "", "Authorization", token); a.Status != 409 || a.Body["message"] != "Taken." {
+		t.Fatalf("an error thrown through the middlewares: %d %s", a.Status, a.Raw)
+	}
+	if a := testsupport.Call(t, "GET", url+"/open", "", nil); a.Status != 200 || string(a.Raw) != `["root","root after"]` {
+		t.Fatalf("only the root middleware outside admin/: %d %s", a.Status, a.Raw)
+	}
+}

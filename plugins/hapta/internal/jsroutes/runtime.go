@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,9 +32,10 @@ type Generation struct {
 
 // vm is one goja runtime with every route module of the generation loaded.
 type vm struct {
-	runtime *goja.Runtime
-	require *require.RequireModule
-	exports map[string]*goja.Object // route dir → module.exports
+	runtime     *goja.Runtime
+	require     *require.RequireModule
+	exports     map[string]*goja.Object   // route dir → module.exports
+	middlewares map[string]goja.Callable // _middleware.js file → its function
 }
 
 // Load compiles and loads every route of table in a first VM, so that a
@@ -49,8 +51,22 @@ func Load(table *Table, size int, timeout time.Duration) (*Generation, error) {
 		runtime := goja.New()
 		runtime.SetFieldNameMapper(goja.UncapFieldNameMapper())
 		loader := registry.Enable(runtime)
-		v := &vm{runtime: runtime, require: loader, exports: map[string]*goja.Object{}}
+		v := &vm{runtime: runtime, require: loader, exports: map[string]*goja.Object{}, middlewares: map[string]goja.Callable{}}
 		for _, route := range table.Routes {
+			for _, file := range route.Middlewares {
+				if _, loaded := v.middlewares[file]; loaded {
+					continue
+				}
+				module, err := loader.Require(filepath.Join(table.Root, filepath.FromSlash(file)))
+				if err != nil {
+					return nil, describe(file, err)
+				}
+				middleware, ok := goja.AssertFunction(module)
+				if !ok {
+					return nil, fmt.Errorf("%s: module.exports must be a function (ctx, db, next)", file)
+				}
+				v.middlewares[file] = middleware
+			}
 			module, err := loader.Require(filepath.Join(table.Root, filepath.FromSlash(route.Handler)))
 			if err != nil {
 				return nil, describe(route.Handler, err)
@@ -138,9 +154,12 @@ func (g *Generation) MethodsOf(route *Route) []string { return g.methods[route.D
 // ErrTimeout is the error of a call interrupted after the timeout.
 var ErrTimeout = errors.New("jsroutes: the handler ran out of time")
 
-// Call runs the route's method handler with the arguments made by args in
-// the VM, on a VM of the pool (waiting for one while all are busy); the
-// call is interrupted after the generation's timeout.
+// Call runs the route's middlewares, outermost first, and its method
+// handler, with the arguments made by args in the VM, on a VM of the pool
+// (waiting for one while all are busy). Each middleware gets the arguments
+// and next, which runs the rest of the chain and returns its result; a
+// middleware that does not call next answers alone. The whole chain is
+// interrupted after the generation's timeout.
 func (g *Generation) Call(route *Route, method string, args func(runtime *goja.Runtime) []goja.Value) (goja.Value, error) {
 	v := <-g.pool
 	var err error
@@ -160,7 +179,22 @@ func (g *Generation) Call(route *Route, method string, args func(runtime *goja.R
 		timer.Stop()
 		v.runtime.ClearInterrupt()
 	}()
-	result, err := handler(goja.Undefined(), args(v.runtime)...)
+	arguments := args(v.runtime)
+	var run func(i int) (goja.Value, error)
+	run = func(i int) (goja.Value, error) {
+		if i == len(route.Middlewares) {
+			return handler(goja.Undefined(), arguments...)
+		}
+		next := v.runtime.ToValue(func(goja.FunctionCall) goja.Value {
+			result, err := run(i + 1)
+			if err != nil {
+				panic(err) // rethrown in the calling middleware, as a JavaScript exception
+			}
+			return result
+		})
+		return v.middlewares[route.Middlewares[i]](goja.Undefined(), append(slices.Clone(arguments), next)...)
+	}
+	result, err := run(0)
 	var interrupted *goja.InterruptedError
 	if errors.As(err, &interrupted) {
 		return nil, ErrTimeout
