@@ -34,7 +34,7 @@ type Generation struct {
 type vm struct {
 	runtime     *goja.Runtime
 	require     *require.RequireModule
-	exports     map[string]*goja.Object   // route dir → module.exports
+	exports     map[string]*goja.Object  // route dir → module.exports
 	middlewares map[string]goja.Callable // _middleware.js file → its function
 }
 
