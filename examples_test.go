@@ -7,10 +7,11 @@ import (
 	"testing"
 )
 
-// The Go examples of the README and of the hapta package's documentation
-// are copies of compiled code: each part of an example, headed by a
-// "// path/to/file.go" comment line, must appear line for line (indentation
-// aside) in that file, so an example that stops compiling fails here.
+// The Go and JavaScript examples of the README and the hapta package's
+// documentation are copies of code that is built and tested: each part of
+// an example, headed by a "// path/to/file.go" (or .js) comment line, must
+// appear line for line (indentation aside) in that file, so an example that
+// stops working fails here.
 func TestExamplesAreCompiledCode(t *testing.T) {
 	t.Parallel()
 	readme, err := os.ReadFile("README.md")
@@ -23,6 +24,13 @@ func TestExamplesAreCompiledCode(t *testing.T) {
 	}
 	for _, example := range examples {
 		checkExample(t, example[1])
+	}
+	scripts := regexp.MustCompile("(?s)```js\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
+	if len(scripts) == 0 {
+		t.Fatal("the README has no JavaScript example")
+	}
+	for _, script := range scripts {
+		checkExample(t, script[1])
 	}
 
 	for doc, examples := range map[string]string{
@@ -54,7 +62,7 @@ func checkPackageDoc(t *testing.T, doc, examples string) {
 	}
 }
 
-var fileHeading = regexp.MustCompile(`^// ([\w/.-]+\.go)$`)
+var fileHeading = regexp.MustCompile(`^// ([\w/.\[\]-]+\.(?:go|js))$`)
 
 func checkExample(t *testing.T, example string) {
 	t.Helper()

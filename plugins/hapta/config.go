@@ -26,10 +26,6 @@ type Config struct {
 	// Defer configures deferred writes (Go only; see DeferLimits).
 	Defer DeferLimits
 
-	// JSRoutes configures the JavaScript routes of pb_routes/ (Go only for
-	// now; see JSRoutesConfig).
-	JSRoutes JSRoutesConfig
-
 	// CloverPollEvery is how often a Clover client reads its server's
 	// revoked token ids and checks its health (Go only; default 10s).
 	CloverPollEvery time.Duration
@@ -73,6 +69,25 @@ type Settings struct {
 
 	// Cache is the record cache (key `cache`).
 	Cache CacheSettings
+
+	// Routes are the JavaScript routes (key `routes`).
+	Routes RoutesSettings
+}
+
+// RoutesSettings configure the JavaScript routes of a routes folder.
+type RoutesSettings struct {
+	// Dir is the routes folder; default pb_routes beside pb_data (as
+	// pb_hooks is). A relative path is relative to the working directory.
+	Dir string `json:"dir"`
+	// Prefix goes before every route's path ("" or "/js", say).
+	Prefix string `json:"prefix"`
+	// Reload runs edited, added and removed route files without a restart;
+	// unset means on in dev mode (--dev) and when run from source (go run).
+	Reload *bool `json:"reload"`
+	// Timeout interrupts a handler that runs longer (504); default 10s.
+	Timeout string `json:"timeout"`
+	// VMs is how many handlers run at once; default twice the CPUs.
+	VMs int `json:"vms"`
 }
 
 // CacheSettings configure the record cache: which collections it keeps,

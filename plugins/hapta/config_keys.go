@@ -39,25 +39,41 @@ var settingKeys = []settingKey{
 	newKey("Clover_Serve", "true or false", false, func(s *Settings) *bool { return &s.Clover.Serve }, strconv.ParseBool),
 	newKey("AI_ENABLED", "true or false", false, func(s *Settings) *bool { return &s.AIEnabled }, strconv.ParseBool),
 	cacheKey(),
+	routesKey(),
 }
 
 // cacheKey is the `cache` object; in the environment, HAPTA_CACHE holds it
-// as JSON. Unknown fields are refused, as unknown keys are.
+// as JSON.
 func cacheKey() settingKey {
+	return objectKey("cache", `an object such as {"maxBytes": 67108864, "collections": {"posts": {"http": true, "ttl": "dynamic"}}}`,
+		func(s *Settings) *CacheSettings { return &s.Cache }, CacheSettings{}.withDefaults)
+}
+
+// routesKey is the `routes` object (JavaScript routes); HAPTA_ROUTES in the
+// environment.
+func routesKey() settingKey {
+	return objectKey("routes", `an object such as {"dir": "pb_routes", "prefix": "/js", "reload": true, "timeout": "10s"}`,
+		func(s *Settings) *RoutesSettings { return &s.Routes }, func() RoutesSettings { return RoutesSettings{} })
+}
+
+// objectKey describes a key whose value is a JSON object decoded over its
+// defaults, in the file and as JSON in the environment. Unknown fields are
+// refused, as unknown keys are.
+func objectKey[T any](name, expect string, field func(*Settings) *T, defaults func() T) settingKey {
 	decode := func(s *Settings, raw []byte) error {
 		decoder := json.NewDecoder(bytes.NewReader(raw))
 		decoder.DisallowUnknownFields()
-		cache := CacheSettings{}.withDefaults()
-		if err := decoder.Decode(&cache); err != nil {
+		value := defaults()
+		if err := decoder.Decode(&value); err != nil {
 			return err
 		}
-		s.Cache = cache
+		*field(s) = value
 		return nil
 	}
 	return settingKey{
-		name:     "cache",
+		name:     name,
 		detailed: true,
-		expect:   `an object such as {"maxBytes": 67108864, "collections": {"posts": {"http": true, "ttl": "dynamic"}}}`,
+		expect:   expect,
 		decode:   func(s *Settings, raw json.RawMessage) error { return decode(s, raw) },
 		parse:    func(s *Settings, text string) error { return decode(s, []byte(text)) },
 	}

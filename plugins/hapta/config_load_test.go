@@ -41,7 +41,8 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 		"Clover_Server_Url": "https://clover.example.com",
 		"Clover_Serve": true,
 		"AI_ENABLED": true,
-		"cache": {"maxBytes": 2097152, "collections": {"posts": {"http": true, "ttl": "30s"}}}
+		"cache": {"maxBytes": 2097152, "collections": {"posts": {"http": true, "ttl": "30s"}}},
+		"routes": {"dir": "js", "prefix": "/js", "reload": false, "timeout": "2s", "vms": 3}
 	}`)
 
 	got, err := loadSettings(Settings{}, file, nil)
@@ -61,6 +62,7 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 		AIEnabled:     true,
 		Cache: CacheSettings{MaxBytes: 2 << 20, MinTTL: "1s", MaxTTL: "5m",
 			Collections: map[string]CollectionCacheSettings{"posts": {HTTP: true, TTL: "30s"}}},
+		Routes: RoutesSettings{Dir: "js", Prefix: "/js", Reload: got.Routes.Reload, Timeout: "2s", VMs: 3},
 	}
 	if fmt.Sprintf("%#v", got.Settings) != fmt.Sprintf("%#v", want) ||
 		got.AdminPassword != want.AdminPassword || got.JWTSecret != want.JWTSecret || got.Clover.Secret != want.Clover.Secret {
@@ -69,8 +71,11 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 	if got.source("port") != file.path {
 		t.Fatalf("source of port = %q, want the file", got.source("port"))
 	}
-	if len(settingKeys) != 13 {
-		t.Fatalf("this test covers 13 keys, there are %d", len(settingKeys))
+	if got.Routes.Reload == nil || *got.Routes.Reload {
+		t.Fatalf("routes.reload: %v", got.Routes.Reload)
+	}
+	if len(settingKeys) != 14 {
+		t.Fatalf("this test covers 14 keys, there are %d", len(settingKeys))
 	}
 }
 
@@ -195,6 +200,9 @@ func TestLoadSettingsRejectsBadConfiguration(t *testing.T) {
 			[]string{"Clover_Server_Url", "not an absolute http:// or https:// URL"}},
 		{"clover secret without tenant", `{"Clover_Secret": "` + cloverSecret + `"}`, nil, []string{"Clover_Secret", "Clover_Tenant_ID is empty"}},
 		{"clover URL without tenant", `{"Clover_Server_Url": "https://c.example.com"}`, nil, []string{"Clover_Server_Url", "Clover_Tenant_ID is empty"}},
+		{"routes prefix", `{"routes": {"prefix": "js"}}`, nil, []string{"routes", "prefix must be a path starting with /"}},
+		{"routes timeout", `{"routes": {"timeout": "soon"}}`, nil, []string{"routes", "timeout must be a positive duration"}},
+		{"routes unknown field", `{"routes": {"folder": "x"}}`, nil, []string{"routes", "folder"}},
 		{"AI_ENABLED type", `{"AI_ENABLED": "yes"}`, nil, []string{"AI_ENABLED", "must be true or false"}},
 		{"env port", `{}`, []string{"HAPTA_PORT=http"}, []string{"port (from HAPTA_PORT)", `must be an integer, got "http"`}},
 		{"env port range", `{}`, []string{"HAPTA_PORT=99999"}, []string{"port (from HAPTA_PORT)", "must be from 1 to 65535"}},

@@ -27,6 +27,7 @@ func (l *loadedSettings) validate() error {
 		{"Clover_Secret", func() string { return l.checkCloverKey(l.Clover.Secret != "") }},
 		{"Clover_Server_Url", l.checkCloverServerURL},
 		{"cache", l.checkCache},
+		{"routes", l.checkRoutes},
 	}
 	for _, c := range checks {
 		if problem := c.check(); problem != "" {
@@ -155,4 +156,20 @@ func parseTTL(name, text string) (time.Duration, string) {
 		return 0, fmt.Sprintf("%s must be a duration from 1s to 24h such as \"30s\", got %q", name, text)
 	}
 	return d, ""
+}
+
+func (l *loadedSettings) checkRoutes() string {
+	r := l.Routes
+	if r.Prefix != "" && (!strings.HasPrefix(r.Prefix, "/") || strings.ContainsAny(r.Prefix, "{} ")) {
+		return fmt.Sprintf("prefix must be a path starting with /, got %q", r.Prefix)
+	}
+	if r.Timeout != "" {
+		if timeout, err := time.ParseDuration(r.Timeout); err != nil || timeout <= 0 {
+			return fmt.Sprintf("timeout must be a positive duration such as \"10s\", got %q", r.Timeout)
+		}
+	}
+	if r.VMs < 0 {
+		return fmt.Sprintf("vms must not be negative, got %d", r.VMs)
+	}
+	return ""
 }

@@ -25,35 +25,28 @@ import (
 	"github.com/postr-inc/hapta/plugins/hapta/internal/jsroutes"
 )
 
-// JSRoutesConfig configures the JavaScript routes (pb_routes/).
-type JSRoutesConfig struct {
-	// Dir is the routes folder; default pb_routes beside pb_data (as
-	// pb_hooks is).
-	Dir string
-	// Prefix goes before every route's path ("" or "/js", say).
-	Prefix string
-	// Timeout interrupts a handler that runs longer (504); default 10s.
-	Timeout time.Duration
-	// VMs is how many handlers run at once; default twice the CPUs.
-	VMs int
-	// Reload runs edited, added and removed route files without a restart.
-	// nil means on in dev mode (--dev) and when run from source (go run).
-	Reload *bool
+// jsRoutesConfig is the routes settings with their defaults applied.
+type jsRoutesConfig struct {
+	dir, prefix string
+	reload      bool
+	timeout     time.Duration
+	vms         int
 }
 
-func (c JSRoutesConfig) withDefaults(app core.App) JSRoutesConfig {
-	if c.Dir == "" {
-		c.Dir = filepath.Join(app.DataDir(), "..", "pb_routes")
+func newJSRoutesConfig(app core.App, s RoutesSettings) jsRoutesConfig {
+	c := jsRoutesConfig{dir: s.Dir, prefix: s.Prefix, timeout: 10 * time.Second, vms: s.VMs}
+	if c.dir == "" {
+		c.dir = filepath.Join(app.DataDir(), "..", "pb_routes")
 	}
-	if c.Timeout <= 0 {
-		c.Timeout = 10 * time.Second
+	if timeout, err := time.ParseDuration(s.Timeout); err == nil && timeout > 0 { // checked at load
+		c.timeout = timeout
 	}
-	if c.VMs <= 0 {
-		c.VMs = 2 * runtime.GOMAXPROCS(0)
+	if c.vms <= 0 {
+		c.vms = 2 * runtime.GOMAXPROCS(0)
 	}
-	if c.Reload == nil {
-		reload := app.IsDev() || osutils.IsProbablyGoRun()
-		c.Reload = &reload
+	c.reload = app.IsDev() || osutils.IsProbablyGoRun()
+	if s.Reload != nil {
+		c.reload = *s.Reload
 	}
 	return c
 }
@@ -68,7 +61,7 @@ const (
 
 // jsRoutes serves the current generation of the routes folder.
 type jsRoutes struct {
-	config   JSRoutesConfig
+	config   jsRoutesConfig
 	current  atomic.Pointer[jsServing]
 	database func(e *core.RequestEvent) *Database // the request's handle
 }
@@ -81,11 +74,11 @@ type jsServing struct {
 
 // load scans and loads the routes folder into a new generation.
 func (j *jsRoutes) load() (*jsServing, error) {
-	table, err := jsroutes.Scan(j.config.Dir, j.config.Prefix)
+	table, err := jsroutes.Scan(j.config.dir, j.config.prefix)
 	if err != nil {
 		return nil, err
 	}
-	generation, err := jsroutes.Load(table, j.config.VMs, j.config.Timeout)
+	generation, err := jsroutes.Load(table, j.config.vms, j.config.timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +159,8 @@ func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params ma
 	if err != nil {
 		return err
 	}
-	if err := validateJS(s.generation.SchemasOf(route), request["metadata"].(map[string]any)); err != nil {
+	schemas, checkBody := s.generation.SchemasOf(route, method)
+	if err := validateJS(schemas, checkBody, request["metadata"].(map[string]any)); err != nil {
 		return err
 	}
 	answer := &jsAnswer{}
@@ -207,7 +201,7 @@ func contains(list []string, value string) bool {
 // validateJS checks the request against the route's schemas, with the
 // same 400 and per-field errors as a Go route's input, and leaves the
 // coerced values (a query's integer, say) in metadata for the handler.
-func validateJS(schemas *jsroutes.Schemas, metadata map[string]any) error {
+func validateJS(schemas *jsroutes.Schemas, checkBody bool, metadata map[string]any) error {
 	if schemas == nil {
 		return nil
 	}
@@ -215,6 +209,9 @@ func validateJS(schemas *jsroutes.Schemas, metadata map[string]any) error {
 	for _, part := range jsroutes.SchemaParts {
 		value := metadata[part]
 		if part == "body" {
+			if !checkBody {
+				continue
+			}
 			value = metadata["json"]
 		} else if values, ok := value.(map[string]any); ok {
 			value = schemas.Coerce(part, values)
@@ -374,19 +371,19 @@ func jsError(e *core.RequestEvent, route *jsroutes.Route, err error) error {
 // (and reloads it, when configured): a broken folder stops the start with
 // its problems.
 func (p *plugin) serveJSRoutes(se *core.ServeEvent) error {
-	routes := &jsRoutes{config: p.config.JSRoutes.withDefaults(se.App), database: p.jsRequestDatabase}
+	routes := &jsRoutes{config: newJSRoutesConfig(se.App, p.settings.Routes), database: p.jsRequestDatabase}
 	serving, err := routes.load()
 	if err != nil {
-		return fmt.Errorf("hapta: JavaScript routes in %s: %w", routes.config.Dir, err)
+		return fmt.Errorf("hapta: JavaScript routes in %s: %w", routes.config.dir, err)
 	}
 	count := len(serving.generation.Table.Routes)
-	if count == 0 && !*routes.config.Reload {
+	if count == 0 && !routes.config.reload {
 		return nil
 	}
 	routes.current.Store(serving)
 	se.Router.Bind(routes.middleware())
-	p.logger.Info("serving JavaScript routes", "dir", routes.config.Dir, "routes", count, "reload", *routes.config.Reload)
-	if !*routes.config.Reload {
+	p.logger.Info("serving JavaScript routes", "dir", routes.config.dir, "routes", count, "reload", routes.config.reload)
+	if !routes.config.reload {
 		return nil
 	}
 	stop := make(chan struct{})
@@ -397,9 +394,9 @@ func (p *plugin) serveJSRoutes(se *core.ServeEvent) error {
 	})
 	return routes.watch(stop,
 		func(err error) {
-			p.logger.Error("JavaScript routes not reloaded; the previous ones keep serving", "dir", routes.config.Dir, "error", err)
+			p.logger.Error("JavaScript routes not reloaded; the previous ones keep serving", "dir", routes.config.dir, "error", err)
 		},
 		func(count int) {
-			p.logger.Info("JavaScript routes reloaded", "dir", routes.config.Dir, "routes", count)
+			p.logger.Info("JavaScript routes reloaded", "dir", routes.config.dir, "routes", count)
 		})
 }

@@ -24,11 +24,11 @@ func (j *jsRoutes) watch(stop <-chan struct{}, onError func(error), onReload fun
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(j.config.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(j.config.dir, 0o755); err != nil {
 		watcher.Close()
 		return err
 	}
-	if err := addDirs(watcher, j.config.Dir); err != nil {
+	if err := addDirs(watcher, j.config.dir); err != nil {
 		watcher.Close()
 		return err
 	}

@@ -31,7 +31,7 @@ func TestJavaScriptRoutesReloadInPlace(t *testing.T) {
 	console := &testsupport.SyncBuffer{}
 	reload := true
 	app := testsupport.NewApp(t, func(app core.App) {
-		config := Config{ConfigFile: writeConfig(t, `{}`).path, JSRoutes: JSRoutesConfig{Dir: dir, Reload: &reload}}
+		config := Config{ConfigFile: writeConfig(t, `{}`).path, Settings: Settings{Routes: RoutesSettings{Dir: dir, Reload: &reload}}}
 		if _, err := register(app, nil, config, console); err != nil {
 			t.Fatal(err)
 		}

@@ -28,7 +28,7 @@ func jsRoutesApp(t *testing.T, files ...string) (*testsupport.Served, error) {
 	}
 	app := testsupport.NewApp(t, func(app core.App) {
 		hapta.MustRegister(app, nil, hapta.Config{ConfigFile: testsupport.WriteFile(t, "hapta-config.json", `{"logLevel": "error"}`),
-			JSRoutes: hapta.JSRoutesConfig{Dir: dir, Timeout: 300 * time.Millisecond, VMs: 2}})
+			Settings: hapta.Settings{Routes: hapta.RoutesSettings{Dir: dir, Timeout: "300ms", VMs: 2}}})
 	})
 	server, err := testsupport.Serve(t, app)
 	if err != nil {

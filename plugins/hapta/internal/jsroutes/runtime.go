@@ -23,8 +23,8 @@ var Methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.Me
 // generation; requests that started on the old one finish on it.
 type Generation struct {
 	Table   *Table
-	methods map[string][]string // route dir → the methods its module exports
-	schemas map[string]*Schemas // route dir → its input schemas
+	methods map[string][]string     // route dir → the methods its module exports
+	schemas map[string]RouteSchemas // route dir → its input schemas
 	timeout time.Duration
 	newVM   func() (*vm, error)
 	pool    chan *vm
@@ -43,7 +43,7 @@ type vm struct {
 // is served; size VMs at most run at once; a call longer than timeout is
 // interrupted.
 func Load(table *Table, size int, timeout time.Duration) (*Generation, error) {
-	g := &Generation{Table: table, methods: map[string][]string{}, schemas: map[string]*Schemas{}, timeout: timeout, pool: make(chan *vm, size)}
+	g := &Generation{Table: table, methods: map[string][]string{}, schemas: map[string]RouteSchemas{}, timeout: timeout, pool: make(chan *vm, size)}
 	// one registry per generation: it keeps the compiled sources, so that
 	// every VM of the generation shares them and a reload compiles afresh
 	registry := require.NewRegistry(require.WithLoader(g.sourceLoader))
@@ -91,7 +91,7 @@ func Load(table *Table, size int, timeout time.Duration) (*Generation, error) {
 		if err != nil {
 			return nil, err
 		}
-		if g.schemas[route.Dir], err = compileSchemas(route.Schema, document); err != nil {
+		if g.schemas[route.Dir], err = compileRouteSchemas(route.Schema, document); err != nil {
 			return nil, err
 		}
 	}
@@ -145,8 +145,11 @@ func (g *Generation) schemaDocument(first *vm, file string) (any, error) {
 	return jsonValue(module.Export()), nil
 }
 
-// SchemasOf are the route's input schemas, nil without a schema file.
-func (g *Generation) SchemasOf(route *Route) *Schemas { return g.schemas[route.Dir] }
+// SchemasOf are the route's input schemas for method, nil without them,
+// and whether they check the body.
+func (g *Generation) SchemasOf(route *Route, method string) (*Schemas, bool) {
+	return g.schemas[route.Dir].For(method)
+}
 
 // MethodsOf is what the route's module exports, in Methods' order.
 func (g *Generation) MethodsOf(route *Route) []string { return g.methods[route.Dir] }

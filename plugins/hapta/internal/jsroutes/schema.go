@@ -33,9 +33,57 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
-// compileSchemas compiles a route's schema document: an object whose keys
-// are parts (body, query, params, headers) and whose values are JSON
-// Schemas.
+// RouteSchemas are a route's schemas by method; "" holds those for every
+// method.
+type RouteSchemas map[string]*Schemas
+
+// For are the schemas of a method. Schemas shared by every method do not
+// check a body on GET, HEAD, DELETE and OPTIONS, which have none.
+func (r RouteSchemas) For(method string) (schemas *Schemas, checkBody bool) {
+	if schemas, ok := r[method]; ok {
+		return schemas, true
+	}
+	switch method {
+	case "GET", "HEAD", "DELETE", "OPTIONS":
+		return r[""], false
+	}
+	return r[""], true
+}
+
+// compileRouteSchemas compiles a route's schema document: an object of
+// parts (body, query, params, headers) for every method, or an object of
+// methods ({"GET": {"query": ...}, "POST": {"body": ...}}), each holding
+// JSON Schemas.
+func compileRouteSchemas(file string, document any) (RouteSchemas, error) {
+	object, ok := document.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: the schema must be an object of parts (body, query, params, headers) or of methods", file)
+	}
+	byMethod := false
+	for key := range object {
+		if contains(Methods, key) {
+			byMethod = true
+		}
+	}
+	if !byMethod {
+		schemas, err := compileSchemas(file, object)
+		return RouteSchemas{"": schemas}, err
+	}
+	route := RouteSchemas{}
+	for method, parts := range object {
+		if !contains(Methods, method) {
+			return nil, fmt.Errorf("%s: %q is not an HTTP method; a schema of methods holds only methods", file, method)
+		}
+		schemas, err := compileSchemas(file+" "+method, parts)
+		if err != nil {
+			return nil, err
+		}
+		route[method] = schemas
+	}
+	return route, nil
+}
+
+// compileSchemas compiles the schemas of the parts of a request.
 func compileSchemas(file string, document any) (*Schemas, error) {
 	parts, ok := document.(map[string]any)
 	if !ok {
@@ -48,8 +96,8 @@ func compileSchemas(file string, document any) (*Schemas, error) {
 		}
 		compiler := jsonschema.NewCompiler()
 		compiler.DefaultDraft(jsonschema.Draft2020)
-		compiler.AssertFormat() // email, uri, ... are checked, not just annotations
-		location := "file:///routes/" + url.PathEscape(filepath.ToSlash(file)) + "/" + part
+		compiler.AssertFormat()                                                             // email, uri, ... are checked, not just annotations
+		location := "file:///routes/" + url.PathEscape(filepath.ToSlash(file)) + "/" + part // one per method too: the file name holds it
 		if err := compiler.AddResource(location, schema); err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", file, part, err)
 		}

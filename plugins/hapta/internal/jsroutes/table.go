@@ -62,6 +62,10 @@ var (
 // every pattern. A missing root is an empty table. Every problem found is
 // reported, each with the folder it is in.
 func Scan(root, prefix string) (*Table, error) {
+	root, err := filepath.Abs(root) // require takes a relative path for a package name
+	if err != nil {
+		return nil, err
+	}
 	table := &Table{Root: root}
 	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
 		return table, nil
@@ -73,7 +77,7 @@ func Scan(root, prefix string) (*Table, error) {
 	var problems []error
 	middlewares := map[string][]string{} // dir → the middlewares that apply in it
 	shapes := map[string]string{}        // the pattern with parameter names erased → its dir
-	err := filepath.WalkDir(root, func(file string, entry fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(file string, entry fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
