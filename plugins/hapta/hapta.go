@@ -130,6 +130,9 @@ type plugin struct {
 	// the routes added with Handle, and their OpenAPI document
 	routes  *routeRegistry
 	openAPI *openAPIDocument
+
+	// the JavaScript routes being served, nil for none
+	jsRoutes *jsRoutes
 }
 
 func (p *plugin) onBootstrap(e *core.BootstrapEvent) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"runtime"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/postr-inc/hapta/plugins/hapta/internal/bind"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/jsroutes"
+	"github.com/postr-inc/hapta/plugins/hapta/internal/openapi"
 )
 
 // jsRoutesConfig is the routes settings with their defaults applied.
@@ -88,6 +90,26 @@ func (j *jsRoutes) load() (*jsServing, error) {
 		serving.mux.Handle(route.Pattern, matchedRoute{route: route})
 	}
 	return serving, nil
+}
+
+// operations describe the generation's routes for the OpenAPI document:
+// one per exported method, with its schemas.
+func (s *jsServing) operations() []openapi.Operation {
+	var operations []openapi.Operation
+	for i := range s.generation.Table.Routes {
+		route := &s.generation.Table.Routes[i]
+		for _, method := range s.generation.MethodsOf(route) {
+			schemas, checkBody := s.generation.SchemasOf(route, method)
+			documents := schemas.Documents()
+			if !checkBody && documents["body"] != nil {
+				documents = maps.Clone(documents)
+				delete(documents, "body")
+			}
+			operations = append(operations, openapi.Operation{Method: method, Path: route.Pattern, PathParams: route.Params,
+				JSONSchemas: documents, Tags: []string{"javascript"}, Summary: route.Handler})
+		}
+	}
+	return operations
 }
 
 // matchedRoute is a mux handler that only tells which route matched.
@@ -381,6 +403,7 @@ func (p *plugin) serveJSRoutes(se *core.ServeEvent) error {
 		return nil
 	}
 	routes.current.Store(serving)
+	p.jsRoutes = routes
 	se.Router.Bind(routes.middleware())
 	p.logger.Info("serving JavaScript routes", "dir", routes.config.dir, "routes", count, "reload", routes.config.reload)
 	if !routes.config.reload {

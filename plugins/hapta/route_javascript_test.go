@@ -147,6 +147,31 @@ func TestJavaScriptRouteSchemas(t *testing.T) {
 	if a := testsupport.CallJSON(t, "GET", url+"/items/ABC1", ""); a.Status != 400 || a.Object("data")["id"] == nil {
 		t.Fatalf("an invalid param (schema.js): %d %s", a.Status, a.Raw)
 	}
+
+	// the OpenAPI document describes them with their schemas
+	var document struct {
+		Paths map[string]map[string]struct {
+			Parameters []struct {
+				Name   string         `json:"name"`
+				In     string         `json:"in"`
+				Schema map[string]any `json:"schema"`
+			} `json:"parameters"`
+			RequestBody struct {
+				Content map[string]struct {
+					Schema map[string]any `json:"schema"`
+				} `json:"content"`
+			} `json:"requestBody"`
+		} `json:"paths"`
+	}
+	testsupport.CallJSON(t, "GET", url+hapta.OpenAPIPath, "").Decode(t, &document)
+	notes := document.Paths["/notes"]["post"]
+	if body := notes.RequestBody.Content["application/json"].Schema; body == nil || body["required"] == nil ||
+		len(notes.Parameters) != 1 || notes.Parameters[0].Name != "limit" || notes.Parameters[0].Schema["maximum"] != 50.0 {
+		t.Fatalf("POST /notes in the OpenAPI document: %+v", notes)
+	}
+	if item := document.Paths["/items/{id}"]["get"]; len(item.Parameters) != 1 || item.Parameters[0].In != "path" || item.Parameters[0].Schema["pattern"] != "^[a-z]+$" {
+		t.Fatalf("GET /items/{id} in the OpenAPI document: %+v", item)
+	}
 }
 
 func TestJavaScriptRoutesUseTheDatabaseService(t *testing.T) {

@@ -21,15 +21,27 @@ type openAPIDocument struct {
 }
 
 func (p *plugin) serveOpenAPI(e *core.RequestEvent) error {
-	doc := p.openAPI
-	doc.once.Do(func() {
+	operations := func() []openapi.Operation {
 		routes := p.routes.all()
 		operations := make([]openapi.Operation, len(routes))
 		for i, spec := range routes {
 			operations[i] = spec.operation()
 		}
+		return operations
+	}
+	if p.jsRoutes != nil { // they reload: described afresh each time
+		if serving := p.jsRoutes.current.Load(); serving != nil {
+			document, err := json.Marshal(openapi.Build(e.App.Settings().Meta.AppName, append(operations(), serving.operations()...)))
+			if err != nil {
+				return err
+			}
+			return e.Blob(http.StatusOK, "application/json", document)
+		}
+	}
+	doc := p.openAPI
+	doc.once.Do(func() {
 		// encoding/json sorts object keys: the same routes give the same bytes
-		doc.json, doc.err = json.Marshal(openapi.Build(e.App.Settings().Meta.AppName, operations))
+		doc.json, doc.err = json.Marshal(openapi.Build(e.App.Settings().Meta.AppName, operations()))
 	})
 	if doc.err != nil {
 		return doc.err

@@ -23,8 +23,17 @@ var SchemaParts = []string{"body", "query", "params", "headers"}
 // part of the request. Query, params and headers arrive as text: their
 // values are read as the type their property declares before validation.
 type Schemas struct {
-	compiled map[string]*jsonschema.Schema
-	types    map[string]map[string]string // part → property → declared type
+	compiled  map[string]*jsonschema.Schema
+	types     map[string]map[string]string // part → property → declared type
+	documents map[string]any               // part → its schema as written, for the OpenAPI document
+}
+
+// Documents are the schemas as written, by part; nil for no schemas.
+func (s *Schemas) Documents() map[string]any {
+	if s == nil {
+		return nil
+	}
+	return s.documents
 }
 
 // FieldError is one field's problem, in PocketBase's ApiError data shape.
@@ -89,7 +98,7 @@ func compileSchemas(file string, document any) (*Schemas, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: the schema must be an object of body, query, params and headers schemas", file)
 	}
-	schemas := &Schemas{compiled: map[string]*jsonschema.Schema{}, types: map[string]map[string]string{}}
+	schemas := &Schemas{compiled: map[string]*jsonschema.Schema{}, types: map[string]map[string]string{}, documents: map[string]any{}}
 	for part, schema := range parts {
 		if !contains(SchemaParts, part) {
 			return nil, fmt.Errorf("%s: %q is not a part of a request (body, query, params, headers)", file, part)
@@ -107,6 +116,7 @@ func compileSchemas(file string, document any) (*Schemas, error) {
 		}
 		schemas.compiled[part] = compiled
 		schemas.types[part] = declaredTypes(schema)
+		schemas.documents[part] = schema
 	}
 	return schemas, nil
 }

@@ -5,6 +5,7 @@ package openapi
 import (
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,11 @@ type Operation struct {
 	Tags        []string
 	RequireAuth bool // a guard answers 401 without authentication
 	MayForbid   bool // a guard may answer 403
+
+	// JSONSchemas describe the input of a route that has no Input (a
+	// JavaScript route) with JSON Schemas by part: "body", and object
+	// schemas for "query", "params" and "headers".
+	JSONSchemas map[string]any
 }
 
 type object = map[string]any
@@ -96,6 +102,10 @@ func operation(spec Operation, method string) object {
 		op["security"] = []object{{"pocketbaseToken": []string{}}}
 	}
 
+	if spec.Input == nil {
+		describeJSONSchemas(op, spec)
+		return op
+	}
 	limits := spec.Input.Limits()
 	parameters := []object{}
 	for _, name := range spec.PathParams {
@@ -160,7 +170,7 @@ func responses(spec Operation) object {
 		"400": apiError("Invalid input, with an entry per invalid field."),
 		"500": apiError("Unexpected error; the server logged it with the X-Request-ID."),
 	}
-	if spec.Input.BodyFields > 0 {
+	if spec.Input != nil && spec.Input.BodyFields > 0 || spec.JSONSchemas["body"] != nil {
 		result["413"] = apiError("The body is over the size limit.")
 		result["415"] = apiError("Unsupported Content-Type.")
 	}
@@ -247,4 +257,54 @@ func mapWith(seen map[reflect.Type]bool, t reflect.Type) map[reflect.Type]bool {
 	}
 	next[t] = true
 	return next
+}
+
+// describeJSONSchemas adds a JavaScript route's parameters and body, from
+// its JSON Schemas, to op: OpenAPI 3.1 schemas are JSON Schemas.
+func describeJSONSchemas(op object, spec Operation) {
+	parameters := []object{}
+	for _, name := range spec.PathParams {
+		parameters = append(parameters, object{"name": name, "in": "path", "required": true,
+			"schema": propertySchema(spec.JSONSchemas["params"], name)})
+	}
+	for _, part := range []struct{ key, in string }{{"query", "query"}, {"headers", "header"}} {
+		schema, _ := spec.JSONSchemas[part.key].(map[string]any)
+		properties, _ := schema["properties"].(map[string]any)
+		required := map[string]bool{}
+		list, _ := schema["required"].([]any)
+		for _, name := range list {
+			if name, ok := name.(string); ok {
+				required[name] = true
+			}
+		}
+		names := make([]string, 0, len(properties))
+		for name := range properties {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			param := object{"name": name, "in": part.in, "schema": properties[name]}
+			if required[name] {
+				param["required"] = true
+			}
+			parameters = append(parameters, param)
+		}
+	}
+	if len(parameters) > 0 {
+		op["parameters"] = parameters
+	}
+	if body := spec.JSONSchemas["body"]; body != nil {
+		op["requestBody"] = object{"required": true, "content": object{"application/json": object{"schema": body}}}
+	}
+}
+
+// propertySchema is the schema of one property of an object schema, or a
+// string's.
+func propertySchema(schema any, name string) any {
+	object, _ := schema.(map[string]any)
+	properties, _ := object["properties"].(map[string]any)
+	if property, ok := properties[name]; ok {
+		return property
+	}
+	return map[string]any{"type": "string"}
 }
