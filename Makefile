@@ -7,7 +7,7 @@ endif
 
 BINARY := pocketbase
 
-.PHONY: build serve test chromium test-differential bench-routes bench-cache bench-writes bench-clover
+.PHONY: build serve test chromium test-differential bench-routes bench-cache bench-writes bench-clover bench-js-routes
 
 ## build: compile the distribution into ./pocketbase
 build:
@@ -41,6 +41,11 @@ test-differential:
 bench-routes:
 	go test -run '^$$' -bench BenchmarkRoute -benchmem -count 6 ./plugins/hapta/ | tee bench-routes.txt
 	go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench-routes.txt
+
+## bench-js-routes: a JavaScript route against the same Go route
+bench-js-routes:
+	go test -run '^$$' -bench BenchmarkJavaScriptRoute -benchmem -count 6 ./plugins/hapta/ | tee bench-js-routes.txt
+	go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench-js-routes.txt
 
 ## bench-writes: the write modes of the database service against REST saves, over loopback HTTP
 bench-writes: build
