@@ -23,7 +23,8 @@ func main() {
 	// collection changes made in the admin UI
 	fromSource := osutils.IsProbablyGoRun()
 
-	jsvm.MustRegister(app, jsvm.Config{HooksWatch: fromSource})
+	// pb_hooks get hapta's database service as $hapta
+	jsvm.MustRegister(app, jsvm.Config{HooksWatch: fromSource, OnInit: hapta.JSBindings(app)})
 	migratecmd.MustRegister(app, app.RootCmd, migratecmd.Config{
 		TemplateLang: migratecmd.TemplateLangGo,
 		Automigrate:  fromSource,

@@ -20,6 +20,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/osutils"
+	"github.com/pocketbase/pocketbase/tools/router"
 	"github.com/spf13/cast"
 
 	"github.com/postr-inc/hapta/plugins/hapta/internal/bind"
@@ -379,6 +380,9 @@ func thrownData(data any) any {
 func jsError(e *core.RequestEvent, route *jsroutes.Route, err error) error {
 	var exception *goja.Exception
 	if errors.As(err, &exception) {
+		if apiError, ok := exception.Value().Export().(*router.ApiError); ok { // db's, or jsvm's ApiError
+			return apiError
+		}
 		if thrown, err := cast.ToStringMapE(exception.Value().Export()); err == nil {
 			if status, err := cast.ToIntE(thrown["status"]); err == nil && status >= 400 && status <= 599 {
 				return apis.NewApiError(status, cast.ToString(thrown["message"]), thrownData(thrown["data"]))
@@ -393,6 +397,9 @@ func jsError(e *core.RequestEvent, route *jsroutes.Route, err error) error {
 // (and reloads it, when configured): a broken folder stops the start with
 // its problems.
 func (p *plugin) serveJSRoutes(se *core.ServeEvent) error {
+	if err := writeTypes(se.App); err != nil {
+		p.logger.Warn("the TypeScript declarations could not be written", "file", TypesFile, "error", err)
+	}
 	routes := &jsRoutes{config: newJSRoutesConfig(se.App, p.settings.Routes), database: p.jsRequestDatabase}
 	serving, err := routes.load()
 	if err != nil {

@@ -2,7 +2,6 @@ package hapta
 
 import (
 	"errors"
-	"net/http"
 
 	"github.com/dop251/goja"
 	"github.com/pocketbase/pocketbase/core"
@@ -12,8 +11,9 @@ import (
 
 // jsDatabase is a handler's db: the request's database handle (the
 // principal's API rules, the record cache, one unit of work per request)
-// with the seed's method names. A failed call throws {status, message,
-// data}: uncaught, it becomes the same ApiError answer.
+// with the seed's method names. A failed call throws its ApiError (with
+// status, message and data, as jsvm's ApiError): uncaught, it becomes the
+// same answer, in a JavaScript route and in a pb_hooks handler.
 func jsDatabase(vm *goja.Runtime, db *Database, logError func(error)) *goja.Object {
 	object := vm.NewObject()
 	throw := func(err error) {
@@ -22,7 +22,7 @@ func jsDatabase(vm *goja.Runtime, db *Database, logError func(error)) *goja.Obje
 			logError(err) // not the text: it may hold what the client must not see
 			apiError = router.NewInternalServerError("", nil)
 		}
-		panic(vm.ToValue(map[string]any{"status": apiError.Status, "message": apiError.Message, "data": apiError.Data}))
+		panic(vm.ToValue(apiError))
 	}
 	options := func(value goja.Value) map[string]any {
 		if goja.IsUndefined(value) || goja.IsNull(value) {
@@ -37,7 +37,7 @@ func jsDatabase(vm *goja.Runtime, db *Database, logError func(error)) *goja.Obje
 	data := func(value goja.Value) map[string]any {
 		exported, ok := value.Export().(map[string]any)
 		if !ok {
-			panic(vm.ToValue(map[string]any{"status": http.StatusBadRequest, "message": "The record data must be an object."}))
+			panic(vm.ToValue(router.NewBadRequestError("The record data must be an object.", nil)))
 		}
 		return exported
 	}
