@@ -53,4 +53,17 @@ func TestTheExampleJavaScriptRoutes(t *testing.T) {
 	if a := testsupport.CallJSON(t, "GET", url+"?perPage=500", ""); a.Status != 400 || a.Object("data")["perPage"] == nil {
 		t.Fatalf("a perPage too large: %d %s", a.Status, a.Raw)
 	}
+
+	// the seed's /auth in JavaScript: PocketBase's own login, with the lockout
+	login := server.URL + "/js/auth?type=password"
+	if a := testsupport.CallJSON(t, "POST", login, `{"emailOrUsername": "writer@example.com", "password": "password-for-tests-1"}`); a.Status != 200 ||
+		a.Body["token"] == nil || a.Object("principal")["email"] != "writer@example.com" {
+		t.Fatalf("a JavaScript login: %d %s", a.Status, a.Raw)
+	}
+	if a := testsupport.CallJSON(t, "POST", login, `{"emailOrUsername": "writer@example.com", "password": "wrong-password"}`); a.Status != 400 {
+		t.Fatalf("a wrong password: %d %s", a.Status, a.Raw)
+	}
+	if a := testsupport.CallJSON(t, "POST", server.URL+"/js/auth?type=magic", `{}`); a.Status != 400 || a.Object("data")["type"] == nil {
+		t.Fatalf("an unknown type: %d %s", a.Status, a.Raw)
+	}
 }

@@ -64,9 +64,10 @@ const (
 
 // jsRoutes serves the current generation of the routes folder.
 type jsRoutes struct {
-	config   jsRoutesConfig
-	current  atomic.Pointer[jsServing]
-	database func(e *core.RequestEvent) *Database // the request's handle
+	config       jsRoutesConfig
+	current      atomic.Pointer[jsServing]
+	database     func(e *core.RequestEvent) *Database // the request's handle
+	authenticate func() *Authenticator
 }
 
 // jsServing is a generation with the mux that matches its patterns.
@@ -160,13 +161,13 @@ func (j *jsRoutes) middleware() *hook.Handler[*core.RequestEvent] {
 			if route == nil {
 				return e.Next()
 			}
-			return serving.serve(e, route, params, j.database(e))
+			return serving.serve(e, route, params, j.database(e), j.authenticate())
 		},
 	}
 }
 
 // serve runs the route's handler for the request's method.
-func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params map[string]string, db *Database) error {
+func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params map[string]string, db *Database, auth *Authenticator) error {
 	defer func() {
 		if n := db.Discard(); n > 0 { // a unit never saved: nothing of it is applied
 			e.App.Logger().Debug("discarded a JavaScript route's unit of work, never saved", "route", route.Handler, "ops", n)
@@ -189,9 +190,11 @@ func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params ma
 	answer := &jsAnswer{}
 	result, err := s.generation.Call(route, method, func(vm *goja.Runtime) []goja.Value {
 		logError := func(err error) {
-			e.App.Logger().Error("a JavaScript route's database call failed", "route", route.Handler, "error", err)
+			e.App.Logger().Error("a JavaScript route's service call failed", "route", route.Handler, "error", err)
 		}
-		return []goja.Value{answer.context(vm, request), jsDatabase(vm, db, logError)}
+		ctx := answer.context(vm, request).(*goja.Object)
+		_ = ctx.Set("services", jsServices(vm, auth, Caller{RemoteAddr: e.Request.RemoteAddr, Header: e.Request.Header}, logError))
+		return []goja.Value{ctx, jsDatabase(vm, db, logError)}
 	})
 	switch {
 	case errors.Is(err, jsroutes.ErrTimeout):
@@ -201,6 +204,15 @@ func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params ma
 	}
 	if answer.written {
 		return answer.write(e)
+	}
+	if returned, ok := result.(*goja.Object); ok { // an error returned, not thrown: the same answer
+		if apiError, ok := returned.Export().(*router.ApiError); ok {
+			return apiError
+		}
+		if returned.ClassName() == "Error" {
+			e.App.Logger().Error("a JavaScript route returned an error", "route", route.Handler, "error", returned.String())
+			return apis.NewInternalServerError("", nil)
+		}
 	}
 	value, err := jsroutes.Export(result)
 	if err != nil {
@@ -400,7 +412,8 @@ func (p *plugin) serveJSRoutes(se *core.ServeEvent) error {
 	if err := writeTypes(se.App); err != nil {
 		p.logger.Warn("the TypeScript declarations could not be written", "file", TypesFile, "error", err)
 	}
-	routes := &jsRoutes{config: newJSRoutesConfig(se.App, p.settings.Routes), database: p.jsRequestDatabase}
+	routes := &jsRoutes{config: newJSRoutesConfig(se.App, p.settings.Routes), database: p.jsRequestDatabase,
+		authenticate: func() *Authenticator { return p.authenticate }}
 	serving, err := routes.load()
 	if err != nil {
 		return fmt.Errorf("hapta: JavaScript routes in %s: %w", routes.config.dir, err)

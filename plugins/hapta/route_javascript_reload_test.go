@@ -82,6 +82,18 @@ func TestJavaScriptRoutesReloadInPlace(t *testing.T) {
 	}
 	eventually("a removed route is gone", func() bool { status, _ := get("/a"); return status == 404 })
 
+	// a request in flight finishes on the code it started with
+	write("slow/index.js", `module.exports = { GET: (ctx) => { const end = Date.now() + 600; while (Date.now() < end) {} return ctx.text("old") } }`)
+	eventually("the slow route answers", func() bool { status, _ := get("/slow"); return status == 200 })
+	inFlight := make(chan string, 1)
+	go func() { _, body := get("/slow"); inFlight <- body }()
+	time.Sleep(150 * time.Millisecond)
+	write("slow/index.js", `module.exports = { GET: (ctx) => ctx.text("new") }`)
+	eventually("the edited slow route answers anew", func() bool { _, body := get("/slow"); return body == "new" })
+	if body := <-inFlight; body != "old" {
+		t.Fatalf("the request in flight answered %q", body)
+	}
+
 	write("b/index.js", "module.exports = {\n  GET: (ctx) => ctx.text(\"broken\"\n}")
 	eventually("the broken file is logged with its place", func() bool {
 		return strings.Contains(console.String(), "not reloaded") && strings.Contains(console.String(), "b/index.js: SyntaxError") &&

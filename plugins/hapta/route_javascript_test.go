@@ -52,6 +52,7 @@ func TestJavaScriptRoutesOverHTTP(t *testing.T) {
 				GET: () => { throw { status: 422, message: "Nope.", data: { title: { code: "x", message: "bad" } } } },
 				POST: () => { throw new Error("boom") },
 				PUT: () => { for (;;) {} },
+				PATCH: () => new Error("returned"),
 			}`,
 	)
 	if err != nil {
@@ -85,6 +86,9 @@ func TestJavaScriptRoutesOverHTTP(t *testing.T) {
 	}
 	if a := testsupport.CallJSON(t, "POST", url+"/fail", ""); a.Status != 500 || strings.Contains(string(a.Raw), "boom") {
 		t.Fatalf("a thrown Error: %d %s", a.Status, a.Raw)
+	}
+	if a := testsupport.CallJSON(t, "PATCH", url+"/fail", ""); a.Status != 500 || strings.Contains(string(a.Raw), "returned") {
+		t.Fatalf("a returned Error: %d %s", a.Status, a.Raw)
 	}
 	started := time.Now()
 	if a := testsupport.CallJSON(t, "PUT", url+"/fail", ""); a.Status != 504 || time.Since(started) > 5*time.Second {
