@@ -16,3 +16,18 @@ func WriteFile(t testing.TB, name, content string) string {
 	}
 	return path
 }
+
+// WriteTree writes files under dir: pairs of a slash-separated path and
+// its content, making the folders they need.
+func WriteTree(t testing.TB, dir string, files ...string) {
+	t.Helper()
+	for i := 0; i+1 < len(files); i += 2 {
+		full := filepath.Join(dir, filepath.FromSlash(files[i]))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(files[i+1]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -2,10 +2,7 @@ package hapta
 
 import (
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -47,15 +44,7 @@ func goBenchRouteWithRead(ctx *Context, in benchInput) error {
 //	make bench-js-routes
 func BenchmarkJavaScriptRoute(b *testing.B) {
 	dir := b.TempDir()
-	for file, content := range map[string]string{"bench/js/[id]/index.js": benchJSRoute, "bench/js/[id]/schema.json": benchJSSchema} {
-		full := filepath.Join(dir, filepath.FromSlash(file))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
+	testsupport.WriteTree(b, dir, "bench/js/[id]/index.js", benchJSRoute, "bench/js/[id]/schema.json", benchJSSchema)
 	config := `{"logLevel": "error", "routes": {"dir": "` + filepath.ToSlash(dir) + `", "reload": false},
 		"cache": {"collections": {"bench_notes": {}}}}`
 	app := newTestApp(b, b.TempDir(), config)
@@ -81,24 +70,5 @@ func BenchmarkJavaScriptRoute(b *testing.B) {
 	handler := server.Config.Handler
 	_, token := testsupport.NewAuthRecord(b, app, "users", "bench@example.com")
 
-	const body = `{"title": "A benchmark post", "body": "Some text for the body of the post."}`
-	for _, caller := range []struct{ name, token string }{{"user", token}, {"anonymous", ""}} {
-		for _, kind := range []string{"go", "js"} {
-			b.Run(caller.name+"/"+kind, func(b *testing.B) {
-				b.ReportAllocs()
-				for b.Loop() {
-					req := httptest.NewRequest(http.MethodPost, "/bench/"+kind+"/"+note.Id+"?page=2", strings.NewReader(body))
-					req.Header.Set("Content-Type", "application/json")
-					if caller.token != "" {
-						req.Header.Set("Authorization", caller.token)
-					}
-					recorder := httptest.NewRecorder()
-					handler.ServeHTTP(recorder, req)
-					if recorder.Code != http.StatusOK || !strings.Contains(recorder.Body.String(), `"page":2`) {
-						b.Fatalf("%s: %d %s", kind, recorder.Code, recorder.Body)
-					}
-				}
-			})
-		}
-	}
+	benchPOST(b, handler, token, []string{"go", "js"}, func(kind string) string { return "/bench/" + kind + "/" + note.Id + "?page=2" })
 }

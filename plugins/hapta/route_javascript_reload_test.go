@@ -17,16 +17,7 @@ import (
 func TestJavaScriptRoutesReloadInPlace(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	write := func(file, content string) {
-		t.Helper()
-		full := filepath.Join(dir, filepath.FromSlash(file))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(file, content string) { t.Helper(); testsupport.WriteTree(t, dir, file, content) }
 	write("a/index.js", `module.exports = { GET: (ctx) => ctx.text("v1") }`)
 	console := &testsupport.SyncBuffer{}
 	reload := true

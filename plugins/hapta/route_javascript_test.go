@@ -1,8 +1,6 @@
 package hapta_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,15 +15,7 @@ import (
 func jsRoutesApp(t *testing.T, files ...string) (*testsupport.Served, error) {
 	t.Helper()
 	dir := t.TempDir()
-	for i := 0; i+1 < len(files); i += 2 {
-		full := filepath.Join(dir, filepath.FromSlash(files[i]))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(files[i+1]), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testsupport.WriteTree(t, dir, files...)
 	app := testsupport.NewApp(t, func(app core.App) {
 		hapta.MustRegister(app, nil, hapta.Config{ConfigFile: testsupport.WriteFile(t, "hapta-config.json", `{"logLevel": "error"}`),
 			Settings: hapta.Settings{Routes: hapta.RoutesSettings{Dir: dir, Timeout: "300ms", VMs: 2}}})

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+
+	"github.com/postr-inc/hapta/internal/testsupport"
 )
 
 // routes writes files (path, content, path, content, ...) under a new
@@ -18,15 +20,7 @@ import (
 func routes(t *testing.T, files ...string) *Table {
 	t.Helper()
 	root := t.TempDir()
-	for i := 0; i+1 < len(files); i += 2 {
-		full := filepath.Join(root, filepath.FromSlash(files[i]))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(files[i+1]), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testsupport.WriteTree(t, root, files...)
 	table, err := Scan(root, "")
 	if err != nil {
 		t.Fatal(err)
