@@ -55,11 +55,13 @@ func newJSRoutesConfig(app core.App, s RoutesSettings) jsRoutesConfig {
 }
 
 // The id and priority of the middleware that serves JavaScript routes:
-// after the principal is known, before PocketBase's own routes (a
-// JavaScript route takes its path from them).
+// after every PocketBase middleware that guards a request (the superuser
+// IP list, security headers, rate limits, the body limit) and after the
+// principal is known, before PocketBase's own routes (a JavaScript route
+// takes its path from them).
 const (
 	JSRoutesMiddlewareId       = "haptaJSRoutes"
-	JSRoutesMiddlewarePriority = CloverTokenMiddlewarePriority + 1
+	JSRoutesMiddlewarePriority = apis.DefaultBodyLimitMiddlewarePriority + 1
 )
 
 // jsRoutes serves the current generation of the routes folder.
@@ -89,9 +91,23 @@ func (j *jsRoutes) load() (*jsServing, error) {
 	serving := &jsServing{generation: generation, mux: http.NewServeMux()}
 	for i := range table.Routes {
 		route := &table.Routes[i]
-		serving.mux.Handle(route.Pattern, matchedRoute{route: route})
+		if err := handle(serving.mux, route.Pattern, matchedRoute{route: route}); err != nil {
+			return nil, fmt.Errorf("%s: %w", route.Dir, err)
+		}
 	}
 	return serving, nil
+}
+
+// handle adds a pattern to mux, whose panic on patterns that overlap
+// (a/[x]/c beside a/b/[y]) becomes an error.
+func handle(mux *http.ServeMux, pattern string, handler http.Handler) (err error) {
+	defer func() {
+		if recovered := recover(); recovered != nil {
+			err = fmt.Errorf("%v", recovered)
+		}
+	}()
+	mux.Handle(pattern, handler)
+	return nil
 }
 
 // operations describe the generation's routes for the OpenAPI document:
@@ -188,22 +204,25 @@ func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params ma
 		return err
 	}
 	answer := &jsAnswer{}
-	result, err := s.generation.Call(route, method, func(vm *goja.Runtime) []goja.Value {
+	closed := &atomic.Bool{} // ctx, db and services stop working when the call ends
+	result, err := s.generation.Call(e.Request.Context(), route, method, func(vm *goja.Runtime) ([]goja.Value, func()) {
 		logError := func(err error) {
 			e.App.Logger().Error("a JavaScript route's service call failed", "route", route.Handler, "error", err)
 		}
-		ctx := answer.context(vm, request).(*goja.Object)
-		_ = ctx.Set("services", jsServices(vm, auth, Caller{RemoteAddr: e.Request.RemoteAddr, Header: e.Request.Header}, logError))
-		return []goja.Value{ctx, jsDatabase(vm, db, logError)}
+		ctx := answer.context(vm, request, closed)
+		_ = ctx.Set("services", jsServices(vm, auth, Caller{RemoteAddr: e.Request.RemoteAddr, Header: e.Request.Header}, logError, closed))
+		return []goja.Value{ctx, jsDatabase(vm, db, logError, closed)}, func() { closed.Store(true) }
 	})
 	switch {
 	case errors.Is(err, jsroutes.ErrTimeout):
 		return apis.NewApiError(http.StatusGatewayTimeout, "The route took too long to answer.", nil)
+	case errors.Is(err, jsroutes.ErrBusy):
+		return apis.NewApiError(http.StatusServiceUnavailable, "The server is busy; try again.", nil)
 	case err != nil:
 		return jsError(e, route, err)
 	}
 	if answer.written {
-		return answer.write(e)
+		return answer.write(e, route)
 	}
 	if returned, ok := result.(*goja.Object); ok { // an error returned, not thrown: the same answer
 		if apiError, ok := returned.Export().(*router.ApiError); ok {
@@ -216,12 +235,12 @@ func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params ma
 	}
 	value, err := jsroutes.Export(result)
 	if err != nil {
-		return fmt.Errorf("%s: the returned value is not JSON: %w", route.Handler, err)
+		return jsServerError(e, route, fmt.Errorf("the returned value is not JSON: %w", err))
 	}
 	if value == nil {
 		return e.NoContent(http.StatusNoContent)
 	}
-	return e.JSON(http.StatusOK, value)
+	return writeJSON(e, route, http.StatusOK, value)
 }
 
 func contains(list []string, value string) bool {
@@ -330,15 +349,24 @@ type jsAnswer struct {
 
 // context is the handler's ctx: the request's data and the answer
 // functions, with the seed's argument order (body, then status).
-func (a *jsAnswer) context(vm *goja.Runtime, request map[string]any) goja.Value {
+func (a *jsAnswer) context(vm *goja.Runtime, request map[string]any, closed *atomic.Bool) *goja.Object {
 	ctx := vm.NewObject()
 	for name, value := range request {
 		_ = ctx.Set(name, value)
 	}
 	answer := func(contentType string) func(goja.FunctionCall) goja.Value {
 		return func(call goja.FunctionCall) goja.Value {
+			if closed.Load() {
+				panic(vm.ToValue(errAfterRequest))
+			}
 			a.written, a.contentType, a.status = true, contentType, http.StatusOK
-			a.body = call.Argument(0).Export()
+			if body := call.Argument(0); contentType == "application/json" {
+				a.body = body.Export()
+			} else if !goja.IsUndefined(body) && !goja.IsNull(body) {
+				a.body = body.String()
+			} else {
+				a.body = ""
+			}
 			if status := call.Argument(1); !goja.IsUndefined(status) {
 				a.status = int(status.ToInteger())
 			}
@@ -351,18 +379,38 @@ func (a *jsAnswer) context(vm *goja.Runtime, request map[string]any) goja.Value 
 	return ctx
 }
 
-func (a *jsAnswer) write(e *core.RequestEvent) error {
-	if a.status < 100 || a.status > 599 {
-		return fmt.Errorf("jsroutes: the status %d is not an HTTP status", a.status)
+func (a *jsAnswer) write(e *core.RequestEvent, route *jsroutes.Route) error {
+	if a.status < 200 || a.status > 599 {
+		return jsServerError(e, route, fmt.Errorf("the status %d is not an answer's (200 to 599)", a.status))
 	}
 	if a.contentType == "application/json" {
-		return e.JSON(a.status, a.body)
+		return writeJSON(e, route, a.status, a.body)
 	}
 	e.Response.Header().Set("Content-Type", a.contentType)
 	e.Response.WriteHeader(a.status)
-	_, err := io.WriteString(e.Response, fmt.Sprint(a.body))
+	_, err := io.WriteString(e.Response, a.body.(string))
 	return err
 }
+
+// writeJSON encodes before it writes, so that a value that is not JSON is
+// a logged 500, not a 200 with a broken body.
+func writeJSON(e *core.RequestEvent, route *jsroutes.Route, status int, value any) error {
+	body, err := json.Marshal(value)
+	if err != nil {
+		return jsServerError(e, route, fmt.Errorf("the answer is not JSON: %w", err))
+	}
+	return e.Blob(status, "application/json", body)
+}
+
+// jsServerError logs a route's fault and answers 500 without its text.
+func jsServerError(e *core.RequestEvent, route *jsroutes.Route, err error) error {
+	e.App.Logger().Error("a JavaScript route failed", "route", route.Handler, "error", err)
+	return apis.NewInternalServerError("", nil)
+}
+
+// errAfterRequest is thrown by ctx, db and services used after their
+// request ended (kept in a module variable, say).
+var errAfterRequest = router.NewInternalServerError("ctx, db and services belong to one request and end with it.", nil)
 
 // thrownData is a thrown error's data as field errors: {field: {code,
 // message}} keeps its codes, as a Go route's validation errors do.
@@ -390,19 +438,26 @@ func thrownData(data any) any {
 // (and message, data) becomes that ApiError, as a Go route's error does;
 // anything else is a 500, logged with the route's file.
 func jsError(e *core.RequestEvent, route *jsroutes.Route, err error) error {
+	var thrown goja.Value
 	var exception *goja.Exception
-	if errors.As(err, &exception) {
-		if apiError, ok := exception.Value().Export().(*router.ApiError); ok { // db's, or jsvm's ApiError
+	var rejected *jsroutes.Rejected
+	switch {
+	case errors.As(err, &exception):
+		thrown = exception.Value()
+	case errors.As(err, &rejected): // an async handler's
+		thrown = rejected.Value
+	}
+	if thrown != nil {
+		if apiError, ok := thrown.Export().(*router.ApiError); ok { // db's, or jsvm's ApiError
 			return apiError
 		}
-		if thrown, err := cast.ToStringMapE(exception.Value().Export()); err == nil {
-			if status, err := cast.ToIntE(thrown["status"]); err == nil && status >= 400 && status <= 599 {
-				return apis.NewApiError(status, cast.ToString(thrown["message"]), thrownData(thrown["data"]))
+		if fields, err := cast.ToStringMapE(thrown.Export()); err == nil {
+			if status, err := cast.ToIntE(fields["status"]); err == nil && status >= 400 && status <= 599 {
+				return apis.NewApiError(status, cast.ToString(fields["message"]), thrownData(fields["data"]))
 			}
 		}
 	}
-	e.App.Logger().Error("a JavaScript route failed", "route", route.Handler, "error", err)
-	return apis.NewInternalServerError("", nil)
+	return jsServerError(e, route, err)
 }
 
 // serveJSRoutes loads the routes folder, when there is one, and serves it

@@ -2,6 +2,7 @@ package hapta
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"github.com/dop251/goja"
 	"github.com/pocketbase/pocketbase/core"
@@ -14,7 +15,7 @@ import (
 // with the seed's method names. A failed call throws its ApiError (with
 // status, message and data, as jsvm's ApiError): uncaught, it becomes the
 // same answer, in a JavaScript route and in a pb_hooks handler.
-func jsDatabase(vm *goja.Runtime, db *Database, logError func(error)) *goja.Object {
+func jsDatabase(vm *goja.Runtime, db *Database, logError func(error), closed *atomic.Bool) *goja.Object {
 	object := vm.NewObject()
 	throw := func(err error) {
 		var apiError *router.ApiError
@@ -41,7 +42,14 @@ func jsDatabase(vm *goja.Runtime, db *Database, logError func(error)) *goja.Obje
 		}
 		return exported
 	}
-	set := func(name string, f func(goja.FunctionCall) goja.Value) { _ = object.Set(name, f) }
+	set := func(name string, f func(goja.FunctionCall) goja.Value) {
+		_ = object.Set(name, func(call goja.FunctionCall) goja.Value {
+			if closed != nil && closed.Load() {
+				panic(vm.ToValue(errAfterRequest))
+			}
+			return f(call)
+		})
+	}
 
 	set("get", func(call goja.FunctionCall) goja.Value {
 		o := options(call.Argument(2))

@@ -47,10 +47,10 @@ func JSBindings(app core.App) func(vm *goja.Runtime) {
 			if auth, ok := call.Argument(0).Export().(*core.Record); ok && auth != nil && db.internal != nil {
 				db = db.actingAs(auth)
 			}
-			return jsDatabase(vm, db, logError)
+			return jsDatabase(vm, db, logError, nil)
 		})
 		_ = object.Set("systemDb", func(goja.FunctionCall) goja.Value {
-			return jsDatabase(vm, database().AsSystem(), logError)
+			return jsDatabase(vm, database().AsSystem(), logError, nil)
 		})
 		_ = vm.Set("$hapta", object)
 	}

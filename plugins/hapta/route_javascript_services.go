@@ -3,6 +3,7 @@ package hapta
 import (
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 
 	"github.com/dop251/goja"
 	"github.com/pocketbase/pocketbase/tools/router"
@@ -13,7 +14,7 @@ import (
 // of Go routes (PocketBase's own auth endpoints with the lockout, or Clover
 // when configured), for the request's client. A refused login throws its
 // ApiError, as db's calls do.
-func jsServices(vm *goja.Runtime, auth *Authenticator, caller Caller, logError func(error)) *goja.Object {
+func jsServices(vm *goja.Runtime, auth *Authenticator, caller Caller, logError func(error), closed *atomic.Bool) *goja.Object {
 	services := vm.NewObject()
 	authenticate := vm.NewObject()
 	fail := func(err error) {
@@ -45,7 +46,14 @@ func jsServices(vm *goja.Runtime, auth *Authenticator, caller Caller, logError f
 		return exported
 	}
 	text := func(in map[string]any, name string) string { return cast.ToString(in[name]) }
-	set := func(name string, f func(goja.FunctionCall) goja.Value) { _ = authenticate.Set(name, f) }
+	set := func(name string, f func(goja.FunctionCall) goja.Value) {
+		_ = authenticate.Set(name, func(call goja.FunctionCall) goja.Value {
+			if closed.Load() {
+				panic(vm.ToValue(errAfterRequest))
+			}
+			return f(call)
+		})
+	}
 
 	set("password", func(call goja.FunctionCall) goja.Value {
 		in := input(call)

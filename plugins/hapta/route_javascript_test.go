@@ -95,6 +95,64 @@ func TestABrokenRoutesFolderStopsTheStart(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "bad/index.js") {
 		t.Fatalf("a broken route file: %v", err)
 	}
+	_, err = jsRoutesApp(t, "a/[x]/c/index.js", `module.exports = {}`, "a/b/[y]/index.js", `module.exports = {}`)
+	if err == nil || !strings.Contains(err.Error(), "conflicts") {
+		t.Fatalf("overlapping routes: %v", err)
+	}
+}
+
+// From a review: PocketBase's guards apply to JavaScript routes; async
+// handlers answer their outcome; ctx and db end with their request; an
+// answer that is not JSON, or a status that is not an answer's, is a 500.
+func TestJavaScriptRoutesEdges(t *testing.T) {
+	t.Parallel()
+	s, err := jsRoutesApp(t,
+		"async/index.js", `module.exports = {
+				GET: async (ctx) => ({ a: 1 }),
+				POST: async () => { throw { status: 401, message: "Sign in." } },
+			}`,
+		"keep/index.js", `let kept
+			module.exports = {
+				POST: (ctx, db) => { kept = db; return "kept" },
+				GET: () => (kept ? kept.list("users").totalItems : "none"),
+			}`,
+		"odd/index.js", `module.exports = {
+				GET: (ctx) => ctx.json({ x: 0 / 0 }),
+				POST: (ctx) => ctx.json({}, 103),
+				PUT: (ctx) => ctx.text({ a: 1 }),
+			}`,
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := s.Server.URL
+	if a := testsupport.CallJSON(t, "GET", url+"/async", ""); a.Status != 200 || a.Body["a"] != 1.0 {
+		t.Fatalf("an async handler: %d %s", a.Status, a.Raw)
+	}
+	if a := testsupport.CallJSON(t, "POST", url+"/async", ""); a.Status != 401 {
+		t.Fatalf("an async handler that throws: %d %s", a.Status, a.Raw)
+	}
+	_, token := testsupport.NewAuthRecord(t, s.App, "users", "keeper@example.com")
+	for range 2 { // on each VM of the pool
+		if a := testsupport.CallJSON(t, "POST", url+"/keep", "", "Authorization", token); a.Status != 200 {
+			t.Fatalf("keeping db: %d %s", a.Status, a.Raw)
+		}
+	}
+	if a := testsupport.CallJSON(t, "GET", url+"/keep", ""); a.Status != 500 {
+		t.Fatalf("another request using the kept db: %d %s", a.Status, a.Raw)
+	}
+	for method, name := range map[string]string{"GET": "NaN", "POST": "status 103"} {
+		if a := testsupport.Call(t, method, url+"/odd", "", nil); a.Status != 500 {
+			t.Errorf("%s: %d %s", name, a.Status, a.Raw)
+		}
+	}
+	if a := testsupport.Call(t, "PUT", url+"/odd", "", nil); a.Status != 200 || string(a.Raw) != "[object Object]" {
+		t.Fatalf("text of an object: %d %s", a.Status, a.Raw)
+	}
+	// PocketBase's security headers, as on its own routes
+	if a := testsupport.CallJSON(t, "GET", url+"/async", ""); a.Header.Get("X-Frame-Options") == "" {
+		t.Fatalf("no security headers: %v", a.Header)
+	}
 }
 
 func TestJavaScriptRouteSchemas(t *testing.T) {

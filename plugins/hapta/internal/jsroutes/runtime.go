@@ -1,6 +1,7 @@
 package jsroutes
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dop251/goja"
@@ -163,8 +165,13 @@ var ErrTimeout = errors.New("jsroutes: the handler ran out of time")
 // and next, which runs the rest of the chain and returns its result; a
 // middleware that does not call next answers alone. The whole chain is
 // interrupted after the generation's timeout.
-func (g *Generation) Call(route *Route, method string, args func(runtime *goja.Runtime) []goja.Value) (goja.Value, error) {
-	v := <-g.pool
+func (g *Generation) Call(ctx context.Context, route *Route, method string, args func(runtime *goja.Runtime) (arguments []goja.Value, release func())) (goja.Value, error) {
+	var v *vm
+	select {
+	case v = <-g.pool:
+	case <-ctx.Done(): // the client left, or gave up, while every VM was busy
+		return nil, ErrBusy
+	}
 	var err error
 	if v == nil {
 		if v, err = g.newVM(); err != nil {
@@ -177,12 +184,26 @@ func (g *Generation) Call(route *Route, method string, args func(runtime *goja.R
 	if !ok {
 		return nil, fmt.Errorf("jsroutes: %s exports no %s", route.Handler, method)
 	}
-	timer := time.AfterFunc(g.timeout, func() { v.runtime.Interrupt(ErrTimeout) })
+	// the timer may fire just as the call ends: under one lock, it either
+	// interrupts this call or nothing, never the VM's next call
+	var interruptMu sync.Mutex
+	finished := false
+	timer := time.AfterFunc(g.timeout, func() {
+		interruptMu.Lock()
+		defer interruptMu.Unlock()
+		if !finished {
+			v.runtime.Interrupt(ErrTimeout)
+		}
+	})
+	arguments, release := args(v.runtime)
 	defer func() {
+		release() // what the call was given stops working before the VM serves another
+		interruptMu.Lock()
+		finished = true
+		interruptMu.Unlock()
 		timer.Stop()
 		v.runtime.ClearInterrupt()
 	}()
-	arguments := args(v.runtime)
 	var run func(i int) (goja.Value, error)
 	run = func(i int) (goja.Value, error) {
 		if i == len(route.Middlewares) {
@@ -202,7 +223,41 @@ func (g *Generation) Call(route *Route, method string, args func(runtime *goja.R
 	if errors.As(err, &interrupted) {
 		return nil, ErrTimeout
 	}
-	return result, err
+	if err != nil {
+		return nil, err
+	}
+	return settled(result)
+}
+
+// ErrBusy is the error of a call that found no VM free before its request
+// ended.
+var ErrBusy = errors.New("jsroutes: every VM is busy")
+
+// Rejected is the error of an async handler whose promise was rejected:
+// Value is what it threw.
+type Rejected struct{ Value goja.Value }
+
+func (r *Rejected) Error() string {
+	return "jsroutes: the handler's promise was rejected: " + r.Value.String()
+}
+
+// settled is the outcome of an async handler (its promise, settled by the
+// jobs the call ran), or the value itself.
+func settled(result goja.Value) (goja.Value, error) {
+	if result == nil {
+		return goja.Undefined(), nil
+	}
+	promise, ok := result.Export().(*goja.Promise)
+	if !ok {
+		return result, nil
+	}
+	switch promise.State() {
+	case goja.PromiseStateFulfilled:
+		return promise.Result(), nil
+	case goja.PromiseStateRejected:
+		return nil, &Rejected{Value: promise.Result()}
+	}
+	return nil, errors.New("jsroutes: the handler's promise is still pending: it waits for something that never comes")
 }
 
 // describe names the file, line and column of a load error.

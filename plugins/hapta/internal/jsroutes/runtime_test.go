@@ -1,6 +1,7 @@
 package jsroutes
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -28,8 +29,10 @@ func routes(t *testing.T, files ...string) *Table {
 	return table
 }
 
-func arg(value any) func(*goja.Runtime) []goja.Value {
-	return func(runtime *goja.Runtime) []goja.Value { return []goja.Value{runtime.ToValue(value)} }
+func arg(value any) func(*goja.Runtime) ([]goja.Value, func()) {
+	return func(runtime *goja.Runtime) ([]goja.Value, func()) {
+		return []goja.Value{runtime.ToValue(value)}, func() {}
+	}
 }
 
 func TestCallRunsTheExportedMethodWithItsHelpers(t *testing.T) {
@@ -50,7 +53,7 @@ func TestCallRunsTheExportedMethodWithItsHelpers(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 { // more callers than VMs: they wait their turn
 		wg.Go(func() {
-			result, err := g.Call(route, "GET", arg(map[string]any{"id": "abc"}))
+			result, err := g.Call(context.Background(), route, "GET", arg(map[string]any{"id": "abc"}))
 			if err != nil {
 				t.Error(err)
 				return
@@ -71,14 +74,14 @@ func TestARunawayHandlerIsInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := time.Now()
-	if _, err := g.Call(&table.Routes[0], "GET", arg(nil)); !errors.Is(err, ErrTimeout) {
+	if _, err := g.Call(context.Background(), &table.Routes[0], "GET", arg(nil)); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("a runaway handler: %v", err)
 	}
 	if elapsed := time.Since(started); elapsed > 2*time.Second {
 		t.Fatalf("interrupted after %v", elapsed)
 	}
 	// the VM serves the next call
-	if result, err := g.Call(&table.Routes[0], "POST", arg(nil)); err != nil || result.String() != "after" {
+	if result, err := g.Call(context.Background(), &table.Routes[0], "POST", arg(nil)); err != nil || result.String() != "after" {
 		t.Fatalf("the call after an interrupted one: %v %v", result, err)
 	}
 }
@@ -103,7 +106,7 @@ func TestRequireStaysInsideTheRoutesFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if result, err := g.Call(&table.Routes[0], "GET", arg(nil)); err == nil {
+	if result, err := g.Call(context.Background(), &table.Routes[0], "GET", arg(nil)); err == nil {
 		t.Fatalf("a require outside the routes folder answered %v", result)
 	}
 }
