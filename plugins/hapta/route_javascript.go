@@ -191,6 +191,9 @@ func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params ma
 	}()
 	methods := s.generation.MethodsOf(route)
 	method := e.Request.Method
+	if method == http.MethodHead && !contains(methods, http.MethodHead) && contains(methods, http.MethodGet) {
+		method = http.MethodGet // as net/http and PocketBase do: the server sends no body for HEAD
+	}
 	if !contains(methods, method) {
 		e.Response.Header().Set("Allow", strings.Join(methods, ", "))
 		return apis.NewApiError(http.StatusMethodNotAllowed, "The route does not answer "+method+".", nil)

@@ -58,6 +58,9 @@ func TestJavaScriptRoutesOverHTTP(t *testing.T) {
 		a.Object("got")["x"] == nil || a.Body["agent"] != "tests" || a.Body["auth"] != nil {
 		t.Fatalf("POST /hello: %d %s", a.Status, a.Raw)
 	}
+	if a := testsupport.Call(t, "HEAD", url+"/hello", "", nil); a.Status != 201 || len(a.Raw) != 0 {
+		t.Fatalf("HEAD /hello: %d %q", a.Status, a.Raw)
+	}
 	if a := testsupport.CallJSON(t, "DELETE", url+"/hello", ""); a.Status != 405 || a.Header.Get("Allow") != "GET, POST" {
 		t.Fatalf("DELETE /hello: %d %s (Allow %q)", a.Status, a.Raw, a.Header.Get("Allow"))
 	}
