@@ -66,10 +66,15 @@ func Scan(root, prefix string) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	table := &Table{Root: root}
 	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
-		return table, nil
+		return &Table{Root: root}, nil
 	}
+	// the real folder: a deploy's "current" link is walked, and require,
+	// which resolves links, finds its files inside it
+	if root, err = filepath.EvalSymlinks(root); err != nil {
+		return nil, err
+	}
+	table := &Table{Root: root}
 	prefix = strings.TrimRight(prefix, "/")
 	if prefix != "" && !strings.HasPrefix(prefix, "/") {
 		return nil, fmt.Errorf("jsroutes: the prefix %q must start with /", prefix)

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // tree writes files (path → content) under a new folder.
@@ -86,6 +87,22 @@ func TestScanRefusesAmbiguousOrMalformedFolders(t *testing.T) {
 				t.Errorf("%s: %v, want %q", c.name, err, want)
 			}
 		}
+	}
+}
+
+func TestScanFollowsALinkedFolder(t *testing.T) {
+	t.Parallel()
+	real := tree(t, "a/index.js")
+	link := filepath.Join(t.TempDir(), "current")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	table, err := Scan(link, "")
+	if err != nil || len(table.Routes) != 1 {
+		t.Fatalf("a linked routes folder: %+v %v", table, err)
+	}
+	if _, err := Load(table, 1, time.Second); err != nil {
+		t.Fatal("loading a linked routes folder:", err)
 	}
 }
 
