@@ -35,14 +35,11 @@ func (s *server) bindBrowser(e *core.RequestEvent, request *authRequest) error {
 	if err != nil {
 		return err
 	}
-	result, err := s.app.DB().NewQuery("UPDATE {{" + authRequestsTable + "}} SET [[data]] = {:data} " +
-		"WHERE [[id]] = {:id} AND [[done]] = 0 AND [[consumed]] = 0 AND json_extract([[data]], '$.browser') = ''").
-		Bind(dbx.Params{"id": request.ID, "data": string(data)}).Execute()
+	err = updateOne(s.app, "UPDATE {{"+authRequestsTable+"}} SET [[data]] = {:data} "+
+		"WHERE [[id]] = {:id} AND [[done]] = 0 AND [[consumed]] = 0 AND json_extract([[data]], '$.browser') = ''",
+		dbx.Params{"id": request.ID, "data": string(data)}, e.BadRequestError(errOtherBrowser, nil)) // none: another browser opened it first
 	if err != nil {
 		return err
-	}
-	if n, _ := result.RowsAffected(); n == 0 { // another browser opened it first
-		return e.BadRequestError(errOtherBrowser, nil)
 	}
 	http.SetCookie(e.Response, &http.Cookie{
 		Name: browserCookie(request.ID), Value: secret, Path: ServerPath + LoginPath,

@@ -77,13 +77,19 @@ func spendCode(txApp core.App, g familyGrant) error {
 	if !ok {
 		return nil
 	}
-	result, err := txApp.DB().NewQuery("UPDATE {{" + authRequestsTable + "}} SET [[consumed]] = 1 WHERE [[id]] = {:id} AND [[consumed]] = 0").
-		Bind(dbx.Params{"id": request.ID}).Execute()
+	return updateOne(txApp, "UPDATE {{"+authRequestsTable+"}} SET [[consumed]] = 1 WHERE [[id]] = {:id} AND [[consumed]] = 0",
+		dbx.Params{"id": request.ID}, errCodeReused)
+}
+
+// updateOne runs a conditional update and answers none when no row
+// matched: the row is gone, or a concurrent request changed it first.
+func updateOne(app core.App, statement string, params dbx.Params, none error) error {
+	result, err := app.DB().NewQuery(statement).Bind(params).Execute()
 	if err != nil {
 		return err
 	}
 	if n, _ := result.RowsAffected(); n == 0 {
-		return errCodeReused
+		return none
 	}
 	return nil
 }
@@ -116,16 +122,9 @@ func (s *storage) findAuthRequest(where string, params dbx.Params) (*authRequest
 // SaveAuthCode binds the code the library made to a finished sign-in,
 // once: a sign-in gives one code.
 func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
-	result, err := s.app.DB().NewQuery("UPDATE {{" + authRequestsTable + "}} SET [[code]] = {:code} " +
-		"WHERE [[id]] = {:id} AND [[done]] = 1 AND [[consumed]] = 0 AND [[code]] = ''").
-		Bind(dbx.Params{"id": id, "code": code}).Execute()
-	if err != nil {
-		return err
-	}
-	if n, _ := result.RowsAffected(); n == 0 {
-		return oidc.ErrInvalidRequest().WithDescription("the sign-in already gave its code")
-	}
-	return nil
+	return updateOne(s.app, "UPDATE {{"+authRequestsTable+"}} SET [[code]] = {:code} "+
+		"WHERE [[id]] = {:id} AND [[done]] = 1 AND [[consumed]] = 0 AND [[code]] = ''",
+		dbx.Params{"id": id, "code": code}, oidc.ErrInvalidRequest().WithDescription("the sign-in already gave its code"))
 }
 
 // DeleteAuthRequest marks the sign-in consumed: it is kept until it
@@ -144,16 +143,9 @@ func (s *storage) completeAuthRequest(request *authRequest, user *core.Record) e
 	if err != nil {
 		return err
 	}
-	result, err := s.app.DB().NewQuery("UPDATE {{" + authRequestsTable + "}} SET [[data]] = {:data}, [[done]] = 1 " +
-		"WHERE [[id]] = {:id} AND [[done]] = 0 AND [[consumed]] = 0 AND [[created]] >= {:oldest}").
-		Bind(dbx.Params{"id": request.ID, "data": string(data), "oldest": time.Now().Add(-authRequestLifetime).UnixMilli()}).Execute()
-	if err != nil {
-		return err
-	}
-	if n, _ := result.RowsAffected(); n == 0 {
-		return errSignInGone
-	}
-	return nil
+	return updateOne(s.app, "UPDATE {{"+authRequestsTable+"}} SET [[data]] = {:data}, [[done]] = 1 "+
+		"WHERE [[id]] = {:id} AND [[done]] = 0 AND [[consumed]] = 0 AND [[created]] >= {:oldest}",
+		dbx.Params{"id": request.ID, "data": string(data), "oldest": time.Now().Add(-authRequestLifetime).UnixMilli()}, errSignInGone)
 }
 
 var errSignInGone = errors.New("the sign-in is unknown, finished or expired; start again from the application")
@@ -227,13 +219,10 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, request op.T
 			return err
 		}
 		if current != "" {
-			result, err := txApp.DB().NewQuery("UPDATE {{" + refreshTokensTable + "}} SET [[rotated]] = 1 " +
-				"WHERE [[hash]] = {:hash} AND [[rotated]] = 0 AND [[revoked]] = 0").Bind(dbx.Params{"hash": hashSecret(current)}).Execute()
+			err := updateOne(txApp, "UPDATE {{"+refreshTokensTable+"}} SET [[rotated]] = 1 WHERE [[hash]] = {:hash} AND [[rotated]] = 0 AND [[revoked]] = 0",
+				dbx.Params{"hash": hashSecret(current)}, errRefreshReused)
 			if err != nil {
 				return err
-			}
-			if n, _ := result.RowsAffected(); n == 0 {
-				return errRefreshReused
 			}
 		}
 		var err error

@@ -1,6 +1,7 @@
 package hapta
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -130,30 +132,38 @@ func (s *jsServing) operations() []openapi.Operation {
 	return operations
 }
 
-// matchedRoute is a mux handler that only tells which route matched.
+// matchedRoute is a mux handler that records, in the request's
+// matchResult, which route matched and its path values (which the mux sets
+// only while serving).
 type matchedRoute struct{ route *jsroutes.Route }
 
-func (matchedRoute) ServeHTTP(http.ResponseWriter, *http.Request) {}
+type matchKey struct{}
+
+type matchResult struct {
+	route  *jsroutes.Route
+	params map[string]any
+}
+
+func (m matchedRoute) ServeHTTP(_ http.ResponseWriter, r *http.Request) {
+	result, ok := r.Context().Value(matchKey{}).(*matchResult)
+	if !ok {
+		return
+	}
+	result.route, result.params = m.route, make(map[string]any, len(m.route.Params))
+	for _, name := range m.route.Params {
+		result.params[name] = r.PathValue(name)
+	}
+}
 
 // match is the route of the request in this generation, with its path
 // parameters, or nil.
-func (s *jsServing) match(r *http.Request) (*jsroutes.Route, map[string]string) {
-	handler, pattern := s.mux.Handler(r)
-	matched, ok := handler.(matchedRoute)
-	if !ok || pattern == "" {
-		return nil, nil
+func (s *jsServing) match(r *http.Request) (*jsroutes.Route, map[string]any) {
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		return nil, nil // most requests, PocketBase's own: no dispatch
 	}
-	// the path values are set only by serving: ask the mux on a copy
-	params := map[string]string{}
-	probe := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-		for _, name := range matched.route.Params {
-			params[name] = r.PathValue(name)
-		}
-	})
-	mux := http.NewServeMux()
-	mux.Handle(matched.route.Pattern, probe)
-	mux.ServeHTTP(discard{}, r.Clone(r.Context()))
-	return matched.route, params
+	result := &matchResult{}
+	s.mux.ServeHTTP(discard{}, r.WithContext(context.WithValue(r.Context(), matchKey{}, result)))
+	return result.route, result.params
 }
 
 type discard struct{}
@@ -183,7 +193,7 @@ func (j *jsRoutes) middleware() *hook.Handler[*core.RequestEvent] {
 }
 
 // serve runs the route's handler for the request's method.
-func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params map[string]string, db *Database, auth *Authenticator) error {
+func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params map[string]any, db *Database, auth *Authenticator) error {
 	defer func() {
 		if n := db.Discard(); n > 0 { // a unit never saved: nothing of it is applied
 			e.App.Logger().Debug("discarded a JavaScript route's unit of work, never saved", "route", route.Handler, "ops", n)
@@ -191,10 +201,10 @@ func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params ma
 	}()
 	methods := s.generation.MethodsOf(route)
 	method := e.Request.Method
-	if method == http.MethodHead && !contains(methods, http.MethodHead) && contains(methods, http.MethodGet) {
+	if method == http.MethodHead && !slices.Contains(methods, http.MethodHead) && slices.Contains(methods, http.MethodGet) {
 		method = http.MethodGet // as net/http and PocketBase do: the server sends no body for HEAD
 	}
-	if !contains(methods, method) {
+	if !slices.Contains(methods, method) {
 		e.Response.Header().Set("Allow", strings.Join(methods, ", "))
 		return apis.NewApiError(http.StatusMethodNotAllowed, "The route does not answer "+method+".", nil)
 	}
@@ -236,23 +246,11 @@ func (s *jsServing) serve(e *core.RequestEvent, route *jsroutes.Route, params ma
 			return apis.NewInternalServerError("", nil)
 		}
 	}
-	value, err := jsroutes.Export(result)
-	if err != nil {
-		return jsServerError(e, route, fmt.Errorf("the returned value is not JSON: %w", err))
-	}
+	value := jsroutes.Export(result)
 	if value == nil {
 		return e.NoContent(http.StatusNoContent)
 	}
 	return writeJSON(e, route, http.StatusOK, value)
-}
-
-func contains(list []string, value string) bool {
-	for _, item := range list {
-		if item == value {
-			return true
-		}
-	}
-	return false
 }
 
 // validateJS checks the request against the route's schemas, with the
@@ -271,13 +269,6 @@ func validateJS(schemas *jsroutes.Schemas, checkBody bool, metadata map[string]a
 			}
 			value = metadata["json"]
 		} else if values, ok := value.(map[string]any); ok {
-			value = schemas.Coerce(part, values)
-			metadata[part] = value
-		} else if params, ok := value.(map[string]string); ok {
-			values := make(map[string]any, len(params))
-			for name, param := range params {
-				values[name] = param
-			}
 			value = schemas.Coerce(part, values)
 			metadata[part] = value
 		}
@@ -299,7 +290,7 @@ func validateJS(schemas *jsroutes.Schemas, checkBody bool, metadata map[string]a
 
 // jsRequest is what a handler's ctx reads of the request: the seed's
 // metadata (query, params, json, headers) and the principal.
-func jsRequest(e *core.RequestEvent, params map[string]string) (map[string]any, error) {
+func jsRequest(e *core.RequestEvent, params map[string]any) (map[string]any, error) {
 	query := map[string]any{}
 	for name, values := range e.Request.URL.Query() {
 		if len(values) == 1 {

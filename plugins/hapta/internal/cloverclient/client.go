@@ -420,6 +420,13 @@ func (c *Client) PocketBase(ctx context.Context, method, path string, body any) 
 	if body != nil {
 		request.Header.Set("Content-Type", "application/json")
 	}
+	return c.send(request)
+}
+
+// send sends a request to the server and reads its answer. A server that
+// does not answer, or answers 5xx, is marked unavailable; one that answers
+// is known to be back.
+func (c *Client) send(request *http.Request) (int, []byte, error) {
 	response, err := c.http.Do(request)
 	if err != nil {
 		return 0, nil, c.unavailable(err)
@@ -430,7 +437,7 @@ func (c *Client) PocketBase(ctx context.Context, method, path string, body any) 
 		return 0, nil, c.unavailable(err)
 	}
 	if response.StatusCode >= 500 {
-		return 0, nil, c.unavailable(fmt.Errorf("the server answered %d", response.StatusCode))
+		return 0, nil, c.unavailable(fmt.Errorf("%s answered %d", request.URL.Path, response.StatusCode))
 	}
 	c.answered()
 	return response.StatusCode, answer, nil
@@ -462,20 +469,12 @@ func (c *Client) call(ctx context.Context, method, endpoint string, form url.Val
 		request.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	request.SetBasicAuth(url.QueryEscape(c.config.TenantID), url.QueryEscape(c.config.Secret))
-	response, err := c.http.Do(request)
+	status, answer, err := c.send(request)
 	if err != nil {
-		return c.unavailable(err)
+		return err
 	}
-	defer response.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(response.Body, 1<<20))
-	if err != nil {
-		return c.unavailable(err)
-	}
-	switch {
-	case response.StatusCode >= 500:
-		return c.unavailable(fmt.Errorf("%s answered %d", endpoint, response.StatusCode))
-	case response.StatusCode >= 400:
-		failure := &OAuth2Error{Status: response.StatusCode}
+	if status >= 400 {
+		failure := &OAuth2Error{Status: status}
 		var decoded struct {
 			Error       string `json:"error"`
 			Description string `json:"error_description"`
@@ -484,11 +483,10 @@ func (c *Client) call(ctx context.Context, method, endpoint string, form url.Val
 		_ = json.Unmarshal(answer, &decoded)
 		failure.Code, failure.Description = decoded.Error, decoded.Description
 		if failure.Code == "" {
-			failure.Code, failure.Description = http.StatusText(response.StatusCode), decoded.Message
+			failure.Code, failure.Description = http.StatusText(status), decoded.Message
 		}
 		return failure
 	}
-	c.answered()
 	if into == nil || len(answer) == 0 {
 		return nil
 	}

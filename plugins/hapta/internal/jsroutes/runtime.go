@@ -2,7 +2,6 @@ package jsroutes
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -273,14 +272,12 @@ func describe(file string, err error) error {
 	return fmt.Errorf("%s: %w", file, err)
 }
 
-// Export is a JavaScript value as JSON-ready Go data.
-func Export(value goja.Value) (any, error) {
+// Export is a JavaScript value as Go data, nil for undefined and null.
+// Whether it is JSON is the encoder's to find out: the answer is encoded
+// once.
+func Export(value goja.Value) any {
 	if value == nil || goja.IsUndefined(value) || goja.IsNull(value) {
-		return nil, nil
+		return nil
 	}
-	exported := value.Export()
-	if _, err := json.Marshal(exported); err != nil {
-		return nil, err
-	}
-	return exported, nil
+	return value.Export()
 }

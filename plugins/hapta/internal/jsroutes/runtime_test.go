@@ -58,7 +58,7 @@ func TestCallRunsTheExportedMethodWithItsHelpers(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			if got, _ := Export(result); got.(map[string]any)["id"] != "ABC!" {
+			if got, _ := Export(result).(map[string]any); got["id"] != "ABC!" {
 				t.Errorf("GET answered %v", got)
 			}
 		})

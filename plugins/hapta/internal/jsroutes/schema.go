@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -70,7 +71,7 @@ func compileRouteSchemas(file string, document any) (RouteSchemas, error) {
 	}
 	byMethod := false
 	for key := range object {
-		if contains(Methods, key) {
+		if slices.Contains(Methods, key) {
 			byMethod = true
 		}
 	}
@@ -80,7 +81,7 @@ func compileRouteSchemas(file string, document any) (RouteSchemas, error) {
 	}
 	route := RouteSchemas{}
 	for method, parts := range object {
-		if !contains(Methods, method) {
+		if !slices.Contains(Methods, method) {
 			return nil, fmt.Errorf("%s: %q is not an HTTP method; a schema of methods holds only methods", file, method)
 		}
 		schemas, err := compileSchemas(file+" "+method, parts)
@@ -100,7 +101,7 @@ func compileSchemas(file string, document any) (*Schemas, error) {
 	}
 	schemas := &Schemas{compiled: map[string]*jsonschema.Schema{}, types: map[string]map[string]string{}, documents: map[string]any{}}
 	for part, schema := range parts {
-		if !contains(SchemaParts, part) {
+		if !slices.Contains(SchemaParts, part) {
 			return nil, fmt.Errorf("%s: %q is not a part of a request (body, query, params, headers)", file, part)
 		}
 		compiler := jsonschema.NewCompiler()
@@ -248,13 +249,4 @@ func jsonValue(value any) any {
 		return value
 	}
 	return decoded
-}
-
-func contains(list []string, value string) bool {
-	for _, item := range list {
-		if item == value {
-			return true
-		}
-	}
-	return false
 }
