@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/postr-inc/hapta/internal/testsupport"
@@ -17,7 +18,7 @@ func jsRoutesApp(t *testing.T, files ...string) (*testsupport.Served, error) {
 	dir := t.TempDir()
 	testsupport.WriteTree(t, dir, files...)
 	app := testsupport.NewApp(t, func(app core.App) {
-		hapta.MustRegister(app, nil, hapta.Config{ConfigFile: testsupport.WriteFile(t, "hapta-config.json", `{"logLevel": "error"}`),
+		hapta.MustRegister(app, nil, hapta.Config{ConfigFile: testsupport.WriteFile(t, "hapta-config.json", `{"logLevel": "error", "cache": {"collections": {"notes": {}}}}`),
 			Settings: hapta.Settings{Routes: hapta.RoutesSettings{Dir: dir, Timeout: "300ms", VMs: 2}}})
 	})
 	server, err := testsupport.Serve(t, app)
@@ -265,7 +266,15 @@ func TestJavaScriptRoutesUseTheDatabaseService(t *testing.T) {
 	if a := testsupport.CallJSON(t, "GET", url+"/notes/"+id, ""); a.Status != 200 || a.Body["title"] != "first" {
 		t.Fatalf("get: %d %s", a.Status, a.Raw)
 	}
-	// a write from elsewhere (Go, the admin UI) is seen by the next read
+	// the read is the cache's: a change made behind PocketBase's back (raw
+	// SQL, no hooks) does not show...
+	if _, err := s.App.DB().NewQuery("UPDATE notes SET title = 'raw' WHERE id = {:id}").Bind(dbx.Params{"id": id}).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if a := testsupport.CallJSON(t, "GET", url+"/notes/"+id, ""); a.Body["title"] != "first" {
+		t.Fatalf("a cached read: %s", a.Raw)
+	}
+	// ...while a write from elsewhere through PocketBase (Go, the admin UI) is seen by the next read
 	record, err := s.App.FindRecordById("notes", id)
 	if err != nil {
 		t.Fatal(err)
