@@ -342,6 +342,12 @@ func (w *differentialWorld) write() {
 			w.t.Fatal(err)
 		}
 		w.log("updated user %s", user.Email())
+	case roll < 70:
+		w.updateOneField(i)
+	case roll < 75:
+		w.blindUpdate(i)
+	case roll < 80:
+		w.patchOverHTTP(i)
 	default:
 		record, err := w.app.FindRecordById(name, w.pick(w.live[name]))
 		if err != nil {
@@ -353,6 +359,57 @@ func (w *differentialWorld) write() {
 		}
 		w.log("updated %s/%s", name, record.Id)
 	}
+}
+
+// updateOneField changes one field of a record (or none), which leaves
+// lists that read neither that field nor the record cached.
+func (w *differentialWorld) updateOneField(i int) {
+	name := fmt.Sprintf("c%d", i)
+	record, err := w.app.FindRecordById(name, w.pick(w.live[name]))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	changed := core.NewRecord(record.Collection())
+	w.setFields(changed, i)
+	field := w.pick([]string{"title", "n", "flag", "owner", "ref", "refs", "none"})
+	if field != "none" {
+		record.Set(field, changed.Get(field))
+	}
+	if err := w.app.Save(record); err != nil {
+		w.t.Fatal(err)
+	}
+	w.log("updated %s/%s: %s = %v", name, record.Id, field, record.Get(field))
+}
+
+// blindUpdate saves a record built without reading it: its Original() is
+// blank, and every field it does not set is written empty.
+func (w *differentialWorld) blindUpdate(i int) {
+	name := fmt.Sprintf("c%d", i)
+	collection, _ := w.app.FindCachedCollectionByNameOrId(name)
+	record := core.NewRecord(collection)
+	record.Id = w.pick(w.live[name])
+	record.MarkAsNotNew()
+	record.Set("title", w.pick(differentialTitles))
+	if err := w.app.Save(record); err != nil {
+		w.t.Fatal(err)
+	}
+	w.log("blindly updated %s/%s: title %q, the rest empty", name, record.Id, record.GetString("title"))
+}
+
+// patchOverHTTP changes a field through PocketBase's API, whose update
+// runs in a transaction of its own.
+func (w *differentialWorld) patchOverHTTP(i int) {
+	name := fmt.Sprintf("c%d", i)
+	id := w.pick(w.live[name])
+	values := map[string]any{"title": w.pick(differentialTitles), "n": w.rng.IntN(6), "flag": w.rng.IntN(2) == 0}
+	field := w.pick([]string{"title", "n", "flag"})
+	body, _ := json.Marshal(map[string]any{field: values[field]})
+	superuser := w.callers[len(w.callers)-1]
+	res := testsupport.CallJSON(w.t, "PATCH", w.plain+"/api/collections/"+name+"/records/"+id, string(body), "Authorization", superuser.token)
+	if res.Status != http.StatusOK {
+		w.t.Fatalf("PATCH %s/%s: %d %s", name, id, res.Status, res.Raw)
+	}
+	w.log("patched %s/%s: %s", name, id, body)
 }
 
 // newRead makes up a read: a caller, a collection, a list with filter,

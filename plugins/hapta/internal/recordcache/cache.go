@@ -2,6 +2,7 @@ package recordcache
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -170,10 +171,16 @@ func (c *Cache) serve(e *core.RequestEvent, epoch uint64, collection *core.Colle
 	answer, hit, err := c.store.Get(key, plan.deps, c.ttl(collection, policy), func() (*Answer, error) {
 		loaded = true
 		answer, err := capture(e)
-		if err == nil && recordID == "" && mayThrottleEmptyList(e, collection) && !bytes.Contains(answer.Body, []byte(`"items":[{`)) {
+		if err != nil || recordID != "" {
+			return answer, err
+		}
+		if mayThrottleEmptyList(e, collection) && !bytes.Contains(answer.Body, []byte(`"items":[{`)) {
 			answer.keepOut = true // PocketBase throttles repeated empty filtered lists
 		}
-		return answer, err
+		if plan.deps.Listed != "" {
+			answer.Listed = listedIDs(answer.Body)
+		}
+		return answer, nil
 	})
 	switch {
 	case err != nil:
@@ -261,4 +268,25 @@ func capture(e *core.RequestEvent) (*Answer, error) {
 		return nil, err
 	}
 	return &Answer{Status: buffer.Status, ContentType: buffer.Header().Get("Content-Type"), Body: buffer.Body}, nil
+}
+
+// listedIDs reads the ids of the records a list answer shows; nil when an
+// item has none (a `fields` pick may leave it out).
+func listedIDs(body []byte) []string {
+	var list struct {
+		Items []struct {
+			ID *string `json:"id"`
+		} `json:"items"`
+	}
+	if json.Unmarshal(body, &list) != nil {
+		return nil
+	}
+	ids := make([]string, 0, len(list.Items))
+	for _, item := range list.Items {
+		if item.ID == nil {
+			return nil
+		}
+		ids = append(ids, *item.ID)
+	}
+	return ids
 }

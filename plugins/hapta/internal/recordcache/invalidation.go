@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
 )
 
 // BindTo counts app's writes. PocketBase runs these hooks after the write
@@ -14,16 +15,19 @@ import (
 // Each record write is also counted by ttls (when not nil).
 func (v *Versions) BindTo(app core.App, ttls *DynamicTTL) {
 	written := func(e *core.ModelEvent) error {
-		switch model := e.Model.(type) {
-		case *core.Collection:
+		if _, ok := e.Model.(*core.Collection); ok {
 			v.SchemaChanged()
-		case *core.Record:
-			v.recordWritten(model, ttls)
-		case core.RecordProxy:
-			// PocketBase's own wrappers (*core.OTP, *core.MFA,
-			// *core.AuthOrigin, *core.ExternalAuth) and any user type
-			v.recordWritten(model.ProxyRecord(), ttls)
-		default:
+		} else if record := recordOf(e.Model); record != nil {
+			changed, known := e.Context.Value(changesKey{}).([]string)
+			if e.Type == core.ModelEventTypeUpdate && known {
+				v.RecordUpdated(record.Collection().Id, record.Id, changed)
+			} else {
+				v.RecordWritten(record.Collection().Id, record.Id)
+			}
+			if ttls != nil {
+				ttls.Observe(record.Collection().Id, time.Now())
+			}
+		} else {
 			// a model hapta does not know may back a view collection
 			v.anyWrite.Add(1)
 			v.bumps.Add(1)
@@ -51,14 +55,25 @@ func (v *Versions) BindTo(app core.App, ttls *DynamicTTL) {
 	app.OnModelAfterCreateError().BindFunc(failed)
 	app.OnModelAfterUpdateError().BindFunc(failed)
 	app.OnModelAfterDeleteError().BindFunc(failed)
+	app.OnModelUpdateExecute().Bind(&hook.Handler[*core.ModelEvent]{
+		Id:       changesHookId,
+		Func:     noteChanges,
+		Priority: changesHookPriority,
+	})
 	app.OnModelAfterCreateSuccess().BindFunc(written)
 	app.OnModelAfterUpdateSuccess().BindFunc(written)
 	app.OnModelAfterDeleteSuccess().BindFunc(written)
 }
 
-func (v *Versions) recordWritten(record *core.Record, ttls *DynamicTTL) {
-	v.RecordWritten(record.Collection().Id, record.Id)
-	if ttls != nil {
-		ttls.Observe(record.Collection().Id, time.Now())
+// recordOf is the record a model is, or wraps: PocketBase's own wrappers
+// (*core.OTP, *core.MFA, *core.AuthOrigin, *core.ExternalAuth) and any user
+// type are RecordProxy.
+func recordOf(model core.Model) *core.Record {
+	switch model := model.(type) {
+	case *core.Record:
+		return model
+	case core.RecordProxy:
+		return model.ProxyRecord()
 	}
+	return nil
 }

@@ -31,7 +31,11 @@ func newPlanMemo() planMemo {
 	return planMemo{plans: otter.Must(&otter.Options[string, readPlan]{
 		MaximumWeight: planMemoBytes,
 		Weigher: func(key string, plan readPlan) uint32 {
-			return uint32(len(key) + 64 + 48*len(plan.deps.Collections))
+			weight := len(key) + 64 + 48*len(plan.deps.Collections)
+			for _, reads := range plan.deps.Reads {
+				weight += 48 + 32*len(reads.Fields)
+			}
+			return uint32(weight)
 		},
 	})}
 }

@@ -58,7 +58,7 @@ var (
 // normalized as PocketBase normalizes them, with the view rules of what
 // they reach. What it does not positively understand bypasses the cache.
 func planRead(app core.App, collection *core.Collection, view bool, filter, sort, expand string, auth *core.Record) readPlan {
-	p := &planner{app: app, superuser: auth != nil && auth.IsSuperuser(), auth: auth}
+	p := &planner{app: app, superuser: auth != nil && auth.IsSuperuser(), auth: auth, main: collection, view: view}
 
 	if view {
 		// the record itself is the caller's RecordRef: other records of
@@ -68,7 +68,10 @@ func planRead(app core.App, collection *core.Collection, view bool, filter, sort
 		}
 		p.rule(collection, collection.ViewRule)
 	} else {
-		p.depend(collection)
+		// which records are listed depends on the membership and the
+		// fields the rule, filter and sort read; what they show, on the
+		// records (Deps.Listed)
+		p.join(collection, false)
 		p.rule(collection, collection.ListRule)
 		// PocketBase resolves the client's filter and sort with hidden
 		// fields off for non-superusers: each join then adds the joined
@@ -80,6 +83,7 @@ func planRead(app core.App, collection *core.Collection, view bool, filter, sort
 		p.ownerView(collection)
 	}
 	p.expand(collection, expand)
+	p.finish()
 	return p.plan
 }
 
@@ -87,7 +91,12 @@ type planner struct {
 	app       core.App
 	superuser bool
 	auth      *core.Record
+	main      *core.Collection // the collection read
+	view      bool             // one record of it
 	plan      readPlan
+	// reads are the fields read of collections joined by a path (the
+	// listed one included), by collection id, in the order first read
+	reads []FieldReads
 	// analyzing tells which list rules are being analyzed, against cycles
 	analyzing []string
 }
@@ -111,10 +120,43 @@ func (p *planner) depend(collection *core.Collection) {
 	}
 }
 
-// join depends on a collection that a path joins, and, when joinRules
-// (a non-superuser's filter or sort), on what its list rule reads.
+// read notes a field of a joined collection that an expression reads.
+func (p *planner) read(collection *core.Collection, field string) {
+	i := slices.IndexFunc(p.reads, func(r FieldReads) bool { return r.CollectionID == collection.Id })
+	if i < 0 {
+		p.reads = append(p.reads, FieldReads{CollectionID: collection.Id})
+		i = len(p.reads) - 1
+	}
+	if field != "" && !slices.Contains(p.reads[i].Fields, field) {
+		p.reads[i].Fields = append(p.reads[i].Fields, field)
+	}
+}
+
+// finish keeps the field reads of the collections that no other part of
+// the answer depends on as a whole; a list of such a collection depends on
+// the records it shows instead of all of them.
+func (p *planner) finish() {
+	deps := &p.plan.deps
+	for _, reads := range p.reads {
+		if !slices.Contains(deps.Collections, reads.CollectionID) {
+			deps.Reads = append(deps.Reads, reads)
+		}
+	}
+	if !p.view && !slices.Contains(deps.Collections, p.main.Id) {
+		deps.Listed = p.main.Id
+	}
+}
+
+// join depends on the membership of a collection that a path joins (the
+// fields read are added by path), and, when joinRules (a non-superuser's
+// filter or sort), on what its list rule reads. The records of a view
+// collection are not tracked: any write matters.
 func (p *planner) join(collection *core.Collection, joinRules bool) {
-	p.depend(collection)
+	if collection.IsView() {
+		p.depend(collection)
+	} else {
+		p.read(collection, "")
+	}
 	if !joinRules || collection.ListRule == nil || *collection.ListRule == "" || slices.Contains(p.analyzing, collection.Id) {
 		return
 	}
@@ -196,7 +238,7 @@ func (p *planner) identifier(collection *core.Collection, name string, joinRules
 			return nil
 		}
 		p.join(target, joinRules)
-		return p.path(target, segments[2:], joinRules)
+		return p.path(target, segments[2:], joinRules, false)
 	case name == "@request.method":
 		return nil // always GET here
 	case segments[0] == "@request" && len(segments) > 2 && segments[1] == "auth":
@@ -207,7 +249,7 @@ func (p *planner) identifier(collection *core.Collection, name string, joinRules
 		}
 		// the caller's record: its writes matter
 		p.depend(p.auth.Collection())
-		return p.path(p.auth.Collection(), segments[2:], joinRules)
+		return p.path(p.auth.Collection(), segments[2:], joinRules, false)
 	case segments[0] == "@request":
 		p.refuse(BypassRequestData)
 	case slices.Contains(timeMacros, name):
@@ -215,19 +257,27 @@ func (p *planner) identifier(collection *core.Collection, name string, joinRules
 	case strings.HasPrefix(name, "@"):
 		p.refuse(BypassUnknown)
 	default:
-		return p.path(collection, segments, joinRules)
+		// a view's own fields are the record's, which it depends on
+		// anyway; a list's are read of every record of the collection
+		own := p.view && collection.Id == p.main.Id
+		return p.path(collection, segments, joinRules, own)
 	}
 	return nil
 }
 
 // path follows a field path as PocketBase's resolver does: relations and
-// back-relations join collections; a JSON or geo point field ends it.
-func (p *planner) path(collection *core.Collection, segments []string, joinRules bool) core.Field {
+// back-relations join collections; a JSON or geo point field ends it. The
+// fields read are noted on their collections, but for the first when it is
+// the viewed record's own.
+func (p *planner) path(collection *core.Collection, segments []string, joinRules, own bool) core.Field {
 	for i, segment := range segments {
 		name, modifier, _ := strings.Cut(segment, ":")
 		if !slices.Contains([]string{"", "each", "length", "lower"}, modifier) {
 			p.refuse(BypassUnknown)
 			return nil
+		}
+		if i > 0 || !own {
+			p.read(collection, name)
 		}
 		field := collection.Fields.GetByName(name)
 		if i == len(segments)-1 {
@@ -276,6 +326,7 @@ func (p *planner) backRelation(collection *core.Collection, name, fieldName stri
 	if relation, ok := back.Fields.GetByName(fieldName).(*core.RelationField); !ok || relation.CollectionId != collection.Id {
 		return nil
 	}
+	p.read(back, fieldName)
 	return back
 }
 

@@ -16,6 +16,10 @@ type Answer struct {
 	ContentType string
 	Body        []byte
 
+	// Listed are the ids of the records a list shows, when known: it is
+	// kept valid across writes of other records (see Deps.Listed)
+	Listed []string
+
 	versions []version // the counters it was computed from
 	ttl      time.Duration
 	keepOut  bool // served once, never stored
@@ -72,10 +76,10 @@ func (s *Store) Get(key string, deps Deps, ttl time.Duration, load func() (*Answ
 	ran := false
 	shared, err, _ := s.flights.Do(flightKey(key, snapshot), func() (any, error) {
 		ran = true
-		return s.load(key, snapshot, ttl, load)
+		return s.load(key, snapshot, deps.Listed, ttl, load)
 	})
 	if err != nil && !ran {
-		answer, err := s.load(key, snapshot, ttl, load)
+		answer, err := s.load(key, snapshot, deps.Listed, ttl, load)
 		return answer, false, err
 	}
 	if err != nil {
@@ -84,15 +88,24 @@ func (s *Store) Get(key string, deps Deps, ttl time.Duration, load func() (*Answ
 	return shared.(*Answer), false, nil
 }
 
-// load computes an answer and stores it when it may be kept.
-func (s *Store) load(key string, snapshot []version, ttl time.Duration, load func() (*Answer, error)) (*Answer, error) {
+// load computes an answer and stores it when it may be kept: with the
+// counters of the records it lists instead of its listed collection's
+// (listed), when it says which.
+func (s *Store) load(key string, snapshot []version, listed string, ttl time.Duration, load func() (*Answer, error)) (*Answer, error) {
 	s.loads.Add(1)
 	loaded, err := load()
 	if err != nil {
 		return nil, err
 	}
-	if loaded.Status == http.StatusOK && !loaded.keepOut && ttl > 0 && unchanged(snapshot) {
-		loaded.versions, loaded.ttl = snapshot, ttl
+	if loaded.Status != http.StatusOK || loaded.keepOut || ttl <= 0 {
+		return loaded, nil
+	}
+	kept, ok := snapshot, unchanged(snapshot)
+	if listed != "" && loaded.Listed != nil && ok {
+		kept, ok = s.versions.listedSnapshot(snapshot, listed, loaded.Listed)
+	}
+	if ok {
+		loaded.versions, loaded.ttl = kept, ttl
 		s.answers.Set(key, loaded)
 	}
 	return loaded, nil

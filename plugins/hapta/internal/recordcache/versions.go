@@ -3,8 +3,12 @@
 //
 // Every record write bumps version counters: of the record, of its
 // collection, and a global one (for view collections, whose sources are not
-// tracked); a change of any collection's schema or rules bumps an epoch that
-// every answer depends on. An
+// tracked); a create or delete also bumps its collection's membership, and
+// an update the counters of the fields it changed. A list that only reads
+// some fields of a collection (in its filter, sort or rules) depends on the
+// collection's membership and those fields, and on the records it shows,
+// not on every write. A change of any collection's schema or rules bumps an
+// epoch that every answer depends on. An
 // answer is stored with the counters it depends on and their values, taken
 // before it was computed, and served only while every one of them is
 // unchanged. A sum would not do: after a rule change drops a dependency, a
@@ -23,10 +27,17 @@ import (
 	"sync/atomic"
 )
 
-// recordStripes bounds the memory of per-record versions: records share a
-// counter by hash, so a write may drop another record's answer, never keep
-// a stale one.
-const recordStripes = 1 << 16
+// recordStripes and fieldStripes bound the memory of per-record and
+// per-field versions: records (fields) share a counter by hash, so a write
+// may drop another answer, never keep a stale one.
+const (
+	recordStripes = 1 << 16
+	fieldStripes  = 1 << 12
+)
+
+// membership is the field name of a collection's membership counter, which
+// creates and deletes bump (no field has an empty name).
+const membership = ""
 
 // Versions counts the writes that cached answers depend on.
 type Versions struct {
@@ -35,6 +46,7 @@ type Versions struct {
 	anyWrite    atomic.Uint64
 	schemaEpoch atomic.Uint64
 	records     [recordStripes]atomic.Uint64
+	fields      [fieldStripes]atomic.Uint64
 	seed        maphash.Seed
 	bumps       atomic.Uint64 // invalidations, for the statistics
 }
@@ -63,10 +75,29 @@ func (v *Versions) record(collectionID, recordID string) *atomic.Uint64 {
 	return &v.records[maphash.String(v.seed, collectionID+"/"+recordID)%recordStripes]
 }
 
-// RecordWritten marks a record created, updated or deleted.
+// field is the counter of a field of a collection (membership: its
+// membership).
+func (v *Versions) field(collectionID, name string) *atomic.Uint64 {
+	return &v.fields[maphash.String(v.seed, collectionID+"/"+name)%fieldStripes]
+}
+
+// RecordWritten marks a record created or deleted, or updated in a way not
+// known field by field.
 func (v *Versions) RecordWritten(collectionID, recordID string) {
-	v.record(collectionID, recordID).Add(1)
+	v.RecordUpdated(collectionID, recordID, []string{membership})
+}
+
+// RecordUpdated marks a record updated in the named fields only. The
+// collection's counter moves first: a list reads the counters of the
+// records it shows after it is computed, then checks that counter (see
+// Store.load), so a write whose record counter it read is one whose
+// collection counter it sees too.
+func (v *Versions) RecordUpdated(collectionID, recordID string, fields []string) {
 	v.collection(collectionID).Add(1)
+	for _, name := range fields {
+		v.field(collectionID, name).Add(1)
+	}
+	v.record(collectionID, recordID).Add(1)
 	v.anyWrite.Add(1)
 	v.bumps.Add(1)
 }
@@ -89,8 +120,21 @@ type Deps struct {
 	// while the answer is computed, voids the answer
 	Epoch       uint64
 	Collections []string // ids of collections whose any write matters
-	Record      *RecordRef
-	AnyWrite    bool // any write anywhere matters (view collections)
+	// Reads are collections (none of Collections) of which only the
+	// membership and some fields matter: what a filter, sort or rule reads
+	Reads    []FieldReads
+	Record   *RecordRef
+	AnyWrite bool // any write anywhere matters (view collections)
+	// Listed is the id of the collection a list shows records of, when
+	// it is one of Reads: the answer then depends on the records it
+	// shows (their ids read from it) instead of every write of it
+	Listed string
+}
+
+// FieldReads are the fields of a collection an answer reads.
+type FieldReads struct {
+	CollectionID string
+	Fields       []string
 }
 
 // RecordRef is one record an answer is computed from.
@@ -102,13 +146,20 @@ type version struct {
 	value   uint64
 }
 
-// snapshot reads the counters deps name.
+// snapshot reads the counters deps name. The counter of the Listed
+// collection comes last, for listedSnapshot to replace.
 func (v *Versions) snapshot(deps Deps) []version {
-	snapshot := make([]version, 0, len(deps.Collections)+3)
+	snapshot := make([]version, 0, len(deps.Collections)+4)
 	read := func(counter *atomic.Uint64) { snapshot = append(snapshot, version{counter, counter.Load()}) }
 	snapshot = append(snapshot, version{&v.schemaEpoch, deps.Epoch})
 	for _, id := range deps.Collections {
 		read(v.collection(id))
+	}
+	for _, reads := range deps.Reads {
+		read(v.field(reads.CollectionID, membership))
+		for _, name := range reads.Fields {
+			read(v.field(reads.CollectionID, name))
+		}
 	}
 	if deps.Record != nil {
 		read(v.record(deps.Record.CollectionID, deps.Record.ID))
@@ -116,7 +167,25 @@ func (v *Versions) snapshot(deps Deps) []version {
 	if deps.AnyWrite {
 		read(&v.anyWrite)
 	}
+	if deps.Listed != "" {
+		read(v.collection(deps.Listed))
+	}
 	return snapshot
+}
+
+// listedSnapshot is the snapshot a list of the Listed collection is kept
+// with once computed: the counters of the records it shows (ids) instead
+// of the collection's. It is read after the answer was computed, so it is
+// good only while the collection's counter has not moved since snapshot was
+// taken: RecordUpdated moves that one first. ok is false when it has.
+func (v *Versions) listedSnapshot(snapshot []version, collectionID string, ids []string) (kept []version, ok bool) {
+	kept = make([]version, len(snapshot)-1, len(snapshot)-1+len(ids))
+	copy(kept, snapshot)
+	for _, id := range ids {
+		counter := v.record(collectionID, id)
+		kept = append(kept, version{counter, counter.Load()})
+	}
+	return kept, unchanged(snapshot)
 }
 
 // unchanged tells whether no counter of a snapshot has moved since.
