@@ -51,8 +51,15 @@ bench-js-routes:
 bench-writes: build
 	go run ./cmd/writebench -binary ./$(BINARY) -write docs/benchmarks.md
 
-## bench-cache: the built binary with and without the record cache, over loopback HTTP
+## bench-cache: the built binary without and with the record cache, and
+## without it behind nginx's 1-second microcache, over loopback HTTP; nginx
+## is installed with apt-get when it is missing (as root; otherwise install
+## it yourself)
 bench-cache: build
+	@command -v nginx >/dev/null || /usr/sbin/nginx -v 2>/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; } || \
+		{ echo "The benchmark needs nginx: apt-get install nginx-light"; exit 1; }
 	go run ./cmd/cachebench -binary ./$(BINARY) -write docs/benchmarks.md
 
 ## bench-clover: a Clover token checked offline against an introspection round trip

@@ -135,6 +135,10 @@ func WriteSection(path, name, table string) error {
 	return os.WriteFile(path, []byte(text), 0o644)
 }
 
+// FreePort is a loopback TCP port free at the time of the call, for another
+// server a benchmark runs (such as a proxy before a Server).
+func FreePort() (int, error) { return freePort() }
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
