@@ -35,7 +35,7 @@ func Start(binary string, config map[string]any, clients int) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -135,11 +135,9 @@ func WriteSection(path, name, table string) error {
 	return os.WriteFile(path, []byte(text), 0o644)
 }
 
-// FreePort is a loopback TCP port free at the time of the call, for another
-// server a benchmark runs (such as a proxy before a Server).
-func FreePort() (int, error) { return freePort() }
-
-func freePort() (int, error) {
+// FreePort is a loopback TCP port free at the time of the call, for a
+// Server or another server a benchmark runs (such as a proxy before it).
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
