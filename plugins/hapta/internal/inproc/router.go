@@ -68,7 +68,8 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 // Call sends method path with a JSON body (nil for none) as auth (nil for
 // anonymous), from the client at remoteAddr with header (its credentials
-// and body framing left out), and returns PocketBase's answer.
+// and body framing, content codings and conditions left out), and returns
+// PocketBase's answer.
 func (r *Router) Call(remoteAddr string, header http.Header, auth *core.Record, method, path string, body any) (int, []byte, error) {
 	return r.CallContext(context.Background(), remoteAddr, header, auth, method, path, body)
 }
@@ -101,7 +102,9 @@ func (r *Router) Send(ctx context.Context, remoteAddr string, header http.Header
 	}
 	for name, values := range header {
 		switch http.CanonicalHeaderKey(name) {
-		case "Authorization", "Cookie", "Content-Type", "Content-Length", "Transfer-Encoding":
+		case "Authorization", "Cookie", "Content-Type", "Content-Length", "Transfer-Encoding",
+			// the caller wants the JSON itself, not a 304 or gzip
+			"Accept-Encoding", "If-None-Match", "If-Modified-Since":
 			continue
 		}
 		req.Header[name] = values

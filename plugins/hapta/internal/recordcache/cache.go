@@ -136,12 +136,12 @@ func (c *Cache) Middleware(internal bool) *hook.Handler[*core.RequestEvent] {
 			if !ok || !(policy.HTTP || internal) {
 				return e.Next()
 			}
-			return c.serve(e, epoch, collection, e.Request.PathValue("id"), policy)
+			return c.serve(e, epoch, collection, e.Request.PathValue("id"), policy, internal)
 		},
 	}
 }
 
-func (c *Cache) serve(e *core.RequestEvent, epoch uint64, collection *core.Collection, recordID string, policy Policy) error {
+func (c *Cache) serve(e *core.RequestEvent, epoch uint64, collection *core.Collection, recordID string, policy Policy, internal bool) error {
 	if c.readHooksBound() {
 		return c.bypass(e, BypassReadHooks)
 	}
@@ -166,13 +166,18 @@ func (c *Cache) serve(e *core.RequestEvent, epoch uint64, collection *core.Colle
 	}
 	// the raw query, as sent: another order of the same parameters is
 	// another key, never a wrong answer
-	key := e.Request.URL.Path + "?" + rawQuery + "#" + identity(e.Auth, plan)
+	key := Key{Path: e.Request.URL.Path, Query: rawQuery}
+	key.CallerKind, key.CallerID = identity(e.Auth, plan)
 	loaded := false
 	answer, hit, err := c.store.Get(key, plan.deps, c.ttl(collection, policy), func() (*Answer, error) {
 		loaded = true
 		answer, err := capture(e)
-		if err != nil || recordID != "" {
-			return answer, err
+		if err != nil {
+			return nil, err
+		}
+		answer.prepare()
+		if recordID != "" {
+			return answer, nil
 		}
 		if mayThrottleEmptyList(e, collection) && !bytes.Contains(answer.Body, []byte(`"items":[{`)) {
 			answer.keepOut = true // PocketBase throttles repeated empty filtered lists
@@ -192,15 +197,29 @@ func (c *Cache) serve(e *core.RequestEvent, epoch uint64, collection *core.Colle
 			return err
 		}
 	}
+	if internal {
+		// hapta's own reads want the JSON itself
+		return writeIdentity(e, answer, hit)
+	}
+	return answer.write(e.Response, e.Request, cacheHeader(hit), e.Auth != nil)
+}
+
+// the values of Header, shared by the answers written
+var hitHeader, missHeader = []string{"HIT"}, []string{"MISS"}
+
+func cacheHeader(hit bool) []string {
+	if hit {
+		return hitHeader
+	}
+	return missHeader
+}
+
+func writeIdentity(e *core.RequestEvent, answer *Answer, hit bool) error {
 	header := e.Response.Header()
 	header.Set("Content-Type", answer.ContentType)
-	if hit {
-		header.Set(Header, "HIT")
-	} else {
-		header.Set(Header, "MISS")
-	}
+	header[Header] = cacheHeader(hit)
 	e.Response.WriteHeader(answer.Status)
-	_, err = e.Response.Write(answer.Body)
+	_, err := e.Response.Write(answer.Body)
 	return err
 }
 
@@ -233,19 +252,20 @@ func mayThrottleEmptyList(e *core.RequestEvent, collection *core.Collection) boo
 		e.Request.URL.Query().Get("filter") != ""
 }
 
-// identity is the caller's part of the key.
-func identity(auth *core.Record, plan readPlan) string {
+// identity is the caller's part of the key: its kind, and its id when the
+// answer is the caller's own.
+func identity(auth *core.Record, plan readPlan) (kind, id string) {
 	switch {
 	case auth == nil && (plan.readsAuth || plan.perCaller):
-		return "anonymous"
+		return "anonymous", ""
 	case auth == nil:
-		return "anyone"
+		return "anyone", ""
 	case plan.readsAuth, plan.perCaller && !auth.IsSuperuser():
-		return auth.Collection().Id + "/" + auth.Id
+		return auth.Collection().Id, auth.Id
 	case auth.IsSuperuser():
-		return "superuser" // rules do not apply to superusers
+		return "superuser", "" // rules do not apply to superusers
 	}
-	return "anyone"
+	return "anyone", ""
 }
 
 // PocketBase's record list and view routes. An application's own route

@@ -2,8 +2,6 @@ package recordcache
 
 import (
 	"net/url"
-	"strconv"
-	"strings"
 
 	"github.com/maypok86/otter/v2"
 	"github.com/pocketbase/pocketbase/core"
@@ -16,7 +14,17 @@ import (
 // the record id is added after. Any change of a collection starts a new
 // schema epoch, and new plans.
 type planMemo struct {
-	plans *otter.Cache[string, readPlan]
+	plans *otter.Cache[planKey, readPlan]
+}
+
+// planKey names a plan; its strings are the request's and the app's own,
+// so making one allocates nothing.
+type planKey struct {
+	schemaEpoch  uint64
+	collectionID string
+	view         bool
+	rawQuery     string
+	callerKind   string // "anonymous", "superuser", or the caller's collection id
 }
 
 const (
@@ -28,10 +36,10 @@ const (
 )
 
 func newPlanMemo() planMemo {
-	return planMemo{plans: otter.Must(&otter.Options[string, readPlan]{
+	return planMemo{plans: otter.Must(&otter.Options[planKey, readPlan]{
 		MaximumWeight: planMemoBytes,
-		Weigher: func(key string, plan readPlan) uint32 {
-			weight := len(key) + 64 + 48*len(plan.deps.Collections)
+		Weigher: func(key planKey, plan readPlan) uint32 {
+			weight := len(key.rawQuery) + 96 + 48*len(plan.deps.Collections)
 			for _, reads := range plan.deps.Reads {
 				weight += 48 + 32*len(reads.Fields)
 			}
@@ -51,7 +59,7 @@ func (m planMemo) get(app core.App, schemaEpoch uint64, collection *core.Collect
 		}
 	}
 	view := recordID != ""
-	key := strings.Join([]string{strconv.FormatUint(schemaEpoch, 10), collection.Id, strconv.FormatBool(view), rawQuery, callerKind}, "\x00")
+	key := planKey{schemaEpoch, collection.Id, view, rawQuery, callerKind}
 
 	plan, ok := m.plans.GetIfPresent(key)
 	if !ok {
@@ -63,7 +71,7 @@ func (m planMemo) get(app core.App, schemaEpoch uint64, collection *core.Collect
 		}
 	}
 	if view {
-		plan.deps.Record = &RecordRef{CollectionID: collection.Id, ID: recordID}
+		plan.deps.Record = RecordRef{CollectionID: collection.Id, ID: recordID}
 	}
 	return plan
 }

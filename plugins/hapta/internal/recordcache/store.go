@@ -16,6 +16,10 @@ type Answer struct {
 	ContentType string
 	Body        []byte
 
+	// ready to write (see prepare)
+	contentType    []string
+	identity, gzip representation
+
 	// Listed are the ids of the records a list shows, when known: it is
 	// kept valid across writes of other records (see Deps.Listed)
 	Listed []string
@@ -25,13 +29,29 @@ type Answer struct {
 	keepOut  bool // served once, never stored
 }
 
-// entryOverhead approximates the bytes an entry costs beyond its key and body.
-const entryOverhead = 96
+// entryOverhead approximates the bytes an entry costs beyond its key,
+// bodies and versions, and versionBytes the bytes of a version.
+const (
+	entryOverhead = 160
+	versionBytes  = 16
+)
+
+// Key names an answer: a request's path and query, and the caller when
+// the answer depends on it. Its parts are the request's own strings, so
+// making one allocates nothing.
+type Key struct {
+	Path, Query string
+	// CallerKind is "anyone", "anonymous", "superuser", or the caller's
+	// collection id, with its id in CallerID
+	CallerKind, CallerID string
+}
+
+func (k Key) size() int { return len(k.Path) + len(k.Query) + len(k.CallerKind) + len(k.CallerID) }
 
 // Store is a bounded cache of answers, validated against Versions.
 type Store struct {
 	versions *Versions
-	answers  *otter.Cache[string, *Answer]
+	answers  *otter.Cache[Key, *Answer]
 	flights  singleflight.Group
 
 	hits, misses, loads, evictions atomic.Uint64
@@ -41,15 +61,15 @@ type Store struct {
 // evicting by otter's W-TinyLFU policy, each for its own TTL.
 func NewStore(versions *Versions, maxBytes uint64) *Store {
 	s := &Store{versions: versions}
-	s.answers = otter.Must(&otter.Options[string, *Answer]{
+	s.answers = otter.Must(&otter.Options[Key, *Answer]{
 		MaximumWeight: maxBytes,
-		Weigher: func(key string, a *Answer) uint32 {
-			return uint32(min(len(key)+len(a.Body)+entryOverhead, 1<<31))
+		Weigher: func(key Key, a *Answer) uint32 {
+			return uint32(min(key.size()+len(a.Body)+len(a.gzip.body)+entryOverhead+versionBytes*len(a.versions), 1<<31))
 		},
-		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *Answer]) time.Duration {
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[Key, *Answer]) time.Duration {
 			return e.Value.ttl
 		}),
-		OnDeletion: func(e otter.DeletionEvent[string, *Answer]) {
+		OnDeletion: func(e otter.DeletionEvent[Key, *Answer]) {
 			if e.WasEvicted() {
 				s.evictions.Add(1)
 			}
@@ -65,7 +85,7 @@ func NewStore(versions *Versions, maxBytes uint64) *Store {
 // one load, but not its failure: the load of another request may fail for
 // reasons of its own (its rate limit), so each waiting request then loads
 // by itself.
-func (s *Store) Get(key string, deps Deps, ttl time.Duration, load func() (*Answer, error)) (answer *Answer, hit bool, err error) {
+func (s *Store) Get(key Key, deps Deps, ttl time.Duration, load func() (*Answer, error)) (answer *Answer, hit bool, err error) {
 	if stored, ok := s.answers.GetIfPresent(key); ok && unchanged(stored.versions) {
 		s.hits.Add(1)
 		return stored, true, nil
@@ -91,7 +111,7 @@ func (s *Store) Get(key string, deps Deps, ttl time.Duration, load func() (*Answ
 // load computes an answer and stores it when it may be kept: with the
 // counters of the records it lists instead of its listed collection's
 // (listed), when it says which.
-func (s *Store) load(key string, snapshot []version, listed string, ttl time.Duration, load func() (*Answer, error)) (*Answer, error) {
+func (s *Store) load(key Key, snapshot []version, listed string, ttl time.Duration, load func() (*Answer, error)) (*Answer, error) {
 	s.loads.Add(1)
 	loaded, err := load()
 	if err != nil {

@@ -32,12 +32,12 @@ func TestAnswersExpireAfterTheirTTL(t *testing.T) {
 	t.Parallel()
 	store := NewStore(NewVersions(), 1<<20)
 	load := func() (*Answer, error) { return &Answer{Status: 200, Body: []byte("x")}, nil }
-	store.Get("k", Deps{}, time.Second, load)
-	if _, hit, _ := store.Get("k", Deps{}, time.Second, load); !hit {
+	store.Get(Key{Path: "k"}, Deps{}, time.Second, load)
+	if _, hit, _ := store.Get(Key{Path: "k"}, Deps{}, time.Second, load); !hit {
 		t.Fatal("not cached")
 	}
 	time.Sleep(1100 * time.Millisecond)
-	if _, hit, _ := store.Get("k", Deps{}, time.Second, load); hit {
+	if _, hit, _ := store.Get(Key{Path: "k"}, Deps{}, time.Second, load); hit {
 		t.Fatal("served after its TTL")
 	}
 }

@@ -123,8 +123,8 @@ type Deps struct {
 	// Reads are collections (none of Collections) of which only the
 	// membership and some fields matter: what a filter, sort or rule reads
 	Reads    []FieldReads
-	Record   *RecordRef
-	AnyWrite bool // any write anywhere matters (view collections)
+	Record   RecordRef // none when its ID is ""
+	AnyWrite bool      // any write anywhere matters (view collections)
 	// Listed is the id of the collection a list shows records of, when
 	// it is one of Reads: the answer then depends on the records it
 	// shows (their ids read from it) instead of every write of it
@@ -161,7 +161,7 @@ func (v *Versions) snapshot(deps Deps) []version {
 			read(v.field(reads.CollectionID, name))
 		}
 	}
-	if deps.Record != nil {
+	if deps.Record.ID != "" {
 		read(v.record(deps.Record.CollectionID, deps.Record.ID))
 	}
 	if deps.AnyWrite {
@@ -199,10 +199,12 @@ func unchanged(snapshot []version) bool {
 }
 
 // flightKey names a load of key at the snapshot's values.
-func flightKey(key string, snapshot []version) string {
-	buffer := make([]byte, 0, len(key)+1+8*len(snapshot))
-	buffer = append(buffer, key...)
-	buffer = append(buffer, 0)
+func flightKey(key Key, snapshot []version) string {
+	buffer := make([]byte, 0, key.size()+4+8*len(snapshot))
+	for _, part := range []string{key.Path, key.Query, key.CallerKind, key.CallerID} {
+		buffer = append(buffer, part...)
+		buffer = append(buffer, 0)
+	}
 	for _, read := range snapshot {
 		buffer = binary.LittleEndian.AppendUint64(buffer, read.value)
 	}
