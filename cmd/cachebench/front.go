@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/postr-inc/hapta/internal/benchserver"
 )
@@ -30,11 +32,14 @@ type front struct {
 	admin   string // the superuser's token, for writes
 	reader  string // a signed-in regular user's token, for the (user) reads
 	postIDs []string
+	pprof   string // the server's profiles (http://127.0.0.1:port), when served
 }
 
 // startFronts runs and seeds a server per column, the cached one with the
 // HTTP cache of the posts, and nginx before the third; stop ends them all.
-func startFronts(binary, nginx string, client *http.Client, concurrency int) ([]*front, func(), error) {
+// With profile, the cached server serves its profiles (a binary built with
+// -tags pprof).
+func startFronts(binary, nginx string, client *http.Client, concurrency int, profile bool) ([]*front, func(), error) {
 	var stops []func()
 	stop := func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -43,7 +48,7 @@ func startFronts(binary, nginx string, client *http.Client, concurrency int) ([]
 	}
 	var fronts []*front
 	for _, name := range columns {
-		f, stopOne, err := startFront(name, binary, nginx, client, concurrency)
+		f, stopOne, err := startFront(name, binary, nginx, client, concurrency, profile && name == "cached")
 		if err != nil {
 			stop()
 			return nil, nil, fmt.Errorf("%s: %w", name, err)
@@ -54,16 +59,27 @@ func startFronts(binary, nginx string, client *http.Client, concurrency int) ([]
 	return fronts, stop, nil
 }
 
-func startFront(name, binary, nginx string, client *http.Client, concurrency int) (*front, func(), error) {
+func startFront(name, binary, nginx string, client *http.Client, concurrency int, profile bool) (*front, func(), error) {
 	config := map[string]any{"logLevel": "error", "ADMIN_EMAIL": adminEmail, "ADMIN_PASSWORD": adminPassword}
 	if name == "cached" {
 		config["cache"] = map[string]any{"collections": map[string]any{"posts": map[string]any{"http": true}}}
 	}
-	server, err := benchserver.Start(binary, config, concurrency)
+	var env []string
+	pprof := ""
+	if profile {
+		port, err := benchserver.FreePort()
+		if err != nil {
+			return nil, nil, err
+		}
+		pprof = "127.0.0.1:" + strconv.Itoa(port)
+		env = append(env, "HAPTA_PPROF="+pprof)
+		pprof = "http://" + pprof
+	}
+	server, err := benchserver.Start(binary, config, concurrency, env...)
 	if err != nil {
 		return nil, nil, err
 	}
-	f := &front{name: name, base: server.Base, client: client}
+	f := &front{name: name, base: server.Base, client: client, pprof: pprof}
 	if err := f.seed(server, concurrency); err != nil {
 		server.Stop()
 		return nil, nil, err
@@ -176,4 +192,27 @@ func (f *front) fetch(path string, out any) error {
 		return err
 	}
 	return json.Unmarshal(body.Bytes(), out)
+}
+
+// profileCPU writes the server's CPU profile over the next duration (whole
+// seconds, at least one) to file.
+func (f *front) profileCPU(file string, duration time.Duration) error {
+	seconds := max(1, int(duration.Seconds()))
+	res, err := http.Get(f.pprof + "/debug/pprof/profile?seconds=" + strconv.Itoa(seconds))
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("the CPU profile: %s", res.Status)
+	}
+	out, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, res.Body); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

@@ -45,9 +45,10 @@ func main() {
 	rounds := flag.Int("rounds", 4, "rounds per workload, the three fronts taking turns")
 	concurrency := flag.Int("concurrency", 8, "concurrent clients")
 	write := flag.String("write", "", "a Markdown file whose cachebench section gets the tables")
+	profile := flag.String("profile", "", "a file for the cached server's CPU profile during its first round of the list workload (the binary built with -tags pprof)")
 	flag.Parse()
 
-	table, err := benchmark(*binary, *nginx, *duration, *rounds, *concurrency)
+	table, err := benchmark(*binary, *nginx, *duration, *rounds, *concurrency, *profile)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func defaultNginx() string {
 
 // benchmark runs the fronts, the workloads and the freshness trials, and
 // returns the Markdown tables.
-func benchmark(binary, nginx string, duration time.Duration, rounds, concurrency int) (string, error) {
+func benchmark(binary, nginx string, duration time.Duration, rounds, concurrency int, profile string) (string, error) {
 	absolute, err := filepath.Abs(binary)
 	if err != nil {
 		return "", err
@@ -81,7 +82,7 @@ func benchmark(binary, nginx string, duration time.Duration, rounds, concurrency
 	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
 		DisableCompression: true, MaxIdleConnsPerHost: 2 * concurrency,
 	}}
-	fronts, stop, err := startFronts(absolute, nginx, client, concurrency)
+	fronts, stop, err := startFronts(absolute, nginx, client, concurrency, profile != "")
 	if err != nil {
 		return "", err
 	}
@@ -99,7 +100,16 @@ func benchmark(binary, nginx string, duration time.Duration, rounds, concurrency
 			// logs in the background after its turn, slowing the next one
 			for i := range fronts {
 				f := fronts[(round+i)%len(fronts)]
+				profiled := make(chan error, 1)
+				if f.pprof != "" && w.name == "list" && round == 0 {
+					go func() { profiled <- f.profileCPU(profile, duration) }()
+				} else {
+					profiled <- nil
+				}
 				s, err := run(w.op(f), duration, concurrency)
+				if profileErr := <-profiled; err == nil {
+					err = profileErr
+				}
 				if err != nil {
 					return "", fmt.Errorf("%s, %s: %w", w.name, f.name, err)
 				}

@@ -29,8 +29,9 @@ type Server struct {
 
 // Start runs binary serve with config as hapta-config.json (its port set
 // here) and waits until it answers; clients is how many concurrent callers
-// its HTTP client keeps connections for.
-func Start(binary string, config map[string]any, clients int) (*Server, error) {
+// its HTTP client keeps connections for, env variables added to its
+// environment (HAPTA_PPROF, say).
+func Start(binary string, config map[string]any, clients int, env ...string) (*Server, error) {
 	dir, err := os.MkdirTemp("", "hapta-bench")
 	if err != nil {
 		return nil, err
@@ -46,6 +47,7 @@ func Start(binary string, config map[string]any, clients int) (*Server, error) {
 	}
 	cmd := exec.Command(binary, "serve", "--dir", filepath.Join(dir, "pb_data"), "--dev=false")
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -98,28 +98,29 @@ func (c *Context) discardUnsaved(logger *slog.Logger) {
 // request (built by hand, as in a unit test of a handler).
 var ErrNoRequest = errors.New("hapta: the Context has no request to answer; hapta builds it for Handle and NewHTTPHandler")
 
-// JSON answers with status and v encoded as JSON.
+// JSON answers with status and v encoded as JSON. A 200 answer to GET
+// carries an ETag, and a client that has it gets 304 Not Modified.
 func (c *Context) JSON(status int, v any) error {
 	if c.Event == nil {
 		return ErrNoRequest
 	}
-	return c.Event.JSON(status, v)
+	return answerRevalidated(c.Event, status, func() error { return writeStableJSON(c.Event, status, v) })
 }
 
-// HTML answers with status and an HTML document.
+// HTML answers with status and an HTML document, revalidated as JSON's.
 func (c *Context) HTML(status int, html string) error {
 	if c.Event == nil {
 		return ErrNoRequest
 	}
-	return c.Event.HTML(status, html)
+	return answerRevalidated(c.Event, status, func() error { return c.Event.HTML(status, html) })
 }
 
-// Text answers with status and plain text.
+// Text answers with status and plain text, revalidated as JSON's.
 func (c *Context) Text(status int, text string) error {
 	if c.Event == nil {
 		return ErrNoRequest
 	}
-	return c.Event.String(status, text)
+	return answerRevalidated(c.Event, status, func() error { return c.Event.String(status, text) })
 }
 
 // NoContent answers with status and no body.

@@ -1,0 +1,21 @@
+//go:build pprof
+
+// A binary built with -tags pprof serves Go's profiles on the loopback
+// address in HAPTA_PPROF (say 127.0.0.1:6060), for the load benchmarks'
+// profiles; the distribution itself never includes them.
+package main
+
+import (
+	"log"
+	"net/http"
+	_ "net/http/pprof"
+	"os"
+)
+
+func init() {
+	address := os.Getenv("HAPTA_PPROF")
+	if address == "" {
+		return
+	}
+	go func() { log.Println(http.ListenAndServe(address, nil)) }()
+}
