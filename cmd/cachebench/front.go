@@ -72,7 +72,7 @@ func startFront(name, binary, nginx string, client *http.Client, concurrency int
 			return nil, nil, err
 		}
 		pprof = "127.0.0.1:" + strconv.Itoa(port)
-		env = append(env, "HAPTA_PPROF="+pprof)
+		env = append(env, "PPROF_LISTEN="+pprof)
 		pprof = "http://" + pprof
 	}
 	server, err := benchserver.Start(binary, config, concurrency, env...)

@@ -45,10 +45,11 @@ func main() {
 	rounds := flag.Int("rounds", 4, "rounds per workload, the three fronts taking turns")
 	concurrency := flag.Int("concurrency", 8, "concurrent clients")
 	write := flag.String("write", "", "a Markdown file whose cachebench section gets the tables")
-	profile := flag.String("profile", "", "a file for the cached server's CPU profile during its first round of the list workload (the binary built with -tags pprof)")
+	profile := flag.String("profile", "", "a file for the cached server's CPU profile during its first round of -profile-workload (the binary built with -tags pprof)")
+	profiled := flag.String("profile-workload", "list", "the workload -profile profiles")
 	flag.Parse()
 
-	table, err := benchmark(*binary, *nginx, *duration, *rounds, *concurrency, *profile)
+	table, err := benchmark(*binary, *nginx, *duration, *rounds, *concurrency, *profile, *profiled)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func defaultNginx() string {
 
 // benchmark runs the fronts, the workloads and the freshness trials, and
 // returns the Markdown tables.
-func benchmark(binary, nginx string, duration time.Duration, rounds, concurrency int, profile string) (string, error) {
+func benchmark(binary, nginx string, duration time.Duration, rounds, concurrency int, profile, profiled string) (string, error) {
 	absolute, err := filepath.Abs(binary)
 	if err != nil {
 		return "", err
@@ -95,19 +96,24 @@ func benchmark(binary, nginx string, duration time.Duration, rounds, concurrency
 		for _, f := range fronts {
 			all[f.name] = &samples{}
 		}
+		for _, f := range fronts {
+			if err := f.warm(); err != nil {
+				return "", fmt.Errorf("warming %s: %w", f.name, err)
+			}
+		}
 		for round := 0; round < rounds; round++ {
 			// who goes first rotates: a server keeps writing its request
 			// logs in the background after its turn, slowing the next one
 			for i := range fronts {
 				f := fronts[(round+i)%len(fronts)]
-				profiled := make(chan error, 1)
-				if f.pprof != "" && w.name == "list" && round == 0 {
-					go func() { profiled <- f.profileCPU(profile, duration) }()
+				profiling := make(chan error, 1)
+				if f.pprof != "" && w.name == profiled && round == 0 {
+					go func() { profiling <- f.profileCPU(profile, duration) }()
 				} else {
-					profiled <- nil
+					profiling <- nil
 				}
 				s, err := run(w.op(f), duration, concurrency)
-				if profileErr := <-profiled; err == nil {
+				if profileErr := <-profiling; err == nil {
 					err = profileErr
 				}
 				if err != nil {

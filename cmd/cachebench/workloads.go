@@ -59,6 +59,25 @@ func (f *front) reads(path func(*rand.Rand) string, token string, gzip bool) op 
 	}
 }
 
+// warm reads every list page and every post once, as clients of a server
+// that has run for a while have: the rounds measure the steady state, not
+// the first reads after a start or the writes of the previous workload.
+func (f *front) warm() error {
+	paths := make([]string, 0, 10+len(f.postIDs))
+	for page := 1; page <= 10; page++ {
+		paths = append(paths, listPage(page))
+	}
+	for _, id := range f.postIDs {
+		paths = append(paths, "/api/collections/posts/records/"+id)
+	}
+	for _, path := range paths {
+		if _, _, err := f.send(f.request("GET", path, "", nil), io.Discard); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // listEncoding reads the first list page asking for gzip, checks that the
 // answer, decompressed if it is compressed, is JSON, and returns its
 // Content-Encoding ("identity" for none).

@@ -16,7 +16,8 @@ const CacheStatsPath = "/api/hapta/cache/stats"
 // when PocketBase answered the request itself.
 const CacheHeader = recordcache.Header
 
-// serveCache adds the HTTP cache of PocketBase's record endpoints and the
+// serveCache adds the HTTP cache of PocketBase's record endpoints, the
+// verified auth tokens kept when any collection is cached, and the
 // statistics route. A configured collection that does not exist (renamed
 // or deleted in the admin UI) is only a warning: its entry applies once a
 // collection of that name exists, in any letter case.
@@ -27,6 +28,10 @@ func (p *plugin) serveCache(se *core.ServeEvent) error {
 		}
 	}
 	se.Router.Bind(p.cache.Middleware(false))
+	if len(p.settings.Cache.Collections) > 0 {
+		// in place of PocketBase's token loader (same id)
+		se.Router.Bind(p.cache.AuthTokens().Middleware())
+	}
 	Handle(se, "GET "+CacheStatsPath, func(ctx *Context, _ struct{}) error {
 		return ctx.JSON(http.StatusOK, p.cache.Stats())
 	}, RequireSuperuser(), Summary("The record cache's statistics"), Tags("hapta"))

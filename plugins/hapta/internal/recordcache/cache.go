@@ -57,6 +57,7 @@ type Cache struct {
 	store    *Store
 	ttls     *DynamicTTL
 	plans    planMemo
+	tokens   *AuthTokens
 	limits   rateLimits
 	bypasses sync.Map // reason -> *atomic.Uint64
 	// readHooks are the app's read hooks, taken once (each call of
@@ -87,9 +88,14 @@ func New(app core.App, config Config) *Cache {
 		c.policies[strings.ToLower(name)] = policy
 	}
 	c.store = NewStore(c.versions, config.MaxBytes)
+	c.tokens = newAuthTokens(c.versions, config.MaxTTL)
 	c.versions.BindTo(app, c.ttls)
 	return c
 }
+
+// AuthTokens keeps the records of verified auth tokens, as long as the
+// versions allow (see AuthTokens).
+func (c *Cache) AuthTokens() *AuthTokens { return c.tokens }
 
 // Stats are the cache's counters.
 func (c *Cache) Stats() Stats {
