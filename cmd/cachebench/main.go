@@ -9,9 +9,11 @@
 //     recommends (pocketbase/pocketbase#2850).
 //
 // It seeds 1,000 posts and a signed-in reader in each of the three servers,
-// drives them in turns with the same workloads (health, anonymous and
-// signed-in reads, 5% writes, gzip), then counts the reads right after a
-// write that still show the old title. It prints requests per second, p50
+// and before each workload reads every list page and post once through each
+// front (the steady state of a server that has run a while), drives them in
+// turns with the same workloads (health, anonymous and signed-in reads, 5%
+// writes, gzip), then counts the reads right after a write that still show
+// the old title. It prints requests per second, p50
 // and p99 latency, bytes per answer, the ratios and the stale reads as
 // Markdown tables, which -write puts into a Markdown file between the lines
 // <!-- cachebench:begin --> and <!-- cachebench:end -->.
@@ -20,6 +22,13 @@
 // it is missing, builds the binary and writes docs/benchmarks.md:
 //
 //	make bench-cache
+//
+// -profile writes the cached server's CPU profile during the first round of
+// a workload, from a binary built with -tags pprof:
+//
+//	go build -tags pprof -o pocketbase-pprof .
+//	go run ./cmd/cachebench -binary ./pocketbase-pprof -profile list.pprof -profile-workload list
+//	go tool pprof -top pocketbase-pprof list.pprof
 package main
 
 import (

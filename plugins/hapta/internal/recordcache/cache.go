@@ -112,7 +112,7 @@ func (c *Cache) ttl(collection *core.Collection, policy Policy) time.Duration {
 	if policy.TTL > 0 {
 		return policy.TTL
 	}
-	return c.ttls.TTL(collection.Id)
+	return c.ttls.TTL(collection.Id, time.Now())
 }
 
 // Middleware serves PocketBase's GET /api/collections/{c}/records and
@@ -175,7 +175,8 @@ func (c *Cache) serve(e *core.RequestEvent, epoch uint64, collection *core.Colle
 	key := Key{Path: e.Request.URL.Path, Query: rawQuery}
 	key.CallerKind, key.CallerID = identity(e.Auth, plan)
 	loaded := false
-	answer, hit, err := c.store.Get(key, plan.deps, c.ttl(collection, policy), func() (*Answer, error) {
+	ttl := func() time.Duration { return c.ttl(collection, policy) } // asked on a load only
+	answer, hit, err := c.store.Get(key, plan.deps, ttl, func() (*Answer, error) {
 		loaded = true
 		answer, err := capture(e)
 		if err != nil {

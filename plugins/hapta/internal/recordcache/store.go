@@ -85,7 +85,7 @@ func NewStore(versions *Versions, maxBytes uint64) *Store {
 // one load, but not its failure: the load of another request may fail for
 // reasons of its own (its rate limit), so each waiting request then loads
 // by itself.
-func (s *Store) Get(key Key, deps Deps, ttl time.Duration, load func() (*Answer, error)) (answer *Answer, hit bool, err error) {
+func (s *Store) Get(key Key, deps Deps, ttl func() time.Duration, load func() (*Answer, error)) (answer *Answer, hit bool, err error) {
 	if stored, ok := s.answers.GetIfPresent(key); ok && unchanged(stored.versions) {
 		s.hits.Add(1)
 		return stored, true, nil
@@ -111,13 +111,14 @@ func (s *Store) Get(key Key, deps Deps, ttl time.Duration, load func() (*Answer,
 // load computes an answer and stores it when it may be kept: with the
 // counters of the records it lists instead of its listed collection's
 // (listed), when it says which.
-func (s *Store) load(key Key, snapshot []version, listed string, ttl time.Duration, load func() (*Answer, error)) (*Answer, error) {
+func (s *Store) load(key Key, snapshot []version, listed string, ttl func() time.Duration, load func() (*Answer, error)) (*Answer, error) {
 	s.loads.Add(1)
 	loaded, err := load()
 	if err != nil {
 		return nil, err
 	}
-	if loaded.Status != http.StatusOK || loaded.keepOut || ttl <= 0 {
+	lifetime := ttl()
+	if loaded.Status != http.StatusOK || loaded.keepOut || lifetime <= 0 {
 		return loaded, nil
 	}
 	kept, ok := snapshot, unchanged(snapshot)
@@ -125,7 +126,7 @@ func (s *Store) load(key Key, snapshot []version, listed string, ttl time.Durati
 		kept, ok = s.versions.listedSnapshot(snapshot, listed, loaded.Listed)
 	}
 	if ok {
-		loaded.versions, loaded.ttl = kept, ttl
+		loaded.versions, loaded.ttl = kept, lifetime
 		s.answers.Set(key, loaded)
 	}
 	return loaded, nil

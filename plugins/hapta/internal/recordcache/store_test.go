@@ -62,10 +62,10 @@ func TestHitsUntilAWrite(t *testing.T) {
 	}
 	deps := Deps{Record: RecordRef{items.Id, record.Id}}
 
-	if _, hit, _ := store.Get(Key{Path: "item"}, deps, time.Minute, loadItem(app, record.Id)); hit {
+	if _, hit, _ := store.Get(Key{Path: "item"}, deps, fixed(time.Minute), loadItem(app, record.Id)); hit {
 		t.Fatal("first read hit")
 	}
-	answer, hit, _ := store.Get(Key{Path: "item"}, deps, time.Minute, loadItem(app, record.Id))
+	answer, hit, _ := store.Get(Key{Path: "item"}, deps, fixed(time.Minute), loadItem(app, record.Id))
 	if !hit || readN(t, answer) != 1 {
 		t.Fatalf("second read: hit %v n %d", hit, readN(t, answer))
 	}
@@ -74,7 +74,7 @@ func TestHitsUntilAWrite(t *testing.T) {
 	if err := app.Save(record); err != nil {
 		t.Fatal(err)
 	}
-	answer, hit, _ = store.Get(Key{Path: "item"}, deps, time.Minute, loadItem(app, record.Id))
+	answer, hit, _ = store.Get(Key{Path: "item"}, deps, fixed(time.Minute), loadItem(app, record.Id))
 	if hit || readN(t, answer) != 2 {
 		t.Fatalf("after a write: hit %v n %d", hit, readN(t, answer))
 	}
@@ -88,7 +88,7 @@ func TestHitsUntilAWrite(t *testing.T) {
 		}
 		return fmt.Errorf("roll back")
 	})
-	answer, hit, _ = store.Get(Key{Path: "item"}, deps, time.Minute, loadItem(app, record.Id))
+	answer, hit, _ = store.Get(Key{Path: "item"}, deps, fixed(time.Minute), loadItem(app, record.Id))
 	if !hit || readN(t, answer) != 2 {
 		t.Fatalf("after a rollback: hit %v n %d", hit, readN(t, answer))
 	}
@@ -98,15 +98,15 @@ func TestHitsUntilAWrite(t *testing.T) {
 	if err := app.Save(other); err != nil {
 		t.Fatal(err)
 	}
-	if _, hit, _ = store.Get(Key{Path: "item"}, deps, time.Minute, loadItem(app, record.Id)); !hit {
+	if _, hit, _ = store.Get(Key{Path: "item"}, deps, fixed(time.Minute), loadItem(app, record.Id)); !hit {
 		t.Fatal("a write to another record dropped the answer")
 	}
 	// but not a list of the collection
 	listDeps := Deps{Collections: []string{items.Id}}
-	store.Get(Key{Path: "list"}, listDeps, time.Minute, loadItem(app, record.Id))
+	store.Get(Key{Path: "list"}, listDeps, fixed(time.Minute), loadItem(app, record.Id))
 	other.Set("n", 5)
 	_ = app.Save(other)
-	if _, hit, _ = store.Get(Key{Path: "list"}, listDeps, time.Minute, loadItem(app, record.Id)); hit {
+	if _, hit, _ = store.Get(Key{Path: "list"}, listDeps, fixed(time.Minute), loadItem(app, record.Id)); hit {
 		t.Fatal("a list survived a write to its collection")
 	}
 
@@ -115,7 +115,7 @@ func TestHitsUntilAWrite(t *testing.T) {
 	if err := app.Save(items); err != nil {
 		t.Fatal(err)
 	}
-	if _, hit, _ = store.Get(Key{Path: "item"}, deps, time.Minute, loadItem(app, record.Id)); hit {
+	if _, hit, _ = store.Get(Key{Path: "item"}, deps, fixed(time.Minute), loadItem(app, record.Id)); hit {
 		t.Fatal("an answer survived a change of its collection")
 	}
 }
@@ -131,7 +131,7 @@ func TestALoadThatRacedAWriteIsNotStored(t *testing.T) {
 	}
 	deps := Deps{Record: RecordRef{items.Id, record.Id}}
 
-	store.Get(Key{Path: "item"}, deps, time.Minute, func() (*Answer, error) {
+	store.Get(Key{Path: "item"}, deps, fixed(time.Minute), func() (*Answer, error) {
 		answer, err := loadItem(app, record.Id)() // reads n = 0
 		record.Set("n", 1)
 		if err := app.Save(record); err != nil { // commits while the load is in flight
@@ -139,7 +139,7 @@ func TestALoadThatRacedAWriteIsNotStored(t *testing.T) {
 		}
 		return answer, err
 	})
-	answer, hit, _ := store.Get(Key{Path: "item"}, deps, time.Minute, loadItem(app, record.Id))
+	answer, hit, _ := store.Get(Key{Path: "item"}, deps, fixed(time.Minute), loadItem(app, record.Id))
 	if hit || readN(t, answer) != 1 {
 		t.Fatalf("served the raced load: hit %v n %d", hit, readN(t, answer))
 	}
@@ -196,7 +196,7 @@ func TestNoStaleReadAfterACommittedWrite(t *testing.T) {
 				if j%3 == 0 {
 					deps = Deps{Collections: []string{items.Id}}
 				}
-				answer, _, err := store.Get(Key{Path: "item-" + strconv.Itoa(i) + "-" + strconv.Itoa(j%3)}, deps, time.Minute, loadItem(app, ids[i]))
+				answer, _, err := store.Get(Key{Path: "item-" + strconv.Itoa(i) + "-" + strconv.Itoa(j%3)}, deps, fixed(time.Minute), loadItem(app, ids[i]))
 				if err != nil {
 					t.Error(err)
 					return
@@ -227,7 +227,7 @@ func TestTheByteBoundHolds(t *testing.T) {
 	store := NewStore(versions, maxBytes)
 	big := make([]byte, 10<<10)
 	for i := 0; i < 500; i++ { // 5 MB offered to a 256 KiB cache
-		store.Get(Key{Path: "big-" + strconv.Itoa(i)}, Deps{}, time.Minute, func() (*Answer, error) {
+		store.Get(Key{Path: "big-" + strconv.Itoa(i)}, Deps{}, fixed(time.Minute), func() (*Answer, error) {
 			return &Answer{Status: 200, Body: big}, nil
 		})
 	}
@@ -254,7 +254,7 @@ func TestConcurrentMissesShareOneLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			answer, _, err := store.Get(Key{Path: "hot"}, Deps{}, time.Minute, func() (*Answer, error) {
+			answer, _, err := store.Get(Key{Path: "hot"}, Deps{}, fixed(time.Minute), func() (*Answer, error) {
 				loads.Add(1)
 				<-release // a slow query
 				return &Answer{Status: 200, Body: []byte("x")}, nil
@@ -281,7 +281,7 @@ func TestAFailedLoadIsNotShared(t *testing.T) {
 	release := make(chan struct{})
 	leader := make(chan error)
 	go func() {
-		_, _, err := store.Get(Key{Path: "k"}, Deps{}, time.Minute, func() (*Answer, error) {
+		_, _, err := store.Get(Key{Path: "k"}, Deps{}, fixed(time.Minute), func() (*Answer, error) {
 			<-release
 			return nil, errors.New("the leader's own refusal")
 		})
@@ -290,7 +290,7 @@ func TestAFailedLoadIsNotShared(t *testing.T) {
 	time.Sleep(20 * time.Millisecond) // the leader's load is under way
 	follower := make(chan *Answer)
 	go func() {
-		answer, _, err := store.Get(Key{Path: "k"}, Deps{}, time.Minute, func() (*Answer, error) {
+		answer, _, err := store.Get(Key{Path: "k"}, Deps{}, fixed(time.Minute), func() (*Answer, error) {
 			return &Answer{Status: 200, Body: []byte("the follower's")}, nil
 		})
 		if err != nil {

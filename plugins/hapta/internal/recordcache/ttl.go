@@ -6,7 +6,9 @@ import (
 )
 
 // DynamicTTL adapts a collection's TTL to how often it is written: the
-// average time between its writes, within [Min, Max]. The TTL is only a
+// average time between its writes, or the time since its last write when
+// that is longer (a burst of writes long past says little), within [Min,
+// Max]. The TTL is only a
 // safety net for writes PocketBase does not see (another process writing
 // the SQLite file), so a rarely written collection keeps answers long and
 // a busy one briefly.
@@ -43,13 +45,13 @@ func (d *DynamicTTL) Observe(collectionID string, now time.Time) {
 	rate.last = now
 }
 
-// TTL is the collection's current TTL: Max until it is written.
-func (d *DynamicTTL) TTL(collectionID string) time.Duration {
+// TTL is the collection's TTL at now: Max until it is written.
+func (d *DynamicTTL) TTL(collectionID string, now time.Time) time.Duration {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	rate, ok := d.rates[collectionID]
 	if !ok {
 		return d.Max
 	}
-	return min(max(rate.meanInterval, d.Min), d.Max)
+	return min(max(rate.meanInterval, now.Sub(rate.last), d.Min), d.Max)
 }
