@@ -39,7 +39,7 @@ type front struct {
 // HTTP cache of the posts, and nginx before the third; stop ends them all.
 // With profile, the cached server serves its profiles (a binary built with
 // -tags pprof).
-func startFronts(binary, nginx string, client *http.Client, concurrency int, profile bool) ([]*front, func(), error) {
+func startFronts(o options, client *http.Client) ([]*front, func(), error) {
 	var stops []func()
 	stop := func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -48,7 +48,7 @@ func startFronts(binary, nginx string, client *http.Client, concurrency int, pro
 	}
 	var fronts []*front
 	for _, name := range columns {
-		f, stopOne, err := startFront(name, binary, nginx, client, concurrency, profile && name == "cached")
+		f, stopOne, err := startFront(name, o, client)
 		if err != nil {
 			stop()
 			return nil, nil, fmt.Errorf("%s: %w", name, err)
@@ -59,14 +59,18 @@ func startFronts(binary, nginx string, client *http.Client, concurrency int, pro
 	return fronts, stop, nil
 }
 
-func startFront(name, binary, nginx string, client *http.Client, concurrency int, profile bool) (*front, func(), error) {
+func startFront(name string, o options, client *http.Client) (*front, func(), error) {
 	config := map[string]any{"logLevel": "error", "ADMIN_EMAIL": adminEmail, "ADMIN_PASSWORD": adminPassword}
 	if name == "cached" {
-		config["cache"] = map[string]any{"collections": map[string]any{"posts": map[string]any{"http": true}}}
+		posts := map[string]any{"http": true}
+		if o.ttl != "" {
+			posts["ttl"] = o.ttl
+		}
+		config["cache"] = map[string]any{"collections": map[string]any{"posts": posts}}
 	}
 	var env []string
 	pprof := ""
-	if profile {
+	if o.profile != "" && name == "cached" {
 		port, err := benchserver.FreePort()
 		if err != nil {
 			return nil, nil, err
@@ -75,19 +79,19 @@ func startFront(name, binary, nginx string, client *http.Client, concurrency int
 		env = append(env, "PPROF_LISTEN="+pprof)
 		pprof = "http://" + pprof
 	}
-	server, err := benchserver.Start(binary, config, concurrency, env...)
+	server, err := benchserver.Start(o.binary, config, o.concurrency, env...)
 	if err != nil {
 		return nil, nil, err
 	}
 	f := &front{name: name, base: server.Base, client: client, pprof: pprof}
-	if err := f.seed(server, concurrency); err != nil {
+	if err := f.seed(server, o.concurrency); err != nil {
 		server.Stop()
 		return nil, nil, err
 	}
 	if name != "nginx" {
 		return f, server.Stop, nil
 	}
-	proxy, err := startNginx(nginx, strings.TrimPrefix(server.Base, "http://"), concurrency)
+	proxy, err := startNginx(o.nginx, strings.TrimPrefix(server.Base, "http://"), o.concurrency)
 	if err != nil {
 		server.Stop()
 		return nil, nil, err

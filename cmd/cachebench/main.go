@@ -47,18 +47,30 @@ import (
 // columns are the three fronts, in the order of the tables.
 var columns = []string{"uncached", "cached", "nginx"}
 
+// options are the benchmark's flags.
+type options struct {
+	binary, nginx     string
+	duration          time.Duration
+	rounds            int
+	concurrency       int
+	ttl               string // of the cached posts, "" for the default
+	profile, profiled string // a CPU profile's file, and its workload
+}
+
 func main() {
-	binary := flag.String("binary", "./pocketbase", "the built Hapta binary")
-	nginx := flag.String("nginx", defaultNginx(), "the nginx binary")
-	duration := flag.Duration("duration", 3*time.Second, "how long each round of a workload runs")
-	rounds := flag.Int("rounds", 4, "rounds per workload, the three fronts taking turns")
-	concurrency := flag.Int("concurrency", 8, "concurrent clients")
+	var o options
+	flag.StringVar(&o.binary, "binary", "./pocketbase", "the built Hapta binary")
+	flag.StringVar(&o.nginx, "nginx", defaultNginx(), "the nginx binary")
+	flag.DurationVar(&o.duration, "duration", 3*time.Second, "how long each round of a workload runs")
+	flag.IntVar(&o.rounds, "rounds", 4, "rounds per workload, the three fronts taking turns")
+	flag.IntVar(&o.concurrency, "concurrency", 8, "concurrent clients")
+	flag.StringVar(&o.ttl, "ttl", "", `the cached posts' "ttl" ("5m", say; the default is dynamic)`)
+	flag.StringVar(&o.profile, "profile", "", "a file for the cached server's CPU profile during its first round of -profile-workload (the binary built with -tags pprof)")
+	flag.StringVar(&o.profiled, "profile-workload", "list", "the workload -profile profiles")
 	write := flag.String("write", "", "a Markdown file whose cachebench section gets the tables")
-	profile := flag.String("profile", "", "a file for the cached server's CPU profile during its first round of -profile-workload (the binary built with -tags pprof)")
-	profiled := flag.String("profile-workload", "list", "the workload -profile profiles")
 	flag.Parse()
 
-	table, err := benchmark(*binary, *nginx, *duration, *rounds, *concurrency, *profile, *profiled)
+	table, err := benchmark(o)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -79,26 +91,27 @@ func defaultNginx() string {
 
 // benchmark runs the fronts, the workloads and the freshness trials, and
 // returns the Markdown tables.
-func benchmark(binary, nginx string, duration time.Duration, rounds, concurrency int, profile, profiled string) (string, error) {
-	absolute, err := filepath.Abs(binary)
+func benchmark(o options) (string, error) {
+	absolute, err := filepath.Abs(o.binary)
 	if err != nil {
 		return "", err
 	}
-	if _, err := exec.LookPath(nginx); err != nil { // before seeding three servers
+	if _, err := exec.LookPath(o.nginx); err != nil { // before seeding three servers
 		return "", fmt.Errorf("%w (make bench-cache installs nginx)", err)
 	}
 	// one client for all the fronts: it neither asks for gzip nor
 	// decompresses, so the bytes counted are those on the wire
 	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
-		DisableCompression: true, MaxIdleConnsPerHost: 2 * concurrency,
+		DisableCompression: true, MaxIdleConnsPerHost: 2 * o.concurrency,
 	}}
-	fronts, stop, err := startFronts(absolute, nginx, client, concurrency, profile != "")
+	o.binary = absolute
+	fronts, stop, err := startFronts(o, client)
 	if err != nil {
 		return "", err
 	}
 	defer stop()
 
-	r := report{duration: duration, rounds: rounds, concurrency: concurrency,
+	r := report{duration: o.duration, rounds: o.rounds, concurrency: o.concurrency, ttl: o.ttl,
 		results: map[string]map[string]result{}, encodings: map[string]string{}, stale: map[string][2]staleness{}}
 	for _, w := range workloads {
 		all := map[string]*samples{}
@@ -110,18 +123,18 @@ func benchmark(binary, nginx string, duration time.Duration, rounds, concurrency
 				return "", fmt.Errorf("warming %s: %w", f.name, err)
 			}
 		}
-		for round := 0; round < rounds; round++ {
+		for round := 0; round < o.rounds; round++ {
 			// who goes first rotates: a server keeps writing its request
 			// logs in the background after its turn, slowing the next one
 			for i := range fronts {
 				f := fronts[(round+i)%len(fronts)]
 				profiling := make(chan error, 1)
-				if f.pprof != "" && w.name == profiled && round == 0 {
-					go func() { profiling <- f.profileCPU(profile, duration) }()
+				if f.pprof != "" && w.name == o.profiled && round == 0 {
+					go func() { profiling <- f.profileCPU(o.profile, o.duration) }()
 				} else {
 					profiling <- nil
 				}
-				s, err := run(w.op(f), duration, concurrency)
+				s, err := run(w.op(f), o.duration, o.concurrency)
 				if profileErr := <-profiling; err == nil {
 					err = profileErr
 				}
@@ -133,7 +146,7 @@ func benchmark(binary, nginx string, duration time.Duration, rounds, concurrency
 		}
 		r.results[w.name] = map[string]result{}
 		for name, s := range all {
-			r.results[w.name][name] = s.summarize(time.Duration(rounds) * duration)
+			r.results[w.name][name] = s.summarize(time.Duration(o.rounds) * o.duration)
 		}
 	}
 

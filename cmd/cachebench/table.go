@@ -14,16 +14,22 @@ type report struct {
 	duration    time.Duration
 	rounds      int
 	concurrency int
+	ttl         string // the cached posts' ttl, "" for dynamic
 }
 
 // format is the Markdown section: throughput and ratios, latencies and
 // bytes, then the stale reads.
 func (r report) format() string {
 	var out strings.Builder
-	fmt.Fprintf(&out, "Measured on %s: %d posts, %d clients, %d rounds of %s per workload and column, the columns taking turns. "+
+	ttl := "dynamic"
+	if r.ttl != "" {
+		ttl = r.ttl
+	}
+	fmt.Fprintf(&out, "Measured on %s: %d posts, %d clients, %d rounds of %s per workload and column, the columns taking turns; "+
+		"the cached posts' TTL %s. "+
 		"nginx: a 1-second microcache (`proxy_cache_valid 200 1s`, `proxy_cache_lock on`, `proxy_cache_use_stale updating`, "+
 		"bypassed for requests with an `Authorization` header, `gzip on`) before a third server without the cache.\n\n",
-		time.Now().UTC().Format("2006-01-02"), seedPosts, r.concurrency, r.rounds, r.duration)
+		time.Now().UTC().Format("2006-01-02"), seedPosts, r.concurrency, r.rounds, r.duration, ttl)
 
 	out.WriteString("| workload | uncached req/s | cached req/s | nginx req/s | cached/uncached | cached/nginx | cached/health |\n")
 	out.WriteString("|---|---|---|---|---|---|---|\n")
