@@ -1,8 +1,9 @@
 //go:build pprof
 
 // A binary built with -tags pprof serves Go's profiles on the loopback
-// address in HAPTA_PPROF (say 127.0.0.1:6060), for the load benchmarks'
-// profiles; the distribution itself never includes them.
+// address in PPROF_LISTEN (say 127.0.0.1:6060), for the load benchmarks'
+// profiles; the distribution itself never includes them. (Not HAPTA_...:
+// hapta refuses HAPTA_ variables it does not know.)
 package main
 
 import (
@@ -13,7 +14,7 @@ import (
 )
 
 func init() {
-	address := os.Getenv("HAPTA_PPROF")
+	address := os.Getenv("PPROF_LISTEN")
 	if address == "" {
 		return
 	}

@@ -30,7 +30,7 @@ type Server struct {
 // Start runs binary serve with config as hapta-config.json (its port set
 // here) and waits until it answers; clients is how many concurrent callers
 // its HTTP client keeps connections for, env variables added to its
-// environment (HAPTA_PPROF, say).
+// environment (PPROF_LISTEN, say).
 func Start(binary string, config map[string]any, clients int, env ...string) (*Server, error) {
 	dir, err := os.MkdirTemp("", "hapta-bench")
 	if err != nil {
