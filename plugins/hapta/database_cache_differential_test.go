@@ -375,7 +375,15 @@ func (w *differentialWorld) updateOneField(i int) {
 	if field != "none" {
 		record.Set(field, changed.Get(field))
 	}
-	if err := w.app.Save(record); err != nil {
+	// inside a transaction an update's fields are known; outside one it
+	// counts as changing everything
+	save := w.app.Save
+	if w.rng.IntN(4) > 0 {
+		save = func(m core.Model) error {
+			return w.app.RunInTransaction(func(tx core.App) error { return tx.Save(m) })
+		}
+	}
+	if err := save(record); err != nil {
 		w.t.Fatal(err)
 	}
 	w.log("updated %s/%s: %s = %v", name, record.Id, field, record.Get(field))
@@ -390,7 +398,7 @@ func (w *differentialWorld) blindUpdate(i int) {
 	record.Id = w.pick(w.live[name])
 	record.MarkAsNotNew()
 	record.Set("title", w.pick(differentialTitles))
-	if err := w.app.Save(record); err != nil {
+	if err := w.app.RunInTransaction(func(tx core.App) error { return tx.Save(record) }); err != nil {
 		w.t.Fatal(err)
 	}
 	w.log("blindly updated %s/%s: title %q, the rest empty", name, record.Id, record.GetString("title"))

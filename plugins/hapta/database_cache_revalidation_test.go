@@ -3,11 +3,16 @@ package hapta
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/postr-inc/hapta/internal/testsupport"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
@@ -137,5 +142,29 @@ func TestA304OnlyWhileTheAnswerIsUnchanged(t *testing.T) {
 	}
 	if again := rawGet(t, server.URL+"/api/collections/posts/records/"+listed.Id, "Authorization", token, "If-None-Match", mine.Header.Get("ETag")); again.Status != http.StatusNotModified {
 		t.Fatalf("a signed-in view revalidated: %d", again.Status)
+	}
+}
+
+// With PocketBase's Gzip middleware bound, the cache hands it the answer
+// itself, which it compresses once.
+func TestPocketBasesGzipMiddlewareCompressesOnce(t *testing.T) {
+	app, server := soundApp(t, []string{"notes"}, func(app core.App) {
+		newCollection(t, app, "notes", types.Pointer(""), &core.TextField{Name: "title"})
+		app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+			se.Router.Bind(apis.Gzip())
+			return se.Next()
+		})
+	})
+	for range 20 {
+		testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "a title long enough for the list to pass 512 bytes"})
+	}
+	for _, want := range []string{"MISS", "HIT"} {
+		answer := rawGet(t, server.URL+"/api/collections/notes/records", "Accept-Encoding", "gzip")
+		if answer.Header.Get(recordcache.Header) != want || answer.Header.Get("Content-Encoding") != "gzip" {
+			t.Fatalf("%s, Content-Encoding %q", answer.Header.Get(recordcache.Header), answer.Header.Get("Content-Encoding"))
+		}
+		if body := gunzip(t, answer.Raw); !json.Valid(body) {
+			t.Fatalf("%s: gunzipped once, not JSON: %q", want, body[:min(len(body), 16)])
+		}
 	}
 }

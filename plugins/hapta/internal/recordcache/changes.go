@@ -11,7 +11,7 @@ import (
 const (
 	changesHookId = "haptaRecordCacheChanges"
 	// changesHookPriority runs noteChanges around PocketBase's own record
-	// hooks (bound at -99), so that their writes happen between its reads
+	// hooks (bound at -99), so that their changes happen between its reads
 	changesHookPriority = -100
 )
 
@@ -19,37 +19,29 @@ const (
 // columns it changed.
 type changesKey struct{}
 
-// noteChanges tells which fields an update changes: it reads the row
-// before and after the write, in one transaction, so that no other write
-// comes between. A record's Original() cannot tell: a record built with
-// NewRecord and MarkAsNotNew has a blank one, and another write may have
-// committed since it was loaded. When the rows cannot be read, the update
-// is counted as changing everything.
+// noteChanges tells which fields an update made inside a transaction
+// changes: it reads the row before and after the write, on the
+// transaction's connection, which no other write can use meanwhile. An
+// update outside a transaction is counted as changing everything: another
+// write could commit between a read and the write, and wrapping it in a
+// transaction would block a hook that writes through the app it captured.
+// A record's Original() cannot tell either: a record built with NewRecord
+// and MarkAsNotNew has a blank one, and another write may have committed
+// since it was loaded.
 func noteChanges(e *core.ModelEvent) error {
 	record := recordOf(e.Model)
-	if record == nil || record.Collection().IsView() {
+	if record == nil || record.Collection().IsView() || !e.App.IsTransactional() {
 		return e.Next()
 	}
-	original := e.App
-	defer func() { e.App = original }()
-	var changed []string
-	known := false
-	err := original.RunInTransaction(func(tx core.App) error {
-		before, beforeErr := readRow(tx, record)
-		e.App = tx
-		if err := e.Next(); err != nil {
-			return err
-		}
-		after, afterErr := readRow(tx, record)
-		if beforeErr == nil && afterErr == nil {
-			changed, known = changedColumns(before, after), true
-		}
-		return nil
-	})
-	if err == nil && known {
-		e.Context = context.WithValue(e.Context, changesKey{}, changed)
+	before, beforeErr := readRow(e.App, record)
+	if err := e.Next(); err != nil {
+		return err
 	}
-	return err
+	after, afterErr := readRow(e.App, record)
+	if beforeErr == nil && afterErr == nil {
+		e.Context = context.WithValue(e.Context, changesKey{}, changedColumns(before, after))
+	}
+	return nil
 }
 
 func readRow(app core.App, record *core.Record) (dbx.NullStringMap, error) {

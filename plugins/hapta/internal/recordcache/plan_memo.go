@@ -64,7 +64,7 @@ func (m planMemo) get(app core.App, schemaEpoch uint64, collection *core.Collect
 	plan, ok := m.plans.GetIfPresent(key)
 	if !ok {
 		query, _ := url.ParseQuery(rawQuery)
-		plan = planRead(app, collection, view, query.Get("filter"), query.Get("sort"), query.Get("expand"), auth)
+		plan = planRead(app, collection, view, query.Get("filter"), query.Get("sort"), query.Get("expand"), query.Get("fields"), auth)
 		plan.deps.Epoch = schemaEpoch
 		if len(rawQuery) <= maxMemoizedQuery {
 			m.plans.Set(key, plan)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ganigeorgiev/fexpr"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/dbutils"
 	"github.com/pocketbase/pocketbase/tools/search"
 )
 
@@ -57,8 +58,10 @@ var (
 // PocketBase applies to a filter's joins for non-superusers; expands
 // normalized as PocketBase normalizes them, with the view rules of what
 // they reach. What it does not positively understand bypasses the cache.
-func planRead(app core.App, collection *core.Collection, view bool, filter, sort, expand string, auth *core.Record) readPlan {
+func planRead(app core.App, collection *core.Collection, view bool, filter, sort, expand, fields string, auth *core.Record) readPlan {
 	p := &planner{app: app, superuser: auth != nil && auth.IsSuperuser(), auth: auth, main: collection, view: view}
+	// a `fields` modifier may rewrite the ids that Listed reads
+	p.joined = strings.Contains(fields, ":")
 
 	if view {
 		// the record itself is the caller's RecordRef: other records of
@@ -97,6 +100,10 @@ type planner struct {
 	// reads are the fields read of collections joined by a path (the
 	// listed one included), by collection id, in the order first read
 	reads []FieldReads
+	// joined: PocketBase's query joins tables (or the answer's ids may be
+	// rewritten), so a list's order and rows may depend on more than
+	// its collection's read fields: it depends on every write of it
+	joined bool
 	// analyzing tells which list rules are being analyzed, against cycles
 	analyzing []string
 }
@@ -133,10 +140,21 @@ func (p *planner) read(collection *core.Collection, field string) {
 }
 
 // finish keeps the field reads of the collections that no other part of
-// the answer depends on as a whole; a list of such a collection depends on
-// the records it shows instead of all of them.
+// the answer depends on as a whole; a list of such a collection, read
+// without joins, depends on the records it shows instead of all of them.
+// Without a complete ORDER BY, SQLite returns a list's rows in the order
+// of the index it scans: a list reads the indexed columns of what it reads.
 func (p *planner) finish() {
 	deps := &p.plan.deps
+	if !p.view {
+		if p.joined {
+			// DISTINCT over joins may order rows by any column
+			p.depend(p.main)
+		}
+		for _, reads := range p.reads {
+			p.readIndexed(reads.CollectionID)
+		}
+	}
 	for _, reads := range p.reads {
 		if !slices.Contains(deps.Collections, reads.CollectionID) {
 			deps.Reads = append(deps.Reads, reads)
@@ -144,6 +162,25 @@ func (p *planner) finish() {
 	}
 	if !p.view && !slices.Contains(deps.Collections, p.main.Id) {
 		deps.Listed = p.main.Id
+	}
+}
+
+// readIndexed reads the columns of a collection's indexes; an index on an
+// expression makes the answer depend on every write of the collection.
+func (p *planner) readIndexed(collectionID string) {
+	collection, err := p.app.FindCachedCollectionByNameOrId(collectionID)
+	if err != nil {
+		p.refuse(BypassUnknown)
+		return
+	}
+	for _, index := range collection.Indexes {
+		for _, column := range dbutils.ParseIndex(index).Columns {
+			if collection.Fields.GetByName(column.Name) == nil {
+				p.depend(collection)
+				return
+			}
+			p.read(collection, column.Name)
+		}
 	}
 }
 
@@ -237,6 +274,7 @@ func (p *planner) identifier(collection *core.Collection, name string, joinRules
 			p.refuse(BypassUnknown)
 			return nil
 		}
+		p.joined = true
 		p.join(target, joinRules)
 		return p.path(target, segments[2:], joinRules, false)
 	case name == "@request.method":
@@ -279,6 +317,9 @@ func (p *planner) path(collection *core.Collection, segments []string, joinRules
 		if i > 0 || !own {
 			p.read(collection, name)
 		}
+		if modifier == "each" {
+			p.joined = true // PocketBase joins json_each
+		}
 		field := collection.Fields.GetByName(name)
 		if i == len(segments)-1 {
 			return field
@@ -290,6 +331,7 @@ func (p *planner) path(collection *core.Collection, segments []string, joinRules
 		if next == nil {
 			return nil // PocketBase refuses the path, or reads null
 		}
+		p.joined = true
 		p.join(next, joinRules)
 		collection = next
 	}

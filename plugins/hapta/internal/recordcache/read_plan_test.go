@@ -28,12 +28,12 @@ func TestThePlannerFailsClosed(t *testing.T) {
 		`strftime('%Y', 'NOW') = '2026'`:  BypassClock,
 		`strftime('%Y', 1700000000) > ''`: "",
 	} {
-		if got := planRead(app, items, false, filter, "", "", nil).bypass; got != want {
+		if got := planRead(app, items, false, filter, "", "", "", nil).bypass; got != want {
 			t.Errorf("filter %q: bypass %q, want %q", filter, got, want)
 		}
 	}
 	items.ListRule = types.Pointer("// the owner's\n@request.auth.id != ''")
-	if plan := planRead(app, items, false, "", "", "", nil); !plan.readsAuth || plan.bypass != "" {
+	if plan := planRead(app, items, false, "", "", "", "", nil); !plan.readsAuth || plan.bypass != "" {
 		t.Errorf("a commented rule that reads the caller: %+v", plan)
 	}
 }

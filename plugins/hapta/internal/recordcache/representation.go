@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/pocketbase/pocketbase/tools/router"
+
 	"github.com/postr-inc/hapta/plugins/hapta/internal/conditional"
 )
 
@@ -56,9 +58,11 @@ func (a *Answer) prepare() {
 	}
 }
 
-// representationFor picks the representation the request accepts.
-func (a *Answer) representationFor(r *http.Request) (representation, bool) {
-	if a.gzip.body != nil && conditional.AcceptsGzip(r) {
+// representationFor picks the representation the request accepts; encode
+// is false when the response is written through another writer (PocketBase's
+// Gzip middleware, say), which must get the answer itself.
+func (a *Answer) representationFor(r *http.Request, encode bool) (representation, bool) {
+	if encode && a.gzip.body != nil && conditional.AcceptsGzip(r) {
 		return a.gzip, true
 	}
 	return a.identity, false
@@ -67,15 +71,16 @@ func (a *Answer) representationFor(r *http.Request) (representation, bool) {
 // write writes the answer in the representation the request accepts, or
 // 304 Not Modified when the client has it.
 func (a *Answer) write(w http.ResponseWriter, r *http.Request, cacheHeader []string, private bool) error {
-	chosen, gzipped := a.representationFor(r)
+	_, direct := w.(*router.ResponseWriter) // PocketBase's own, unwrapped
+	chosen, gzipped := a.representationFor(r, direct)
 	header := w.Header()
 	header["Etag"] = chosen.etag
 	header["Cache-Control"] = conditional.CacheControl(private)
-	if a.gzip.body != nil {
+	if direct && a.gzip.body != nil {
 		header.Add("Vary", "Accept-Encoding")
 	}
 	header[Header] = cacheHeader
-	if conditional.NotModified(r, chosen.etag[0]) {
+	if a.Status == http.StatusOK && conditional.NotModified(r, chosen.etag[0]) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
