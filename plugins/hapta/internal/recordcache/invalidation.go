@@ -57,7 +57,7 @@ func (v *Versions) BindTo(app core.App, ttls *DynamicTTL) {
 	app.OnModelAfterDeleteError().BindFunc(failed)
 	app.OnModelUpdateExecute().Bind(&hook.Handler[*core.ModelEvent]{
 		Id:       changesHookId,
-		Func:     noteChanges,
+		Func:     v.noteChanges,
 		Priority: changesHookPriority,
 	})
 	app.OnModelAfterCreateSuccess().BindFunc(written)

@@ -47,6 +47,7 @@ type Versions struct {
 	schemaEpoch atomic.Uint64
 	records     [recordStripes]atomic.Uint64
 	fields      [fieldStripes]atomic.Uint64
+	updates     updates // running, for noteChanges
 	seed        maphash.Seed
 	bumps       atomic.Uint64 // invalidations, for the statistics
 }
@@ -72,7 +73,12 @@ func (v *Versions) collection(id string) *atomic.Uint64 {
 }
 
 func (v *Versions) record(collectionID, recordID string) *atomic.Uint64 {
-	return &v.records[maphash.String(v.seed, collectionID+"/"+recordID)%recordStripes]
+	return &v.records[v.stripe(collectionID, recordID)]
+}
+
+// stripe is a record's stripe of the per-record counters.
+func (v *Versions) stripe(collectionID, recordID string) uint64 {
+	return maphash.String(v.seed, collectionID+"/"+recordID) % recordStripes
 }
 
 // field is the counter of a field of a collection (membership: its
