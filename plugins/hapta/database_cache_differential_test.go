@@ -404,8 +404,8 @@ func (w *differentialWorld) blindUpdate(i int) {
 	w.log("blindly updated %s/%s: title %q, the rest empty", name, record.Id, record.GetString("title"))
 }
 
-// patchOverHTTP changes a field through PocketBase's API, whose update
-// runs in a transaction of its own.
+// patchOverHTTP changes a field through PocketBase's API, as the JS SDK
+// and the admin UI do.
 func (w *differentialWorld) patchOverHTTP(i int) {
 	name := fmt.Sprintf("c%d", i)
 	id := w.pick(w.live[name])
