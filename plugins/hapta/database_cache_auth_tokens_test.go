@@ -2,8 +2,12 @@ package hapta
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/postr-inc/hapta/internal/testsupport"
 )
@@ -63,4 +67,47 @@ func TestAKeptAuthTokenEndsWhenPocketBaseWouldRefuseIt(t *testing.T) {
 	expect("a token of 2 seconds", token, http.StatusOK)
 	time.Sleep(2100 * time.Millisecond)
 	expect("once it expired", token, http.StatusUnauthorized)
+}
+
+// A kept record is each request's own: a handler that changes a value of
+// e.Auth in place (a slice) changes it for its request only, as with
+// PocketBase's loader, which reads the record anew each time.
+func TestAKeptAuthRecordIsEachRequestsOwn(t *testing.T) {
+	t.Parallel()
+	app, server := soundApp(t, []string{"notes"}, func(app core.App) {
+		newCollection(t, app, "notes", types.Pointer(""), &core.TextField{Name: "title"})
+		users, err := app.FindCollectionByNameOrId("users")
+		if err != nil {
+			t.Fatal(err)
+		}
+		users.Fields.Add(&core.SelectField{Name: "roles", MaxSelect: 2, Values: []string{"reader", "editor"}})
+		if err := app.Save(users); err != nil {
+			t.Fatal(err)
+		}
+		app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+			se.Router.GET("/roles", func(e *core.RequestEvent) error {
+				if e.Auth == nil {
+					return e.UnauthorizedError("", nil)
+				}
+				roles, _ := e.Auth.GetRaw("roles").([]string)
+				answer := strings.Join(roles, ",")
+				if len(roles) > 0 {
+					roles[0] = "changed in place"
+				}
+				return e.String(http.StatusOK, answer)
+			})
+			return se.Next()
+		})
+	})
+	user, token := testsupport.NewAuthRecord(t, app, "users", "roles@example.com")
+	user.Set("roles", []string{"reader", "editor"})
+	if err := app.Save(user); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		answer := testsupport.Call(t, "GET", server.URL+"/roles", "", nil, "Authorization", token)
+		if answer.Status != http.StatusOK || string(answer.Raw) != "reader,editor" {
+			t.Fatalf("request %d: %d %q", i, answer.Status, answer.Raw)
+		}
+	}
 }

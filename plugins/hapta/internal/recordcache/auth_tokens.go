@@ -1,6 +1,7 @@
 package recordcache
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/security"
+	"github.com/pocketbase/pocketbase/tools/types"
 	"github.com/spf13/cast"
 )
 
@@ -63,13 +65,14 @@ func (t *AuthTokens) Middleware() *hook.Handler[*core.RequestEvent] {
 }
 
 // record is the auth record of token, nil when it is not a valid auth
-// token. Each caller gets its own copy: handlers may change e.Auth.
+// token. Each caller gets its own copy (detached): handlers may change
+// e.Auth.
 func (t *AuthTokens) record(app core.App, token string) *core.Record {
 	if token == "" {
 		return nil
 	}
 	if kept, ok := t.verified.GetIfPresent(token); ok && unchanged(kept.versions) && time.Now().Before(kept.expires) {
-		return kept.record.Clone()
+		return detached(kept.record)
 	}
 	claims, err := security.ParseUnverifiedJWT(token)
 	if err != nil {
@@ -91,7 +94,7 @@ func (t *AuthTokens) record(app core.App, token string) *core.Record {
 		expires = exp.Time
 	}
 	if unchanged(snapshot) {
-		t.verified.Set(token, &authToken{record: record.Clone(), expires: expires, versions: snapshot})
+		t.verified.Set(token, &authToken{record: detached(record), expires: expires, versions: snapshot})
 	}
 	return record
 }
@@ -103,4 +106,20 @@ func bearer(header string) string {
 		return header[7:]
 	}
 	return header
+}
+
+// detached is a copy of record that shares nothing a handler could change
+// in place: Clone copies the fields' map, not the slices and JSON bytes in
+// it, which PocketBase's own loader gives each request anew.
+func detached(record *core.Record) *core.Record {
+	copied := record.Clone()
+	for name, value := range copied.FieldsData() {
+		switch value := value.(type) {
+		case []string:
+			copied.SetRaw(name, slices.Clone(value))
+		case types.JSONRaw:
+			copied.SetRaw(name, slices.Clone(value))
+		}
+	}
+	return copied
 }
