@@ -104,7 +104,11 @@ func (c *Context) JSON(status int, v any) error {
 	if c.Event == nil {
 		return ErrNoRequest
 	}
-	return answerRevalidated(c.Event, status, func() error { return writeStableJSON(c.Event, status, v) })
+	body, err := stableJSON(c.Event, status, v)
+	if err != nil {
+		return err
+	}
+	return writeAnswer(c.Event, status, "application/json", body)
 }
 
 // HTML answers with status and an HTML document, revalidated as JSON's.
@@ -112,7 +116,7 @@ func (c *Context) HTML(status int, html string) error {
 	if c.Event == nil {
 		return ErrNoRequest
 	}
-	return answerRevalidated(c.Event, status, func() error { return c.Event.HTML(status, html) })
+	return writeAnswer(c.Event, status, "text/html; charset=utf-8", []byte(html))
 }
 
 // Text answers with status and plain text, revalidated as JSON's.
@@ -120,7 +124,7 @@ func (c *Context) Text(status int, text string) error {
 	if c.Event == nil {
 		return ErrNoRequest
 	}
-	return answerRevalidated(c.Event, status, func() error { return c.Event.String(status, text) })
+	return writeAnswer(c.Event, status, "text/plain; charset=utf-8", []byte(text))
 }
 
 // NoContent answers with status and no body.

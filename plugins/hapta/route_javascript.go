@@ -380,12 +380,8 @@ func (a *jsAnswer) write(e *core.RequestEvent, route *jsroutes.Route) error {
 	if a.contentType == "application/json" {
 		return writeJSON(e, route, a.status, a.body)
 	}
-	return answerRevalidated(e, a.status, func() error {
-		e.Response.Header().Set("Content-Type", a.contentType)
-		e.Response.WriteHeader(a.status)
-		_, err := io.WriteString(e.Response, a.body.(string))
-		return err
-	})
+	e.Response.Header().Set("Content-Type", a.contentType)
+	return writeAnswer(e, a.status, a.contentType, []byte(a.body.(string)))
 }
 
 // writeJSON encodes before it writes, so that a value that is not JSON is
@@ -395,7 +391,7 @@ func writeJSON(e *core.RequestEvent, route *jsroutes.Route, status int, value an
 	if err != nil {
 		return jsServerError(e, route, fmt.Errorf("the answer is not JSON: %w", err))
 	}
-	return answerRevalidated(e, status, func() error { return e.Blob(status, "application/json", body) })
+	return writeAnswer(e, status, "application/json", body)
 }
 
 // jsServerError logs a route's fault and answers 500 without its text.

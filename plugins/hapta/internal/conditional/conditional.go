@@ -12,13 +12,17 @@ import (
 	"strings"
 )
 
-// ETag is a strong entity tag of body: equal bytes, equal tags, whatever
-// computed them (another node, another process). suffix names another
-// representation of the same content (a content coding).
-func ETag(body []byte, suffix string) string {
+// Tag names body's content: equal bytes, equal tags, whatever computed
+// them (another node, another process).
+func Tag(body []byte) string {
 	sum := sha256.Sum256(body)
-	return `"` + base64.RawURLEncoding.EncodeToString(sum[:15]) + suffix + `"`
+	return base64.RawURLEncoding.EncodeToString(sum[:15])
 }
+
+// ETag is the strong entity tag of a representation of the content that
+// tag names; suffix names the representation (a content coding), which
+// RFC 9110 asks to have a tag of its own.
+func ETag(tag, suffix string) string { return `"` + tag + suffix + `"` }
 
 // NotModified tells whether the request's If-None-Match names etag, with
 // the weak comparison that RFC 9110 asks for (and * for any).

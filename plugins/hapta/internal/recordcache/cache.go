@@ -142,12 +142,12 @@ func (c *Cache) Middleware(internal bool) *hook.Handler[*core.RequestEvent] {
 			if !ok || !(policy.HTTP || internal) {
 				return e.Next()
 			}
-			return c.serve(e, epoch, collection, e.Request.PathValue("id"), policy, internal)
+			return c.serve(e, epoch, collection, e.Request.PathValue("id"), policy)
 		},
 	}
 }
 
-func (c *Cache) serve(e *core.RequestEvent, epoch uint64, collection *core.Collection, recordID string, policy Policy, internal bool) error {
+func (c *Cache) serve(e *core.RequestEvent, epoch uint64, collection *core.Collection, recordID string, policy Policy) error {
 	if c.readHooksBound() {
 		return c.bypass(e, BypassReadHooks)
 	}
@@ -204,10 +204,8 @@ func (c *Cache) serve(e *core.RequestEvent, epoch uint64, collection *core.Colle
 			return err
 		}
 	}
-	if internal {
-		// hapta's own reads want the JSON itself
-		return writeIdentity(e, answer, hit)
-	}
+	// hapta's own reads get the JSON itself: inproc drops the client's
+	// Accept-Encoding and If-None-Match
 	return answer.write(e.Response, e.Request, cacheHeader(hit), e.Auth != nil)
 }
 
@@ -219,15 +217,6 @@ func cacheHeader(hit bool) []string {
 		return hitHeader
 	}
 	return missHeader
-}
-
-func writeIdentity(e *core.RequestEvent, answer *Answer, hit bool) error {
-	header := e.Response.Header()
-	header.Set("Content-Type", answer.ContentType)
-	header[Header] = cacheHeader(hit)
-	e.Response.WriteHeader(answer.Status)
-	_, err := e.Response.Write(answer.Body)
-	return err
 }
 
 // bypass lets PocketBase answer, and counts why.

@@ -43,7 +43,8 @@ func newRepresentation(body []byte, etag string) representation {
 // versions), and a gzip copy when that is smaller.
 func (a *Answer) prepare() {
 	a.contentType = []string{a.ContentType}
-	a.identity = newRepresentation(a.Body, conditional.ETag(a.Body, ""))
+	tag := conditional.Tag(a.Body)
+	a.identity = newRepresentation(a.Body, conditional.ETag(tag, ""))
 	if len(a.Body) < minCompressed {
 		return
 	}
@@ -54,7 +55,7 @@ func (a *Answer) prepare() {
 	_ = w.Close()
 	gzipWriters.Put(w)
 	if compressed.Len() < len(a.Body) {
-		a.gzip = newRepresentation(slices.Clip(compressed.Bytes()), conditional.ETag(a.Body, "-gzip"))
+		a.gzip = newRepresentation(slices.Clip(compressed.Bytes()), conditional.ETag(tag, "-gzip"))
 	}
 }
 
