@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -17,7 +16,6 @@ import (
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/postr-inc/hapta/plugins/hapta/internal/cloverclient"
-	"github.com/postr-inc/hapta/plugins/hapta/internal/inproc"
 )
 
 // StrategyClover is the Strategy of a principal signed in through a remote
@@ -129,40 +127,14 @@ func (l *cloverLink) tokenMiddleware() *hook.Handler[*core.RequestEvent] {
 }
 
 // healthMiddleware adds Clover's state to PocketBase's GET /api/health
-// answer: data.clover is "ok", or "degraded" while the server does not
-// answer.
+// answer: "ok", or "degraded" while the server is unreachable.
 func (l *cloverLink) healthMiddleware() *hook.Handler[*core.RequestEvent] {
-	return &hook.Handler[*core.RequestEvent]{
-		Id: CloverHealthMiddlewareId,
-		Func: func(e *core.RequestEvent) error {
-			if e.Request.URL.Path != "/api/health" || (e.Request.Method != http.MethodGet && e.Request.Method != http.MethodHead) {
-				return e.Next()
-			}
-			buffer, err := inproc.Capture(e)
-			if err != nil {
-				return err
-			}
-			var answer map[string]any
-			if json.Unmarshal(buffer.Body, &answer) != nil || answer == nil {
-				for name, values := range buffer.Header() {
-					e.Response.Header()[name] = values
-				}
-				e.Response.WriteHeader(buffer.Status)
-				_, werr := e.Response.Write(buffer.Body)
-				return werr
-			}
-			data, _ := answer["data"].(map[string]any)
-			if data == nil {
-				data = map[string]any{}
-			}
-			data["clover"] = "ok"
-			if l.client.Health() != nil {
-				data["clover"] = "degraded"
-			}
-			answer["data"] = data
-			return e.JSON(buffer.Status, answer)
-		},
-	}
+	return healthMiddleware(CloverHealthMiddlewareId, "clover", func() any {
+		if l.client.Health() != nil {
+			return "degraded"
+		}
+		return "ok"
+	})
 }
 
 // mirror is the local record of a verified Clover user, created on first

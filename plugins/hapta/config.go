@@ -72,6 +72,10 @@ type Settings struct {
 
 	// Routes are the JavaScript routes (key `routes`).
 	Routes RoutesSettings
+
+	// Cluster makes this process a node of several (key `cluster`); nil
+	// for a single node.
+	Cluster *ClusterSettings
 }
 
 // RoutesSettings configure the JavaScript routes of a routes folder.

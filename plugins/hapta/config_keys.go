@@ -40,6 +40,7 @@ var settingKeys = []settingKey{
 	newKey("AI_ENABLED", "true or false", false, func(s *Settings) *bool { return &s.AIEnabled }, strconv.ParseBool),
 	cacheKey(),
 	routesKey(),
+	clusterKey(),
 }
 
 // cacheKey is the `cache` object; in the environment, HAPTA_CACHE holds it

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/postr-inc/hapta/plugins/hapta/internal/jsonpos"
+	"github.com/postr-inc/hapta/plugins/hapta/internal/cluster"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
@@ -62,6 +63,8 @@ type loadedSettings struct {
 	sources map[string]string // key name -> file path or environment variable
 	// cache is the `cache` key decoded by checkCache into typed values
 	cache recordcache.Config
+	// cluster is the `cluster` key decoded by checkCluster; nil for none
+	cluster *cluster.Config
 }
 
 // source names where a key's value came from: the file or an environment

@@ -28,6 +28,7 @@ func (l *loadedSettings) validate() error {
 		{"Clover_Server_Url", l.checkCloverServerURL},
 		{"cache", l.checkCache},
 		{"routes", l.checkRoutes},
+		{"cluster", l.checkCluster}, // after cache, whose collections it reads
 	}
 	for _, c := range checks {
 		if problem := c.check(); problem != "" {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 
+	"github.com/postr-inc/hapta/plugins/hapta/internal/cluster"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
@@ -33,8 +34,14 @@ func (p *plugin) serveCache(se *core.ServeEvent) error {
 		se.Router.Bind(p.cache.AuthTokens().Middleware())
 	}
 	Handle(se, "GET "+CacheStatsPath, func(ctx *Context, _ struct{}) error {
+		if p.primary != nil {
+			return ctx.JSON(http.StatusOK, struct {
+				recordcache.Stats
+				Cluster cluster.PrimaryStatus `json:"cluster"`
+			}{p.cache.Stats(), p.primary.Status()})
+		}
 		return ctx.JSON(http.StatusOK, p.cache.Stats())
-	}, RequireSuperuser(), Summary("The record cache's statistics"), Tags("hapta"))
+	}, RequireSuperuser(), Summary("The record cache's statistics (a cluster's edge answers its own)"), Tags("hapta"))
 	return nil
 }
 

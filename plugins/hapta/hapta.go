@@ -11,6 +11,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/spf13/cobra"
 
+	"github.com/postr-inc/hapta/plugins/hapta/internal/cluster"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/inproc"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
@@ -133,6 +134,10 @@ type plugin struct {
 
 	// the JavaScript routes being served, nil for none
 	jsRoutes *jsRoutes
+
+	// this node's part in its cluster: at most one is set
+	primary *cluster.Primary
+	edge    *cluster.Edge
 }
 
 func (p *plugin) onBootstrap(e *core.BootstrapEvent) error {
@@ -218,6 +223,11 @@ func (p *plugin) onServe(se *core.ServeEvent) error {
 
 	if err := p.serveJSRoutes(se); err != nil {
 		return err
+	}
+	if p.settings.cluster != nil {
+		if err := p.startCluster(se); err != nil {
+			return fmt.Errorf("hapta: cluster: %w", err)
+		}
 	}
 	if p.settings.Clover.Enabled() {
 		if err := p.startClover(se); err != nil {

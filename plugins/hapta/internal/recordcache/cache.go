@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,6 +94,9 @@ func New(app core.App, config Config) *Cache {
 	return c
 }
 
+// Versions are the counters the cache's answers depend on.
+func (c *Cache) Versions() *Versions { return c.versions }
+
 // AuthTokens keeps the records of verified auth tokens, as long as the
 // versions allow (see AuthTokens).
 func (c *Cache) AuthTokens() *AuthTokens { return c.tokens }
@@ -159,19 +163,11 @@ func (c *Cache) serve(e *core.RequestEvent, epoch uint64, collection *core.Colle
 		// PocketBase reads a body on GET too (and refuses a malformed one)
 		return c.bypass(e, BypassRequestData)
 	}
-	rawQuery := e.Request.URL.RawQuery
-	if strings.Contains(rawQuery, "requestKey") {
-		// the JS SDK's cancellation key changes nothing: leave it out of the key
-		query := e.Request.URL.Query()
-		query.Del("requestKey")
-		rawQuery = query.Encode()
-	}
+	rawQuery := KeyQuery(e.Request)
 	plan := c.plans.get(e.App, epoch, collection, recordID, rawQuery, e.Auth)
 	if plan.bypass != "" {
 		return c.bypass(e, plan.bypass)
 	}
-	// the raw query, as sent: another order of the same parameters is
-	// another key, never a wrong answer
 	key := Key{Path: e.Request.URL.Path, Query: rawQuery}
 	key.CallerKind, key.CallerID = identity(e.Auth, plan)
 	loaded := false
@@ -204,9 +200,23 @@ func (c *Cache) serve(e *core.RequestEvent, epoch uint64, collection *core.Colle
 			return err
 		}
 	}
+	c.describeForEdge(e, plan, answer, ttl)
 	// hapta's own reads get the JSON itself: inproc drops the client's
 	// Accept-Encoding and If-None-Match
 	return answer.write(e.Response, e.Request, cacheHeader(hit), e.Auth != nil)
+}
+
+// KeyQuery is the query of a request's key: the raw query, as sent (another
+// order of the same parameters is another key, never a wrong answer),
+// without the JS SDK's requestKey, a cancellation key that changes nothing.
+func KeyQuery(r *http.Request) string {
+	rawQuery := r.URL.RawQuery
+	if strings.Contains(rawQuery, "requestKey") {
+		query := r.URL.Query()
+		query.Del("requestKey")
+		rawQuery = query.Encode()
+	}
+	return rawQuery
 }
 
 // the values of Header, shared by the answers written
@@ -251,17 +261,72 @@ func mayThrottleEmptyList(e *core.RequestEvent, collection *core.Collection) boo
 // identity is the caller's part of the key: its kind, and its id when the
 // answer is the caller's own.
 func identity(auth *core.Record, plan readPlan) (kind, id string) {
+	caller := Caller{Anonymous: auth == nil}
+	if auth != nil {
+		caller = Caller{CollectionID: auth.Collection().Id, ID: auth.Id, Superuser: auth.IsSuperuser()}
+	}
+	return CallerKey(caller, plan.readsAuth, plan.perCaller)
+}
+
+// Caller is who asks, as an answer's key needs it.
+type Caller struct {
+	Anonymous        bool
+	CollectionID, ID string
+	Superuser        bool
+}
+
+// CallerKey is the caller's part of an answer's key (Key.CallerKind and
+// CallerID) for a read planned with these flags (see PlanHeader).
+func CallerKey(caller Caller, readsAuth, perCaller bool) (kind, id string) {
 	switch {
-	case auth == nil && (plan.readsAuth || plan.perCaller):
+	case caller.Anonymous && (readsAuth || perCaller):
 		return "anonymous", ""
-	case auth == nil:
+	case caller.Anonymous:
 		return "anyone", ""
-	case plan.readsAuth, plan.perCaller && !auth.IsSuperuser():
-		return auth.Collection().Id, auth.Id
-	case auth.IsSuperuser():
+	case readsAuth, perCaller && !caller.Superuser:
+		return caller.CollectionID, caller.ID
+	case caller.Superuser:
 		return "superuser", "" // rules do not apply to superusers
 	}
 	return "anyone", ""
+}
+
+// Edge requests: a node that caches this one's answers (a cluster's edge)
+// asks with EdgeRequestHeader, and a cached endpoint's answer then says what
+// it depends on (DepsHeader: Versions.Refs), how its key is made
+// (PlanHeader: "<reads auth><per caller>", each 0 or 1, for CallerKey) and
+// how long it may be kept (TTLHeader, milliseconds).
+const (
+	EdgeRequestHeader = "X-Hapta-Edge"
+	DepsHeader        = "X-Hapta-Deps"
+	PlanHeader        = "X-Hapta-Plan"
+	TTLHeader         = "X-Hapta-Ttl"
+)
+
+// describeForEdge adds the edge headers to an answer to an edge.
+func (c *Cache) describeForEdge(e *core.RequestEvent, plan readPlan, answer *Answer, ttl func() time.Duration) {
+	if e.Request.Header.Get(EdgeRequestHeader) == "" {
+		return
+	}
+	e.Response.Header().Set(TTLHeader, strconv.FormatInt(ttl().Milliseconds(), 10))
+	flags := []byte("00")
+	if plan.readsAuth {
+		flags[0] = '1'
+	}
+	if plan.perCaller {
+		flags[1] = '1'
+	}
+	header := e.Response.Header()
+	header.Set(DepsHeader, c.versions.Refs(plan.deps, answer.Listed))
+	header.Set(PlanHeader, string(flags))
+}
+
+// ParsePlanHeader reads PlanHeader's flags.
+func ParsePlanHeader(value string) (readsAuth, perCaller, ok bool) {
+	if len(value) != 2 || strings.Trim(value, "01") != "" {
+		return false, false, false
+	}
+	return value[0] == '1', value[1] == '1', true
 }
 
 // PocketBase's record list and view routes. An application's own route

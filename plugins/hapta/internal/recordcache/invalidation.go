@@ -28,9 +28,7 @@ func (v *Versions) BindTo(app core.App, ttls *DynamicTTL) {
 				ttls.Observe(record.Collection().Id, time.Now())
 			}
 		} else {
-			// a model hapta does not know may back a view collection
-			v.anyWrite.Add(1)
-			v.bumps.Add(1)
+			v.otherWrite()
 		}
 		return e.Next()
 	}

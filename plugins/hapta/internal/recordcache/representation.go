@@ -59,6 +59,24 @@ func (a *Answer) prepare() {
 	}
 }
 
+// NewAnswer is an answer computed elsewhere (by a cluster's primary), ready
+// to write.
+func NewAnswer(status int, contentType string, body []byte) *Answer {
+	answer := &Answer{Status: status, ContentType: contentType, Body: body}
+	answer.prepare()
+	return answer
+}
+
+// Write writes the answer as the cache does: the representation the request
+// accepts or 304, its ETag and Cache-Control (private for a signed-in
+// caller), and Header: HIT or MISS.
+func (a *Answer) Write(w http.ResponseWriter, r *http.Request, hit, private bool) error {
+	return a.write(w, r, cacheHeader(hit), private)
+}
+
+// Size is the bytes of its bodies (identity and gzip).
+func (a *Answer) Size() int { return len(a.Body) + len(a.gzip.body) }
+
 // representationFor picks the representation the request accepts; encode
 // is false when the response is written through another writer (PocketBase's
 // Gzip middleware, say), which must get the answer itself.

@@ -50,6 +50,19 @@ type Versions struct {
 	updates     updates // running, for noteChanges
 	seed        maphash.Seed
 	bumps       atomic.Uint64 // invalidations, for the statistics
+	// observer is told of every bump, after it is made (a cluster's
+	// primary publishes them); nil for none
+	observer atomic.Pointer[func(Bump)]
+}
+
+// Observe has observe told of every bump, after the counters have moved,
+// on the goroutine that made it (inside the writer's after-commit hook).
+func (v *Versions) Observe(observe func(Bump)) { v.observer.Store(&observe) }
+
+func (v *Versions) notify(bump Bump) {
+	if observe := v.observer.Load(); observe != nil {
+		(*observe)(bump)
+	}
 }
 
 func NewVersions() *Versions {
@@ -84,7 +97,11 @@ func (v *Versions) stripe(collectionID, recordID string) uint64 {
 // field is the counter of a field of a collection (membership: its
 // membership).
 func (v *Versions) field(collectionID, name string) *atomic.Uint64 {
-	return &v.fields[maphash.String(v.seed, collectionID+"/"+name)%fieldStripes]
+	return &v.fields[v.fieldStripe(collectionID, name)]
+}
+
+func (v *Versions) fieldStripe(collectionID, name string) uint64 {
+	return maphash.String(v.seed, collectionID+"/"+name) % fieldStripes
 }
 
 // RecordWritten marks a record created or deleted, or updated in a way not
@@ -106,6 +123,21 @@ func (v *Versions) RecordUpdated(collectionID, recordID string, fields []string)
 	v.record(collectionID, recordID).Add(1)
 	v.anyWrite.Add(1)
 	v.bumps.Add(1)
+	if v.observer.Load() != nil {
+		bump := Bump{Collection: collectionID, Record: v.stripe(collectionID, recordID), Fields: make([]uint64, len(fields))}
+		for i, name := range fields {
+			bump.Fields[i] = v.fieldStripe(collectionID, name)
+		}
+		v.notify(bump)
+	}
+}
+
+// otherWrite marks a write of a model that is not a record (which may back
+// a view collection).
+func (v *Versions) otherWrite() {
+	v.anyWrite.Add(1)
+	v.bumps.Add(1)
+	v.notify(Bump{AnyWrite: true})
 }
 
 // Epoch is the schema epoch: read it before the collections an answer is
@@ -117,6 +149,7 @@ func (v *Versions) Epoch() uint64 { return v.schemaEpoch.Load() }
 func (v *Versions) SchemaChanged() {
 	v.schemaEpoch.Add(1)
 	v.bumps.Add(1)
+	v.notify(Bump{Schema: true})
 }
 
 // Deps are what an answer is computed from.

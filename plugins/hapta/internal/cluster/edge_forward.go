@@ -1,0 +1,119 @@
+package cluster
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
+	"github.com/pocketbase/pocketbase/tools/router"
+)
+
+// requestIDHeader is hapta's request id header: the edge's id goes on to
+// the primary, which keeps it.
+const requestIDHeader = "X-Request-ID"
+
+// edgeHandled are the paths an edge answers itself: its health (PocketBase's
+// handler, with the cluster's state added) and its statistics.
+var edgeHandled = map[string]bool{"/api/health": true}
+
+// newForwarder is the reverse proxy to the primary: the client's address
+// goes in X-Forwarded-For (the primary's trusted-proxy setting reads it),
+// answers stream as they come (realtime), and the primary's CORS and
+// request id headers are dropped for the edge's own.
+func newForwarder(primary *url.URL, transport http.RoundTripper, logger *slog.Logger) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Transport:     transport,
+		FlushInterval: -1,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(primary)
+			pr.SetXForwarded()
+			if body, ok := pr.Out.Body.(*router.RereadableReadCloser); ok {
+				// PocketBase's copy rewinds at its end: the transport
+				// would send the body twice. Nothing read it on the edge.
+				pr.Out.Body = body.ReadCloser
+			}
+		},
+		ModifyResponse: func(response *http.Response) error {
+			for _, name := range []string{
+				"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers",
+				"Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Max-Age", requestIDHeader,
+			} {
+				response.Header.Del(name)
+			}
+			method := response.Request.Method
+			if seq := response.Header.Get(SeqHeader); seq != "" && method != http.MethodGet && method != http.MethodHead {
+				// read-your-writes for browsers: their next reads carry it
+				response.Header.Add("Set-Cookie", (&http.Cookie{
+					Name: SeqCookie, Value: seq, Path: "/", MaxAge: 300, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+				}).String())
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, r.Context().Err()) {
+				return // the client went away
+			}
+			logger.Debug("cluster: the primary did not answer", "error", err)
+			writeUnavailable(w)
+		},
+	}
+}
+
+// writeUnavailable answers 503 in PocketBase's error shape.
+func writeUnavailable(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", "1")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write([]byte(`{"status":503,"message":"The primary server is unavailable; try again later.","data":{}}`))
+}
+
+// Middleware answers every request of the edge's router but its health
+// and statistics: cached reads from the cache, the rest from the primary.
+// It runs right after hapta's request id and CORS middlewares (at their
+// priority, bound after them), before PocketBase's others: the primary
+// runs those.
+func (e *Edge) Middleware(id string, priority int, statsPath string) *hook.Handler[*core.RequestEvent] {
+	return &hook.Handler[*core.RequestEvent]{
+		Id:       id,
+		Priority: priority,
+		Func: func(re *core.RequestEvent) error {
+			req := re.Request
+			switch {
+			case edgeHandled[req.URL.Path]:
+				return re.Next()
+			case req.URL.Path == statsPath && req.Method == http.MethodGet:
+				return e.serveStats(re)
+			case e.reads.isCachedRead(req):
+				err := e.reads.serve(re.Response, req)
+				if !errors.Is(err, errNotCacheable) {
+					return err
+				}
+			}
+			e.stats.forwarded.Add(1)
+			req.Header.Set(requestIDHeader, re.Response.Header().Get(requestIDHeader))
+			e.forward.ServeHTTP(re.Response, req)
+			return nil
+		},
+	}
+}
+
+// serveStats answers the edge's statistics to a superuser of the primary.
+func (e *Edge) serveStats(re *core.RequestEvent) error {
+	token := re.Request.Header.Get("Authorization")
+	if token == "" {
+		return router.NewUnauthorizedError("The request requires valid superuser authorization token.", nil)
+	}
+	identity, err := e.reads.identity(re.Request, token, e.clock.Load())
+	switch {
+	case err != nil:
+		writeUnavailable(re.Response)
+		return nil
+	case !identity.caller.Superuser:
+		return router.NewForbiddenError("The request requires valid superuser authorization token.", nil)
+	}
+	return re.JSON(http.StatusOK, e.Stats())
+}

@@ -1,0 +1,302 @@
+package cluster
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+
+	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
+)
+
+// IdentityPath is the primary's route that says who a token is, for edges.
+const IdentityPath = "/api/hapta/cluster/identity"
+
+// Identity is the primary's answer at IdentityPath.
+type Identity struct {
+	Anonymous    bool   `json:"anonymous"`
+	CollectionID string `json:"collectionId,omitempty"`
+	ID           string `json:"id,omitempty"`
+	Superuser    bool   `json:"superuser,omitempty"`
+	Expires      int64  `json:"expires,omitempty"` // unix seconds; 0 when the token says nothing
+	// Ref is the caller's record counter (recordcache.Versions.RecordRef):
+	// a write of the record (a new password, a delete) voids the identity
+	Ref string `json:"ref,omitempty"`
+}
+
+// edgeReads is an edge's cache: answers, their plans' key flags, and the
+// identities of tokens, each valid while the clock says so.
+type edgeReads struct {
+	edge       *Edge
+	answers    *otter.Cache[recordcache.Key, *edgeAnswer]
+	plans      *otter.Cache[planKey, planFlags]
+	identities *otter.Cache[string, *edgeIdentity]
+}
+
+type edgeAnswer struct {
+	answer *recordcache.Answer
+	refs   []recordcache.SeqRef
+	seq    uint64
+	ttl    time.Duration
+}
+
+// planKey names the read plan of a request for a class of callers, whose
+// flags make the answer's key.
+type planKey struct{ path, query, class string }
+
+type planFlags struct {
+	readsAuth, perCaller bool
+	seq                  uint64
+}
+
+type edgeIdentity struct {
+	caller  recordcache.Caller
+	refs    []recordcache.SeqRef
+	seq     uint64
+	expires time.Time
+}
+
+const (
+	entryOverhead   = 160
+	planMemoBytes   = 4 << 20
+	identitiesBytes = 8 << 20
+)
+
+func newEdgeReads(e *Edge) *edgeReads {
+	return &edgeReads{
+		edge: e,
+		answers: otter.Must(&otter.Options[recordcache.Key, *edgeAnswer]{
+			MaximumWeight: e.config.MaxBytes,
+			Weigher: func(key recordcache.Key, a *edgeAnswer) uint32 {
+				return uint32(min(len(key.Path)+len(key.Query)+len(key.CallerKind)+len(key.CallerID)+a.answer.Size()+entryOverhead+16*len(a.refs), 1<<31))
+			},
+			ExpiryCalculator: otter.ExpiryWritingFunc(func(entry otter.Entry[recordcache.Key, *edgeAnswer]) time.Duration {
+				return entry.Value.ttl
+			}),
+		}),
+		plans: otter.Must(&otter.Options[planKey, planFlags]{
+			MaximumWeight: planMemoBytes,
+			Weigher:       func(key planKey, _ planFlags) uint32 { return uint32(len(key.path) + len(key.query) + len(key.class) + 64) },
+		}),
+		identities: otter.Must(&otter.Options[string, *edgeIdentity]{
+			MaximumWeight: identitiesBytes,
+			Weigher:       func(token string, _ *edgeIdentity) uint32 { return uint32(len(token) + 200) },
+			ExpiryCalculator: otter.ExpiryWritingFunc(func(otter.Entry[string, *edgeIdentity]) time.Duration {
+				return e.config.MaxTTL
+			}),
+		}),
+	}
+}
+
+func (r *edgeReads) clear() {
+	r.answers.InvalidateAll()
+	r.plans.InvalidateAll()
+	r.identities.InvalidateAll()
+}
+
+// isCachedRead tells whether a request is a GET of PocketBase's record list
+// or view of a collection the edge caches (named as in the configuration;
+// a collection named by its id is forwarded).
+func (r *edgeReads) isCachedRead(req *http.Request) bool {
+	if req.Method != http.MethodGet {
+		return false
+	}
+	rest, ok := strings.CutPrefix(req.URL.Path, "/api/collections/")
+	if !ok {
+		return false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[1] != "records" || (len(parts) == 3 && parts[2] == "") {
+		return false
+	}
+	return r.edge.config.Cached[strings.ToLower(parts[0])]
+}
+
+var errNotCacheable = errors.New("cluster: not answered from the cache")
+
+// serve answers a cached read from the cache, or from the primary through
+// the cache; errNotCacheable when it must be forwarded as it is.
+func (r *edgeReads) serve(w http.ResponseWriter, req *http.Request) error {
+	e := r.edge
+	if !e.serving.Load() {
+		e.stats.unhealthy.Add(1)
+		return errNotCacheable
+	}
+	if want := requestedSeq(req); want > e.applied.Load() && !e.waitFor(want, e.config.ReadWait) {
+		return errNotCacheable // the primary answers it fresh
+	}
+	if req.ContentLength != 0 {
+		return errNotCacheable // PocketBase reads a body on GET too
+	}
+	clock := e.clock.Load()
+	token := req.Header.Get("Authorization")
+	caller := recordcache.Caller{Anonymous: true}
+	if token != "" {
+		identity, err := r.identity(req, token, clock)
+		if err != nil {
+			return errNotCacheable
+		}
+		caller = identity.caller
+	}
+	query := recordcache.KeyQuery(req)
+	plan := planKey{path: req.URL.Path, query: query, class: callerClass(caller)}
+	if flags, ok := r.plans.GetIfPresent(plan); ok && clock.Fresh(nil, flags.seq) {
+		key := recordcache.Key{Path: plan.path, Query: query}
+		key.CallerKind, key.CallerID = recordcache.CallerKey(caller, flags.readsAuth, flags.perCaller)
+		if stored, ok := r.answers.GetIfPresent(key); ok && clock.Fresh(stored.refs, stored.seq) {
+			e.stats.hits.Add(1)
+			return stored.answer.Write(w, req, true, !caller.Anonymous)
+		}
+	}
+	e.stats.misses.Add(1)
+	return r.load(w, req, plan, caller, clock)
+}
+
+// load asks the primary, keeps its answer when it says what the answer
+// depends on and nothing applied here has changed that since, and writes
+// it.
+func (r *edgeReads) load(w http.ResponseWriter, req *http.Request, plan planKey, caller recordcache.Caller, clock *recordcache.SeqClock) error {
+	out := req.Clone(req.Context())
+	for _, name := range []string{"Accept-Encoding", "If-None-Match", "If-Modified-Since"} {
+		out.Header.Del(name) // the cache compresses and revalidates itself
+	}
+	out.Header.Set(recordcache.EdgeRequestHeader, "1")
+	captured := newCapture()
+	r.edge.forward.ServeHTTP(captured, out)
+	header := captured.header
+	seq, seqOK := parseSeq(header.Get(SeqHeader))
+	readsAuth, perCaller, planOK := recordcache.ParsePlanHeader(header.Get(recordcache.PlanHeader))
+	refs, refsErr := recordcache.ParseRefs(header.Get(recordcache.DepsHeader))
+	ttl, ttlOK := parseTTLHeader(header.Get(recordcache.TTLHeader), r.edge.config.MaxTTL)
+	if captured.status != http.StatusOK || !seqOK || !planOK || refsErr != nil || !ttlOK {
+		return captured.writeTo(w)
+	}
+	answer := recordcache.NewAnswer(captured.status, header.Get("Content-Type"), captured.body.Bytes())
+	r.plans.Set(plan, planFlags{readsAuth: readsAuth, perCaller: perCaller, seq: seq})
+	key := recordcache.Key{Path: plan.path, Query: plan.query}
+	key.CallerKind, key.CallerID = recordcache.CallerKey(caller, readsAuth, perCaller)
+	if clock.Fresh(refs, seq) && r.edge.clock.Load() == clock {
+		r.answers.Set(key, &edgeAnswer{answer: answer, refs: refs, seq: seq, ttl: ttl})
+	}
+	copyHeader(w.Header(), header, answerHeaders)
+	return answer.Write(w, req, false, !caller.Anonymous)
+}
+
+// identity is who token is, as the primary said at a sequence whose
+// changes of that caller have all been applied here since.
+func (r *edgeReads) identity(req *http.Request, token string, clock *recordcache.SeqClock) (*edgeIdentity, error) {
+	if known, ok := r.identities.GetIfPresent(token); ok && clock.Fresh(known.refs, known.seq) && time.Now().Before(known.expires) {
+		return known, nil
+	}
+	r.edge.stats.identities.Add(1)
+	out, err := http.NewRequestWithContext(req.Context(), http.MethodGet, r.edge.config.Primary.JoinPath(IdentityPath).String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	out.Header.Set("Authorization", token)
+	out.Header.Set(recordcache.EdgeRequestHeader, "1")
+	response, err := r.edge.client.Do(out)
+	if err != nil {
+		return nil, err
+	}
+	defer response.Body.Close()
+	var answer Identity
+	seq, seqOK := parseSeq(response.Header.Get(SeqHeader))
+	if response.StatusCode != http.StatusOK || !seqOK || json.NewDecoder(response.Body).Decode(&answer) != nil {
+		return nil, errNotCacheable
+	}
+	refs, err := recordcache.ParseRefs(answer.Ref)
+	if err != nil {
+		return nil, err
+	}
+	identity := &edgeIdentity{
+		caller:  recordcache.Caller{Anonymous: answer.Anonymous, CollectionID: answer.CollectionID, ID: answer.ID, Superuser: answer.Superuser},
+		refs:    refs,
+		seq:     seq,
+		expires: time.Now().Add(r.edge.config.MaxTTL),
+	}
+	if answer.Expires > 0 {
+		identity.expires = time.Unix(answer.Expires, 0)
+	}
+	if clock.Fresh(refs, seq) {
+		r.identities.Set(token, identity)
+	}
+	return identity, nil
+}
+
+// callerClass is the class of callers a read plan is made for.
+func callerClass(caller recordcache.Caller) string {
+	switch {
+	case caller.Anonymous:
+		return "anonymous"
+	case caller.Superuser:
+		return "superuser"
+	}
+	return caller.CollectionID
+}
+
+// requestedSeq is the sequence a reader asks to see (its own writes): the
+// higher of SeqHeader and SeqCookie, 0 for none.
+func requestedSeq(req *http.Request) uint64 {
+	seq, _ := parseSeq(req.Header.Get(SeqHeader))
+	if cookie, err := req.Cookie(SeqCookie); err == nil {
+		if fromCookie, ok := parseSeq(cookie.Value); ok && fromCookie > seq {
+			seq = fromCookie
+		}
+	}
+	return seq
+}
+
+// parseTTLHeader reads TTLHeader (milliseconds), bounded by maxTTL.
+func parseTTLHeader(text string, maxTTL time.Duration) (time.Duration, bool) {
+	ms, err := strconv.ParseInt(text, 10, 64)
+	if err != nil || ms <= 0 {
+		return 0, false
+	}
+	return min(time.Duration(ms)*time.Millisecond, maxTTL), true
+}
+
+// capture is a response kept in memory.
+type capture struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func newCapture() *capture { return &capture{header: http.Header{}, status: http.StatusOK} }
+
+func (c *capture) Header() http.Header         { return c.header }
+func (c *capture) WriteHeader(status int)      { c.status = status }
+func (c *capture) Write(b []byte) (int, error) { return c.body.Write(b) }
+func (c *capture) Flush()                      {}
+
+func (c *capture) writeTo(w http.ResponseWriter) error {
+	copyHeader(w.Header(), c.header, nil)
+	w.WriteHeader(c.status)
+	_, err := w.Write(c.body.Bytes())
+	return err
+}
+
+// answerHeaders are the primary's headers an answer from the cache keeps:
+// the cache writes its own ETag, Cache-Control, Content-Type and length.
+var answerHeaders = map[string]bool{SeqHeader: true}
+
+// copyHeader copies header into to: only the names in only, unless nil.
+// The cluster's own headers stay between the nodes.
+func copyHeader(to, from http.Header, only map[string]bool) {
+	for name, values := range from {
+		if only != nil && !only[name] {
+			continue
+		}
+		switch name {
+		case recordcache.DepsHeader, recordcache.PlanHeader, recordcache.TTLHeader:
+			continue
+		}
+		to[name] = values
+	}
+}
