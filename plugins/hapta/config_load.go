@@ -11,8 +11,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/postr-inc/hapta/plugins/hapta/internal/jsonpos"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/cluster"
+	"github.com/postr-inc/hapta/plugins/hapta/internal/jsonpos"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 

@@ -35,7 +35,7 @@ type Edge struct {
 	signal   chan struct{}
 
 	connected    atomic.Bool
-	following    atomic.Bool  // a consumer of the stream is running
+	following    atomic.Bool   // a consumer of the stream is running
 	primarySeq   atomic.Uint64 // from the last heartbeat
 	primaryDirty atomic.Bool
 	lastBeat     atomic.Int64 // when the last heartbeat came (unix nanoseconds)

@@ -81,7 +81,9 @@ func newEdgeReads(e *Edge) *edgeReads {
 		}),
 		plans: otter.Must(&otter.Options[planKey, planFlags]{
 			MaximumWeight: planMemoBytes,
-			Weigher:       func(key planKey, _ planFlags) uint32 { return uint32(len(key.path) + len(key.query) + len(key.class) + 64) },
+			Weigher: func(key planKey, _ planFlags) uint32 {
+				return uint32(len(key.path) + len(key.query) + len(key.class) + 64)
+			},
 		}),
 		identities: otter.Must(&otter.Options[string, *edgeIdentity]{
 			MaximumWeight: identitiesBytes,

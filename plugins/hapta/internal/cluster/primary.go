@@ -261,4 +261,3 @@ func (p *Primary) Close() {
 		p.embedded.WaitForShutdown()
 	}
 }
-
