@@ -1,14 +1,9 @@
 package auth_test
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -186,79 +181,9 @@ func TestMFAAcrossTwoFactors(t *testing.T) {
 	}
 }
 
-// fakeProvider is an OpenID Connect provider on loopback: it issues codes
-// bound to the PKCE challenge, checks the verifier at the token endpoint and
-// serves the user's info.
-type fakeProvider struct {
-	*httptest.Server
-	mu         sync.Mutex
-	challenges map[string]string // code -> code_challenge
-}
-
-func newFakeProvider(t *testing.T) *fakeProvider {
-	p := &fakeProvider{challenges: map[string]string{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		if q.Get("code_challenge_method") != "S256" || q.Get("client_id") != "hapta-client" {
-			http.Error(w, "bad authorization request", http.StatusBadRequest)
-			return
-		}
-		code := "code-" + q.Get("state")[:8]
-		p.mu.Lock()
-		p.challenges[code] = q.Get("code_challenge")
-		p.mu.Unlock()
-		http.Redirect(w, r, q.Get("redirect_uri")+"?code="+code+"&state="+url.QueryEscape(q.Get("state")), http.StatusFound)
-	})
-	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		p.mu.Lock()
-		challenge, ok := p.challenges[r.PostForm.Get("code")]
-		delete(p.challenges, r.PostForm.Get("code"))
-		p.mu.Unlock()
-		sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
-		if !ok || base64.RawURLEncoding.EncodeToString(sum[:]) != challenge {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = w.Write([]byte(`{"error": "invalid_grant"}`))
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"access_token": "access-1", "token_type": "Bearer", "expires_in": 3600}`))
-	})
-	mux.HandleFunc("GET /userinfo", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer access-1" {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"sub": "oidc-user-1", "email": "olga@example.com", "email_verified": true, "name": "Olga"}`))
-	})
-	p.Server = httptest.NewServer(mux)
-	t.Cleanup(p.Close)
-	return p
-}
-
-// authorize plays the browser: it follows authUrl to the provider and
-// returns the code and state of the redirect back.
-func (p *fakeProvider) authorize(t *testing.T, authURL string) (code, state string) {
-	t.Helper()
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := client.Get(authURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	location, err := url.Parse(res.Header.Get("Location"))
-	if res.StatusCode != http.StatusFound || err != nil {
-		t.Fatalf("authorize: %d %v", res.StatusCode, res.Header)
-	}
-	return location.Query().Get("code"), location.Query().Get("state")
-}
-
 func TestOAuth2Login(t *testing.T) {
 	t.Parallel()
-	provider := newFakeProvider(t)
+	provider := testsupport.NewOAuth2Provider(t)
 	a := newAuthApp(t, func(users *core.Collection) {
 		users.OAuth2.Enabled = true
 		users.OAuth2.Providers = []core.OAuth2ProviderConfig{{
@@ -283,7 +208,7 @@ func TestOAuth2Login(t *testing.T) {
 	}
 
 	authURL, state := start()
-	code, returnedState := provider.authorize(t, authURL)
+	code, returnedState := provider.Authorize(t, authURL)
 	if returnedState != state {
 		t.Fatalf("the provider returned state %q, want %q", returnedState, state)
 	}
@@ -302,7 +227,7 @@ func TestOAuth2Login(t *testing.T) {
 	// reaches the provider with the wrong PKCE verifier: refused
 	authURL1, _ := start()
 	_, state2 := start()
-	code1, _ := provider.authorize(t, authURL1)
+	code1, _ := provider.Authorize(t, authURL1)
 	if res := complete(code1, state2); res.Status != 400 {
 		t.Fatalf("a wrong verifier: %d %v", res.Status, res.Body)
 	}

@@ -1,0 +1,311 @@
+package main
+
+// End-to-end tests of a cluster: a primary and two edges, each a process of
+// the built binary, on loopback, kept coherent over NATS JetStream.
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/postr-inc/hapta/internal/testsupport"
+)
+
+const clusterAdmin = "cluster-admin@example.com"
+
+// clusterNode is one node: its process, working directory and URL.
+type clusterNode struct {
+	*run
+	dir, url string
+	args     []string
+}
+
+// startClusterNode runs a node whose hapta-config.json is config (with
+// port), not in dev mode.
+func startClusterNode(t *testing.T, port int, config map[string]any) *clusterNode {
+	t.Helper()
+	config["port"] = port
+	config["logLevel"] = "warn"
+	data, _ := json.Marshal(config)
+	n := &clusterNode{dir: workDir(t, string(data)), url: baseURL(port), args: []string{"serve", "--dev=false"}}
+	n.run = start(t, n.dir, nil, n.args...)
+	n.waitHealthy(t, n.url)
+	return n
+}
+
+// restart runs the node again in its directory, after it stopped.
+func (n *clusterNode) restart(t *testing.T) {
+	t.Helper()
+	n.run = start(t, n.dir, nil, n.args...)
+	n.waitHealthy(t, n.url)
+}
+
+// kill ends the node at once, as a crash does.
+func (n *clusterNode) kill() {
+	_ = n.cmd.Process.Signal(syscall.SIGKILL)
+	<-n.exited
+}
+
+type testCluster struct {
+	primary, edge1, edge2 *clusterNode
+	nodes                 []*clusterNode
+	admin                 string // a superuser's token
+}
+
+// cachedCollections are the collections every node caches.
+var cachedCollections = map[string]any{"collections": map[string]any{"posts": map[string]any{"http": true}, "notes": map[string]any{"http": true}}}
+
+// startCluster starts a primary and two edges: with NATS embedded in the
+// primary when natsURL is "", else on that NATS server.
+func startCluster(t *testing.T, natsURL string) *testCluster {
+	t.Helper()
+	primaryCluster := map[string]any{"role": "primary", "nats": []string{natsURL}}
+	if natsURL == "" {
+		natsURL = baseURL(freePort(t))
+		natsURL = "nats" + strings.TrimPrefix(natsURL, "http")
+		primaryCluster = map[string]any{"nats": "embedded", "natsListen": strings.TrimPrefix(natsURL, "nats://")}
+	}
+	c := &testCluster{}
+	c.primary = startClusterNode(t, freePort(t), map[string]any{
+		"ADMIN_EMAIL": clusterAdmin, "ADMIN_PASSWORD": adminPassword, "cache": cachedCollections, "cluster": primaryCluster,
+	})
+	edge := func() *clusterNode {
+		return startClusterNode(t, freePort(t), map[string]any{"cache": cachedCollections, "cluster": map[string]any{
+			"role": "edge", "primary": c.primary.url, "nats": natsURL, "maxLag": "1s",
+		}})
+	}
+	c.edge1, c.edge2 = edge(), edge()
+	c.nodes = []*clusterNode{c.primary, c.edge1, c.edge2}
+	c.admin = login(t, c.primary.url, "_superusers", clusterAdmin, adminPassword)
+	c.edge1.waitServing(t, true)
+	c.edge2.waitServing(t, true)
+	return c
+}
+
+// login signs in with a password through url and returns the token.
+func login(t *testing.T, url, collection, email, password string) string {
+	t.Helper()
+	res := testsupport.CallJSON(t, "POST", url+"/api/collections/"+collection+"/auth-with-password",
+		fmt.Sprintf(`{"identity": %q, "password": %q}`, email, password))
+	token, _ := res.Body["token"].(string)
+	if res.Status != 200 || token == "" {
+		t.Fatalf("login of %s through %s: %d %s", email, url, res.Status, res.Raw)
+	}
+	return token
+}
+
+// clusterStatus is the cluster part of a node's /api/health.
+func (n *clusterNode) clusterStatus(t *testing.T) map[string]any {
+	t.Helper()
+	res := testsupport.CallJSON(t, "GET", n.url+"/api/health", "")
+	status, _ := res.Object("data")["cluster"].(map[string]any)
+	if res.Status != 200 || status == nil {
+		t.Fatalf("health of %s: %d %s", n.url, res.Status, res.Raw)
+	}
+	return status
+}
+
+// waitServing waits until an edge says it answers from its cache (or, for
+// false, that it forwards everything).
+func (n *clusterNode) waitServing(t *testing.T, serving bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if n.clusterStatus(t)["serving"] == serving {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: serving is not %v: %v", n.url, serving, n.clusterStatus(t))
+}
+
+// createRecord creates a record through url as token and returns its id.
+func createRecord(t *testing.T, url, token, collection, body string) string {
+	t.Helper()
+	res := testsupport.CallJSON(t, "POST", url+"/api/collections/"+collection+"/records", body, "Authorization", token)
+	id, _ := res.Body["id"].(string)
+	if res.Status != 200 || id == "" {
+		t.Fatalf("create %s through %s: %d %s", collection, url, res.Status, res.Raw)
+	}
+	return id
+}
+
+// createUser creates a user through url and returns its id and token.
+func createUser(t *testing.T, url, email string) (id, token string) {
+	t.Helper()
+	id = createRecord(t, url, "", "users", fmt.Sprintf(`{"email": %q, "password": "password-123", "passwordConfirm": "password-123"}`, email))
+	return id, login(t, url, "users", email, "password-123")
+}
+
+// read GETs path through a node as token, with a sequence to wait for ("" for none).
+func read(t *testing.T, url, path, token, seq string) testsupport.Answer {
+	t.Helper()
+	return testsupport.CallJSON(t, "GET", url+path, "", "Authorization", token, "X-Hapta-Seq", seq)
+}
+
+func titles(t *testing.T, list testsupport.Answer) []string {
+	t.Helper()
+	items, _ := list.Body["items"].([]any)
+	if list.Status != 200 {
+		t.Fatalf("list: %d %s", list.Status, list.Raw)
+	}
+	var titles []string
+	for _, item := range items {
+		title, _ := item.(map[string]any)["title"].(string)
+		if title == "" {
+			title, _ = item.(map[string]any)["text"].(string)
+		}
+		titles = append(titles, title)
+	}
+	slices.Sort(titles)
+	return titles
+}
+
+func TestClusterWritesAreReadFreshOnEveryNode(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, "")
+	author, _ := createUser(t, c.edge1.url, "author@example.com")
+	post := createRecord(t, c.edge2.url, c.admin, "posts", fmt.Sprintf(`{"title": "version 0", "author": %q}`, author))
+	view, list := "/api/collections/posts/records/"+post, "/api/collections/posts/records?perPage=50"
+
+	var lags []time.Duration
+	for i := 1; i <= 30; i++ {
+		// both edges hold the view and the list: a missed invalidation
+		// would serve them stale below
+		for _, edge := range []*clusterNode{c.edge1, c.edge2} {
+			for _, path := range []string{view, list} {
+				read(t, edge.url, path, "", "")
+				if res := read(t, edge.url, path, "", ""); res.Header.Get("X-Hapta-Cache") != "HIT" {
+					t.Fatalf("%s %s is not cached: %v", edge.url, path, res.Header)
+				}
+			}
+		}
+		writer := c.nodes[i%3]
+		title := "version " + strconv.Itoa(i)
+		res := testsupport.CallJSON(t, "PATCH", writer.url+view, fmt.Sprintf(`{"title": %q}`, title), "Authorization", c.admin)
+		written := time.Now()
+		seq := res.Header.Get("X-Hapta-Seq")
+		if res.Status != 200 || seq == "" {
+			t.Fatalf("update through %s: %d %v %s", writer.url, res.Status, res.Header, res.Raw)
+		}
+		// without the sequence, each edge is fresh within a bounded lag
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, edge := range []*clusterNode{c.edge1, c.edge2} {
+			wg.Go(func() {
+				for time.Since(written) < 2*time.Second {
+					if read(t, edge.url, view, "", "").Body["title"] == title {
+						mu.Lock()
+						lags = append(lags, time.Since(written))
+						mu.Unlock()
+						return
+					}
+				}
+				t.Errorf("%s still answers a stale view 2s after the write", edge.url)
+			})
+		}
+		wg.Wait()
+		// with it, every node is fresh at once
+		for _, reader := range c.nodes {
+			if got := read(t, reader.url, view, "", seq).Body["title"]; got != title {
+				t.Fatalf("write %d through %s, view through %s with its sequence: %v", i, writer.url, reader.url, got)
+			}
+			if got := titles(t, read(t, reader.url, list, "", seq)); !slices.Equal(got, []string{title}) {
+				t.Fatalf("write %d through %s, list through %s with its sequence: %v", i, writer.url, reader.url, got)
+			}
+		}
+	}
+	slices.Sort(lags)
+	t.Logf("invalidation lag of an edge after the write's answer, %d samples: p50 %v, p99 %v, max %v",
+		len(lags), lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1])
+}
+
+// createNotes creates the notes collection: each user reads only their own.
+func createNotes(t *testing.T, c *testCluster) {
+	t.Helper()
+	const rule = `@request.auth.id != "" && owner = @request.auth.id`
+	res := testsupport.CallJSON(t, "POST", c.primary.url+"/api/collections", fmt.Sprintf(`{"name": "notes", "type": "base",
+		"listRule": %q, "viewRule": %q, "createRule": %q,
+		"fields": [{"name": "owner", "type": "relation", "collectionId": "_pb_users_auth_", "maxSelect": 1}, {"name": "text", "type": "text"}]}`,
+		rule, rule, rule), "Authorization", c.admin)
+	if res.Status != 200 {
+		t.Fatalf("create notes: %d %s", res.Status, res.Raw)
+	}
+}
+
+func TestClusterPerUserAnswersNeverCrossUsersThroughAnEdge(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, "")
+	createNotes(t, c)
+	const list = "/api/collections/notes/records?sort=text"
+	ann, annToken := createUser(t, c.edge1.url, "ann@example.com")
+	bob, bobToken := createUser(t, c.edge2.url, "bob@example.com")
+	for _, note := range []struct{ owner, token, text string }{{ann, annToken, "ann 1"}, {ann, annToken, "ann 2"}, {bob, bobToken, "bob 1"}} {
+		createRecord(t, c.edge1.url, note.token, "notes", fmt.Sprintf(`{"owner": %q, "text": %q}`, note.owner, note.text))
+	}
+	want := map[string][]string{annToken: {"ann 1", "ann 2"}, bobToken: {"bob 1"}, "": nil}
+	for round := range 3 {
+		for _, edge := range []*clusterNode{c.edge1, c.edge2} {
+			for _, token := range []string{annToken, bobToken, ""} { // interleaved: a shared entry would cross
+				res := read(t, edge.url, list, token, "")
+				if got := titles(t, res); !slices.Equal(got, want[token]) {
+					t.Fatalf("round %d through %s: %v, want %v", round, edge.url, got, want[token])
+				}
+				if round > 0 && res.Header.Get("X-Hapta-Cache") != "HIT" {
+					t.Fatalf("round %d through %s: not from the cache: %v", round, edge.url, res.Header)
+				}
+			}
+		}
+	}
+	// a second superuser reads every note, from the cache the second time
+	createRecord(t, c.primary.url, c.admin, "_superusers", `{"email": "root2@example.com", "password": "password-123", "passwordConfirm": "password-123"}`)
+	root2 := login(t, c.edge2.url, "_superusers", "root2@example.com", "password-123")
+	for _, edge := range []*clusterNode{c.edge1, c.edge2} {
+		read(t, edge.url, list, root2, "")
+		res := read(t, edge.url, list, root2, "")
+		if got := titles(t, res); !slices.Equal(got, []string{"ann 1", "ann 2", "bob 1"}) || res.Header.Get("X-Hapta-Cache") != "HIT" {
+			t.Fatalf("a superuser through %s: %v %v", edge.url, got, res.Header)
+		}
+	}
+
+	// a new password and a deleted user stop their tokens at once on
+	// every edge, though each edge had them verified
+	res := testsupport.CallJSON(t, "PATCH", c.edge2.url+"/api/collections/users/records/"+ann,
+		`{"oldPassword": "password-123", "password": "password-456", "passwordConfirm": "password-456"}`, "Authorization", annToken)
+	if res.Status != 200 {
+		t.Fatalf("new password: %d %s", res.Status, res.Raw)
+	}
+	seq := res.Header.Get("X-Hapta-Seq")
+	res = testsupport.CallJSON(t, "DELETE", c.edge1.url+"/api/collections/users/records/"+bob, "", "Authorization", c.admin)
+	if res.Status != 204 {
+		t.Fatalf("delete bob: %d %s", res.Status, res.Raw)
+	}
+	seq = laterSeq(seq, res.Header.Get("X-Hapta-Seq"))
+	var root2ID struct{ Items []struct{ ID string } }
+	read(t, c.primary.url, `/api/collections/_superusers/records?filter=email="root2@example.com"`, c.admin, "").Decode(t, &root2ID)
+	res = testsupport.CallJSON(t, "DELETE", c.primary.url+"/api/collections/_superusers/records/"+root2ID.Items[0].ID, "", "Authorization", c.admin)
+	if res.Status != 204 {
+		t.Fatalf("delete root2: %d %s", res.Status, res.Raw)
+	}
+	seq = laterSeq(seq, res.Header.Get("X-Hapta-Seq"))
+	for _, edge := range []*clusterNode{c.edge1, c.edge2} {
+		for _, token := range []string{annToken, bobToken, root2} {
+			if got := titles(t, read(t, edge.url, list, token, seq)); len(got) != 0 {
+				t.Fatalf("an old token through %s still reads %v", edge.url, got)
+			}
+		}
+	}
+}
+
+// laterSeq is the later of two sequences.
+func laterSeq(a, b string) string {
+	x, _ := strconv.ParseUint(a, 10, 64)
+	y, _ := strconv.ParseUint(b, 10, 64)
+	return strconv.FormatUint(max(x, y), 10)
+}
