@@ -6,13 +6,20 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/postr-inc/hapta/internal/testsupport"
 )
@@ -308,4 +315,315 @@ func laterSeq(a, b string) string {
 	x, _ := strconv.ParseUint(a, 10, 64)
 	y, _ := strconv.ParseUint(b, 10, 64)
 	return strconv.FormatUint(max(x, y), 10)
+}
+
+func TestClusterLockoutAndOAuth2LoginsSpanEdges(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, "")
+	createUser(t, c.primary.url, "lena@example.com")
+
+	// ten wrong passwords through one edge lock the account on the other
+	for i := range 10 {
+		res := testsupport.CallJSON(t, "POST", c.edge1.url+"/api/collections/users/auth-with-password", `{"identity": "lena@example.com", "password": "wrong-password"}`)
+		if res.Status != 400 {
+			t.Fatalf("failure %d: %d %s", i+1, res.Status, res.Raw)
+		}
+	}
+	res := testsupport.CallJSON(t, "POST", c.edge2.url+"/api/collections/users/auth-with-password", `{"identity": "lena@example.com", "password": "password-123"}`)
+	if res.Status != 429 {
+		t.Fatalf("the right password through the other edge: %d %s", res.Status, res.Raw)
+	}
+
+	// an OAuth2 login started through one edge completes through the other
+	provider := testsupport.NewOAuth2Provider(t)
+	res = testsupport.CallJSON(t, "PATCH", c.primary.url+"/api/collections/users", fmt.Sprintf(`{"oauth2": {"enabled": true, "providers": [
+		{"name": "oidc", "clientId": "hapta-client", "clientSecret": "hapta-secret", "authURL": %q, "tokenURL": %q, "userInfoURL": %q}]}}`,
+		provider.URL+"/authorize", provider.URL+"/token", provider.URL+"/userinfo"), "Authorization", c.admin)
+	if res.Status != 200 {
+		t.Fatalf("enable OAuth2: %d %s", res.Status, res.Raw)
+	}
+	const redirect = "http://localhost:5173/oauth-callback"
+	started := testsupport.CallJSON(t, "POST", c.edge1.url+"/auth?type=oauth", `{"provider": "oidc", "redirectUrl": "`+redirect+`"}`)
+	authURL, _ := started.Body["authUrl"].(string)
+	if started.Status != 200 || authURL == "" {
+		t.Fatalf("start through %s: %d %s", c.edge1.url, started.Status, started.Raw)
+	}
+	code, state := provider.Authorize(t, authURL)
+	done := testsupport.CallJSON(t, "POST", c.edge2.url+"/auth?type=oauth",
+		fmt.Sprintf(`{"provider": "oidc", "redirectUrl": %q, "code": %q, "state": %q}`, redirect, code, state))
+	if done.Status != 200 || done.Object("principal")["email"] != "olga@example.com" {
+		t.Fatalf("complete through %s: %d %s", c.edge2.url, done.Status, done.Raw)
+	}
+}
+
+// clusterLoad writes and reads posts through the nodes it is given, and
+// counts reads staler than the last write a reader knew of when it asked.
+type clusterLoad struct {
+	t      *testing.T
+	admin  string
+	posts  []string
+	nodes  atomic.Pointer[[]string] // the URLs to use now
+	client *http.Client
+
+	mu     sync.Mutex
+	latest map[string]written // by post
+
+	reads, hits, stale, failed, writes atomic.Int64
+	staleReads                         []string
+}
+
+// written is the last version of a post a write's answer confirmed, and
+// that answer's sequence.
+type written struct {
+	version int
+	seq     string
+}
+
+func newClusterLoad(t *testing.T, c *testCluster, posts int) *clusterLoad {
+	author, _ := createUser(t, c.primary.url, "load@example.com")
+	l := &clusterLoad{t: t, admin: c.admin, latest: map[string]written{}, client: &http.Client{Timeout: 10 * time.Second}}
+	for i := range posts {
+		id := createRecord(t, c.primary.url, c.admin, "posts", fmt.Sprintf(`{"title": "post %d version 0", "author": %q}`, i, author))
+		l.posts = append(l.posts, id)
+		l.latest[id] = written{}
+	}
+	l.use(c.primary, c.edge1, c.edge2)
+	return l
+}
+
+func (l *clusterLoad) use(nodes ...*clusterNode) {
+	urls := make([]string, len(nodes))
+	for i, n := range nodes {
+		urls[i] = n.url
+	}
+	l.nodes.Store(&urls)
+}
+
+func (l *clusterLoad) node() string {
+	nodes := *l.nodes.Load()
+	return nodes[rand.IntN(len(nodes))]
+}
+
+// run writes (one writer per post) and reads (readers) until stop closes.
+func (l *clusterLoad) run(readers int, stop <-chan struct{}) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for i, post := range l.posts {
+		l.mu.Lock()
+		first := l.latest[post].version + 1
+		l.mu.Unlock()
+		wg.Go(func() {
+			for version := first; ; version++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				status, header, _ := l.call("PATCH", l.node()+"/api/collections/posts/records/"+post,
+					fmt.Sprintf(`{"title": "post %d version %d"}`, i, version), "")
+				if status != 200 {
+					l.failed.Add(1)
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				l.writes.Add(1)
+				l.mu.Lock()
+				l.latest[post] = written{version, header.Get("X-Hapta-Seq")}
+				l.mu.Unlock()
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+	for range readers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				l.readOnce()
+			}
+		})
+	}
+	return &wg
+}
+
+// readOnce reads one post (its view or the list) through a node with the
+// sequence of the last write of it known before asking.
+func (l *clusterLoad) readOnce() {
+	post := l.posts[rand.IntN(len(l.posts))]
+	l.mu.Lock()
+	known := l.latest[post]
+	l.mu.Unlock()
+	path := "/api/collections/posts/records/" + post
+	list := rand.IntN(2) == 0
+	if list {
+		path = "/api/collections/posts/records?perPage=100&filter=" + url.QueryEscape(`id="`+post+`"`)
+	}
+	node := l.node()
+	status, header, body := l.call("GET", node+path, "", known.seq)
+	if status != 200 {
+		l.failed.Add(1)
+		return
+	}
+	l.reads.Add(1)
+	if header.Get("X-Hapta-Cache") == "HIT" {
+		l.hits.Add(1)
+	}
+	var answer struct {
+		Title string
+		Items []struct{ Title string }
+	}
+	_ = json.Unmarshal(body, &answer)
+	if list && len(answer.Items) == 1 {
+		answer.Title = answer.Items[0].Title
+	}
+	fields := strings.Fields(answer.Title)
+	version, err := strconv.Atoi(fields[len(fields)-1])
+	if err != nil || version < known.version {
+		l.stale.Add(1)
+		l.mu.Lock()
+		l.staleReads = append(l.staleReads, fmt.Sprintf("%s%s with seq %s: %q, written: version %d", node, path, known.seq, answer.Title, known.version))
+		l.mu.Unlock()
+	}
+}
+
+func (l *clusterLoad) call(method, url, body, seq string) (int, http.Header, []byte) {
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", l.admin)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if seq != "" {
+		req.Header.Set("X-Hapta-Seq", seq)
+	}
+	res, err := l.client.Do(req)
+	if err != nil {
+		return 0, nil, nil
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, data
+}
+
+// checkNoStaleRead fails the test on any stale read so far.
+func (l *clusterLoad) checkNoStaleRead(phase string) {
+	l.t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.t.Logf("%s: %d writes, %d reads (%d from an edge's cache), %d failed calls, %d stale",
+		phase, l.writes.Load(), l.reads.Load(), l.hits.Load(), l.failed.Load(), l.stale.Load())
+	if len(l.staleReads) > 0 {
+		l.t.Fatalf("%s: %d stale reads: %s", phase, len(l.staleReads), strings.Join(l.staleReads, "\n"))
+	}
+}
+
+// phase runs the load for d and checks it.
+func (l *clusterLoad) phase(name string, readers int, d time.Duration) {
+	l.t.Helper()
+	stop := make(chan struct{})
+	wg := l.run(readers, stop)
+	time.Sleep(d)
+	close(stop)
+	wg.Wait()
+	l.checkNoStaleRead(name)
+}
+
+func TestClusterConcurrentReadersAndWritersSeeNoStaleRead(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, "")
+	load := newClusterLoad(t, c, 4)
+	load.phase("three nodes", 8, 4*time.Second)
+	if load.hits.Load() < load.reads.Load()/4 {
+		t.Fatalf("too few reads came from an edge's cache to test it: %d of %d", load.hits.Load(), load.reads.Load())
+	}
+}
+
+// startNATS runs a NATS server with JetStream in the test process, on port
+// with its store in dir: stopped and started again as a separate server
+// would be.
+func startNATS(t *testing.T, port int, dir string) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS did not start")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func TestClusterFaultsNATSAnEdgeAndThePrimaryGoAway(t *testing.T) {
+	t.Parallel()
+	natsPort, natsDir := freePort(t), t.TempDir()
+	nats := startNATS(t, natsPort, natsDir)
+	c := startCluster(t, "nats://127.0.0.1:"+strconv.Itoa(natsPort))
+	load := newClusterLoad(t, c, 3)
+	t.Logf("primary %s, edges %s %s", c.primary.url, c.edge1.url, c.edge2.url)
+	failedSince := func(before int64) int64 { return load.failed.Load() - before }
+
+	load.phase("all up", 6, 1500*time.Millisecond)
+
+	// NATS stops mid-load: the edges forward everything, still fresh
+	stop := make(chan struct{})
+	wg := load.run(6, stop)
+	time.Sleep(300 * time.Millisecond)
+	nats.Shutdown()
+	nats.WaitForShutdown()
+	c.edge1.waitServing(t, false)
+	c.edge2.waitServing(t, false)
+	failed := load.failed.Load()
+	time.Sleep(1500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	load.checkNoStaleRead("NATS down")
+	if n := failedSince(failed); n > 0 {
+		t.Fatalf("%d calls failed while NATS was down", n)
+	}
+
+	// NATS comes back: the edges catch up and answer from their caches again
+	startNATS(t, natsPort, natsDir)
+	c.edge1.waitServing(t, true)
+	c.edge2.waitServing(t, true)
+	hits := load.hits.Load()
+	load.phase("NATS back", 6, 1500*time.Millisecond)
+	if load.hits.Load() == hits {
+		t.Fatal("no read came from an edge's cache after NATS came back")
+	}
+
+	// an edge is killed: the primary and the other edge are unaffected
+	c.edge1.kill()
+	load.use(c.primary, c.edge2)
+	failed = load.failed.Load()
+	load.phase("an edge killed", 6, time.Second)
+	if n := failedSince(failed); n > 0 {
+		t.Fatalf("%d calls to the primary and the other edge failed after an edge was killed", n)
+	}
+
+	// the primary stops: the edge answers 503 for what it cannot serve
+	// coherently, reads and writes
+	c.primary.stop(t)
+	view := "/api/collections/posts/records/" + load.posts[0]
+	deadline := time.Now().Add(5 * time.Second)
+	for status, _, _ := load.call("GET", c.edge2.url+view, "", ""); status != 503; status, _, _ = load.call("GET", c.edge2.url+view, "", "") {
+		if time.Now().After(deadline) {
+			t.Fatalf("a read through the edge 5s after the primary stopped: %d", status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if status, _, body := load.call("PATCH", c.edge2.url+view, `{"title": "post 0 version 999999"}`, ""); status != 503 {
+		t.Fatalf("a write through the edge without its primary: %d %s", status, body)
+	}
+
+	// and recovers when it returns
+	c.primary.restart(t)
+	c.edge2.waitServing(t, true)
+	failed = load.failed.Load()
+	load.phase("the primary back", 6, 1500*time.Millisecond)
+	if n := failedSince(failed); n > 0 {
+		t.Fatalf("%d calls failed after the primary came back", n)
+	}
 }

@@ -166,13 +166,27 @@ func (p *Primary) heartbeats() {
 			p.flush(ctx)
 			cancel()
 		}
-		data, _ := json.Marshal(heartbeat{Seq: p.lastAcked.Load(), Dirty: !p.ready.Load() || p.lost.Load() > p.flushed.Load()})
+		data, _ := json.Marshal(heartbeat{Seq: p.lastAcked.Load(), Dirty: p.unflushed()})
 		_ = p.conn.Publish(heartbeatSubject, data)
 	}
 }
 
 // Seq is the last sequence the stream acknowledged.
 func (p *Primary) Seq() uint64 { return p.lastAcked.Load() }
+
+// unflushed tells whether a bump may be missing from the stream.
+func (p *Primary) unflushed() bool { return !p.ready.Load() || p.lost.Load() > p.flushed.Load() }
+
+// writeSeq is the sequence a write's answer gives: the last one, or, while
+// a bump may be missing from the stream (the write's own, say), the next
+// one, which only the flush that must come can reach: a reader that asks
+// an edge for it is answered by the primary until then.
+func (p *Primary) writeSeq() uint64 {
+	if p.unflushed() {
+		return p.Seq() + 1
+	}
+	return p.Seq()
+}
 
 // SeqMiddleware gives every answer SeqHeader: for a read, the sequence
 // before it was computed (so it reflects every bump up to it); for a write,
@@ -203,7 +217,7 @@ type seqWriter struct {
 func (w *seqWriter) WriteHeader(status int) {
 	if !w.written {
 		w.written = true
-		w.Header().Set(SeqHeader, formatSeq(w.primary.Seq()))
+		w.Header().Set(SeqHeader, formatSeq(w.primary.writeSeq()))
 	}
 	w.ResponseWriter.WriteHeader(status)
 }
@@ -234,7 +248,7 @@ func (p *Primary) Status() PrimaryStatus {
 		NATS:      connectionState(p.conn),
 		Seq:       p.Seq(),
 		Published: p.published.Load(),
-		Unflushed: !p.ready.Load() || p.lost.Load() > p.flushed.Load(),
+		Unflushed: p.unflushed(),
 	}
 }
 
