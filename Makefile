@@ -7,7 +7,7 @@ endif
 
 BINARY := pocketbase
 
-.PHONY: build serve test chromium test-differential bench-routes bench-cache bench-writes bench-clover bench-js-routes
+.PHONY: build serve test chromium test-differential bench-routes bench-cache bench-cluster bench-writes bench-clover bench-js-routes
 
 ## build: compile the distribution into ./pocketbase
 build:
@@ -61,6 +61,11 @@ bench-cache: build
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; } || \
 		{ echo "The benchmark needs nginx: apt-get install nginx-light"; exit 1; }
 	go run ./cmd/cachebench -binary ./$(BINARY) -write docs/benchmarks.md
+
+## bench-cluster: a 95/5 workload through a primary alone and through two
+## edges (each a process of the built binary, NATS embedded in the primary)
+bench-cluster: build
+	go run ./cmd/clusterbench -binary ./$(BINARY) -write docs/benchmarks.md
 
 ## bench-clover: a Clover token checked offline against an introspection round trip
 bench-clover:

@@ -112,11 +112,11 @@ func benchmark(o options) (string, error) {
 	defer stop()
 
 	r := report{duration: o.duration, rounds: o.rounds, concurrency: o.concurrency, ttl: o.ttl,
-		results: map[string]map[string]result{}, encodings: map[string]string{}, stale: map[string][2]staleness{}}
+		results: map[string]map[string]benchserver.Result{}, encodings: map[string]string{}, stale: map[string][2]staleness{}}
 	for _, w := range workloads {
-		all := map[string]*samples{}
+		all := map[string]*benchserver.Samples{}
 		for _, f := range fronts {
-			all[f.name] = &samples{}
+			all[f.name] = &benchserver.Samples{}
 		}
 		for _, f := range fronts {
 			if err := f.warm(); err != nil {
@@ -134,19 +134,19 @@ func benchmark(o options) (string, error) {
 				} else {
 					profiling <- nil
 				}
-				s, err := run(w.op(f), o.duration, o.concurrency)
+				s, err := benchserver.Drive(w.op(f), o.duration, o.concurrency)
 				if profileErr := <-profiling; err == nil {
 					err = profileErr
 				}
 				if err != nil {
 					return "", fmt.Errorf("%s, %s: %w", w.name, f.name, err)
 				}
-				all[f.name].add(s)
+				all[f.name].Add(s)
 			}
 		}
-		r.results[w.name] = map[string]result{}
+		r.results[w.name] = map[string]benchserver.Result{}
 		for name, s := range all {
-			r.results[w.name][name] = s.summarize(time.Duration(o.rounds) * o.duration)
+			r.results[w.name][name] = s.Summarize(time.Duration(o.rounds) * o.duration)
 		}
 	}
 

@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/postr-inc/hapta/internal/benchserver"
 )
 
 // report is what a run measured.
 type report struct {
-	results     map[string]map[string]result // by workload, then column
-	encodings   map[string]string            // the list gzip row's Content-Encoding, by column
-	stale       map[string][2]staleness      // by column: the list warmed, then the view too
+	results     map[string]map[string]benchserver.Result // by workload, then column
+	encodings   map[string]string                        // the list gzip row's Content-Encoding, by column
+	stale       map[string][2]staleness                  // by column: the list warmed, then the view too
 	duration    time.Duration
 	rounds      int
 	concurrency int
@@ -33,11 +35,11 @@ func (r report) format() string {
 
 	out.WriteString("| workload | uncached req/s | cached req/s | nginx req/s | cached/uncached | cached/nginx | cached/health |\n")
 	out.WriteString("|---|---|---|---|---|---|---|\n")
-	health := r.results["health"]["cached"].rps
+	health := r.results["health"]["cached"].RPS
 	for _, w := range workloads {
 		u, c, n := r.row(w.name)
 		fmt.Fprintf(&out, "| %s | %.0f | %.0f | %.0f | **%.2fx** | %.2fx | %.2fx |\n",
-			w.name, u.rps, c.rps, n.rps, c.rps/u.rps, c.rps/n.rps, c.rps/health)
+			w.name, u.RPS, c.RPS, n.RPS, c.RPS/u.RPS, c.RPS/n.RPS, c.RPS/health)
 	}
 
 	out.WriteString("\n| workload | uncached p50 / p99 | cached p50 / p99 | nginx p50 / p99 | uncached bytes | cached bytes | nginx bytes |\n")
@@ -45,7 +47,7 @@ func (r report) format() string {
 	for _, w := range workloads {
 		u, c, n := r.row(w.name)
 		fmt.Fprintf(&out, "| %s | %s / %s | %s / %s | %s / %s | %s | %s | %s |\n", w.name,
-			round(u.p50), round(u.p99), round(c.p50), round(c.p99), round(n.p50), round(n.p99),
+			round(u.P50), round(u.P99), round(c.P50), round(c.P99), round(n.P50), round(n.P99),
 			r.bytes(w.name, "uncached"), r.bytes(w.name, "cached"), r.bytes(w.name, "nginx"))
 	}
 
@@ -63,7 +65,7 @@ func (r report) format() string {
 	return out.String()
 }
 
-func (r report) row(workload string) (uncached, cached, nginx result) {
+func (r report) row(workload string) (uncached, cached, nginx benchserver.Result) {
 	results := r.results[workload]
 	return results["uncached"], results["cached"], results["nginx"]
 }
@@ -71,7 +73,7 @@ func (r report) row(workload string) (uncached, cached, nginx result) {
 // bytes is the mean size of an answer's body, with its encoding on the
 // list gzip row.
 func (r report) bytes(workload, column string) string {
-	size := fmt.Sprintf("%.0f", r.results[workload][column].bytes)
+	size := fmt.Sprintf("%.0f", r.results[workload][column].Bytes)
 	if workload == "list gzip" {
 		size += " " + r.encodings[column]
 	}

@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"slices"
 	"strconv"
-	"sync"
-	"time"
+
+	"github.com/postr-inc/hapta/internal/benchserver"
 )
 
 // op sends one request of a workload and returns the bytes of its answer's
 // body.
-type op func(r *rand.Rand) (int64, error)
+type op = benchserver.Op
 
 type workload struct {
 	name string
@@ -126,66 +125,4 @@ func (f *front) mixed(token string) op {
 			return view(r)
 		}
 	}
-}
-
-// samples are the latencies and the answers' bytes of a workload's rounds.
-type samples struct {
-	latencies []time.Duration
-	bytes     int64
-}
-
-func (s *samples) add(other samples) {
-	s.latencies = append(s.latencies, other.latencies...)
-	s.bytes += other.bytes
-}
-
-type result struct {
-	rps      float64
-	p50, p99 time.Duration
-	bytes    float64 // mean bytes of an answer's body
-}
-
-func (s *samples) summarize(elapsed time.Duration) result {
-	slices.Sort(s.latencies)
-	n := len(s.latencies)
-	return result{
-		rps: float64(n) / elapsed.Seconds(),
-		p50: s.latencies[n/2], p99: s.latencies[n*99/100],
-		bytes: float64(s.bytes) / float64(n),
-	}
-}
-
-// run drives op from concurrency clients for duration; the first error
-// stops it.
-func run(op op, duration time.Duration, concurrency int) (samples, error) {
-	var mu sync.Mutex
-	var all samples
-	var first error
-	deadline := time.Now().Add(duration)
-	var wg sync.WaitGroup
-	for worker := 0; worker < concurrency; worker++ {
-		wg.Add(1)
-		go func(worker int) {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(worker), uint64(time.Now().UnixNano())))
-			var mine samples
-			var err error
-			for err == nil && time.Now().Before(deadline) {
-				began := time.Now()
-				var n int64
-				if n, err = op(r); err == nil {
-					mine.latencies = append(mine.latencies, time.Since(began))
-					mine.bytes += n
-				}
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			all.add(mine)
-			if first == nil {
-				first = err
-			}
-		}(worker)
-	}
-	wg.Wait()
-	return all, first
 }

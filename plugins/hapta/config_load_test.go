@@ -3,11 +3,15 @@ package hapta
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/postr-inc/hapta/plugins/hapta/internal/cluster"
 )
 
 // writeConfig writes a configuration file into a temporary directory.
@@ -42,7 +46,8 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 		"Clover_Serve": true,
 		"AI_ENABLED": true,
 		"cache": {"maxBytes": 2097152, "collections": {"posts": {"http": true, "ttl": "30s"}}},
-		"routes": {"dir": "js", "prefix": "/js", "reload": false, "timeout": "2s", "vms": 3}
+		"routes": {"dir": "js", "prefix": "/js", "reload": false, "timeout": "2s", "vms": 3},
+		"cluster": {"role": "edge", "primary": "http://10.0.0.1:8090", "nats": ["nats://10.0.0.1:4222"], "maxLag": "3s", "readWait": "500ms"}
 	}`)
 
 	got, err := loadSettings(Settings{}, file, nil)
@@ -63,6 +68,11 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 		Cache: CacheSettings{MaxBytes: 2 << 20, MinTTL: "1s", MaxTTL: "5m",
 			Collections: map[string]CollectionCacheSettings{"posts": {HTTP: true, TTL: "30s"}}},
 		Routes: RoutesSettings{Dir: "js", Prefix: "/js", Reload: got.Routes.Reload, Timeout: "2s", VMs: 3},
+		Cluster: got.Cluster, // compared below
+	}
+	wantCluster := ClusterSettings{Role: "edge", Primary: "http://10.0.0.1:8090", NATS: NATSServers{"nats://10.0.0.1:4222"}, MaxLag: "3s", ReadWait: "500ms"}
+	if got.Cluster == nil || fmt.Sprintf("%#v", *got.Cluster) != fmt.Sprintf("%#v", wantCluster) {
+		t.Fatalf("cluster: %#v", got.Cluster)
 	}
 	if fmt.Sprintf("%#v", got.Settings) != fmt.Sprintf("%#v", want) ||
 		got.AdminPassword != want.AdminPassword || got.JWTSecret != want.JWTSecret || got.Clover.Secret != want.Clover.Secret {
@@ -74,8 +84,8 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 	if got.Routes.Reload == nil || *got.Routes.Reload {
 		t.Fatalf("routes.reload: %v", got.Routes.Reload)
 	}
-	if len(settingKeys) != 14 {
-		t.Fatalf("this test covers 14 keys, there are %d", len(settingKeys))
+	if len(settingKeys) != 15 {
+		t.Fatalf("this test covers 15 keys, there are %d", len(settingKeys))
 	}
 }
 
@@ -215,6 +225,21 @@ func TestLoadSettingsRejectsBadConfiguration(t *testing.T) {
 		{"cache ttl", `{"cache": {"collections": {"posts": {"ttl": "soon"}}}}`, nil, []string{"cache", "collections.posts.ttl must be a duration"}},
 		{"cache ttl bounds", `{"cache": {"minTtl": "10m", "maxTtl": "1m"}}`, nil, []string{"cache", "minTtl 10m is longer than maxTtl 1m"}},
 		{"env cache JSON", `{}`, []string{`HAPTA_CACHE={"maxBytes": "big"}`}, []string{"cache (from HAPTA_CACHE)", "must be an object"}},
+		{"cluster role", `{"cluster": {"role": "leader", "nats": "embedded"}}`, nil, []string{"cluster (from ", `role must be "primary" or "edge", got "leader"`}},
+		{"cluster without nats", `{"cluster": {}}`, nil, []string{"cluster", "nats is required"}},
+		{"cluster nats type", `{"cluster": {"nats": 4222}}`, nil, []string{"cluster", "nats must be"}},
+		{"cluster nats URL", `{"cluster": {"nats": "localhost:4222"}}`, nil, []string{"cluster", `"localhost:4222" is not a NATS URL`}},
+		{"cluster embedded edge", `{"cluster": {"role": "edge", "primary": "http://p:8090", "nats": "embedded"}}`, nil, []string{"cluster", `"embedded" is for the primary`}},
+		{"cluster embedded and others", `{"cluster": {"nats": ["embedded", "nats://n:4222"]}}`, nil, []string{"cluster", "cannot be listed with other servers"}},
+		{"cluster edge without primary", `{"cluster": {"role": "edge", "nats": "nats://n:4222"}}`, nil, []string{"cluster", "primary is required for an edge"}},
+		{"cluster primary URL", `{"cluster": {"role": "edge", "primary": "p:8090", "nats": "nats://n:4222"}}`, nil, []string{"cluster", "primary must be an http:// or https:// URL"}},
+		{"cluster primary with a path", `{"cluster": {"role": "edge", "primary": "http://p:8090/api", "nats": "nats://n:4222"}}`, nil, []string{"cluster", "without a path"}},
+		{"cluster primary on a primary", `{"cluster": {"primary": "http://p:8090", "nats": "embedded"}}`, nil, []string{"cluster", "primary is only for an edge"}},
+		{"cluster listen", `{"cluster": {"nats": "embedded", "natsListen": "4222"}}`, nil, []string{"cluster", "natsListen must be host:port"}},
+		{"cluster listen without embedded", `{"cluster": {"nats": "nats://n:4222", "natsListen": ":4222"}}`, nil, []string{"cluster", `natsListen is only for nats "embedded"`}},
+		{"cluster lag", `{"cluster": {"nats": "embedded", "maxLag": "10ms"}}`, nil, []string{"cluster", "maxLag must be a duration from 500ms to 1m"}},
+		{"cluster unknown field", `{"cluster": {"nats": "embedded", "lag": "1s"}}`, nil, []string{"cluster", `unknown field "lag"`}},
+		{"env cluster", `{}`, []string{`HAPTA_CLUSTER={"role": "edge"}`}, []string{"cluster (from HAPTA_CLUSTER)", "nats is required"}},
 		{"env short secret", `{}`, []string{"HAPTA_JWT_SECRET=" + jwtSecret[:31]}, []string{"JWT_SECRET (from HAPTA_JWT_SECRET)", "shorter than 32 bytes"}},
 	}
 
@@ -235,6 +260,32 @@ func TestLoadSettingsRejectsBadConfiguration(t *testing.T) {
 			}
 			assertNoSecret(t, err.Error())
 		})
+	}
+}
+
+func TestLoadSettingsDecodesTheCluster(t *testing.T) {
+	t.Parallel()
+	got, err := loadSettings(Settings{}, writeConfig(t, `{"cache": {"collections": {"Posts": {"http": true}, "drafts": {}}},
+		"cluster": {"nats": "embedded"}}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := got.cluster
+	if c == nil || c.Role != cluster.RolePrimary || !c.Embedded || c.EmbeddedListen != "127.0.0.1:4222" ||
+		c.MaxLag != 2*time.Second || c.ReadWait != time.Second || !maps.Equal(c.Cached, map[string]bool{"posts": true}) {
+		t.Fatalf("primary: %+v", c)
+	}
+	got, err = loadSettings(Settings{}, writeConfig(t, `{}`), []string{
+		`HAPTA_CLUSTER={"role": "edge", "primary": "https://primary.example.com", "nats": "tls://n1:4222"}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c = got.cluster; c == nil || c.Role != cluster.RoleEdge || c.Primary.String() != "https://primary.example.com" ||
+		c.Embedded || !slices.Equal(c.NATS, []string{"tls://n1:4222"}) {
+		t.Fatalf("edge: %+v", c)
+	}
+	if got, _ := loadSettings(Settings{}, writeConfig(t, `{}`), nil); got.cluster != nil {
+		t.Fatalf("no cluster object, yet a cluster: %+v", got.cluster)
 	}
 }
 
