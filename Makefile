@@ -65,7 +65,7 @@ bench-cache: build
 ## bench-cluster: a 95/5 workload through a primary alone and through two
 ## edges (each a process of the built binary, NATS embedded in the primary)
 bench-cluster: build
-	go run ./cmd/clusterbench -binary ./$(BINARY) -write docs/benchmarks.md
+	go run ./cmd/clusterbench -binary ./$(BINARY) -ttl 5m -write docs/benchmarks.md
 
 ## bench-clover: a Clover token checked offline against an introspection round trip
 bench-clover:

@@ -6,9 +6,11 @@
 // (reads: half list pages, half single posts; writes: a post's title,
 // as a superuser) twice, in turns: through the primary alone, and through
 // the two edges (clients split between them; writes are forwarded to the
-// primary). It reports requests per second, p50 and p99 latency, and how
-// many reads the edges answered from their caches, that is how many did not
-// reach the primary. Then it measures the invalidation lag: after a write's
+// primary), each round after reading every list page and post once through
+// every node (the steady state of servers that have run a while: the other
+// setup's writes left the caches it did not read cold). It reports
+// requests per second, p50 and p99 latency, and how many reads the edges
+// answered from their caches, that is how many did not reach the primary. Then it measures the invalidation lag: after a write's
 // answer, how long until an edge answers the new title to a reader that
 // does not send the write's sequence.
 //
@@ -48,6 +50,7 @@ type options struct {
 	rounds      int
 	concurrency int
 	lagTrials   int
+	ttl         string // of the cached posts, "" for dynamic
 }
 
 func main() {
@@ -57,6 +60,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 2, "rounds per setup, the setups taking turns")
 	flag.IntVar(&o.concurrency, "concurrency", 16, "concurrent clients")
 	flag.IntVar(&o.lagTrials, "lag-trials", 200, "writes whose invalidation lag is measured")
+	flag.StringVar(&o.ttl, "ttl", "", `the cached posts' "ttl" ("5m", say; the default is dynamic)`)
 	write := flag.String("write", "", "a Markdown file whose clusterbench section gets the tables")
 	flag.Parse()
 
@@ -86,7 +90,11 @@ func startCluster(o options) (*cluster, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cache := map[string]any{"collections": map[string]any{"posts": map[string]any{"http": true}}}
+	posts := map[string]any{"http": true}
+	if o.ttl != "" {
+		posts["ttl"] = o.ttl
+	}
+	cache := map[string]any{"collections": map[string]any{"posts": posts}}
 	c := &cluster{client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{
 		DisableCompression: true, MaxIdleConnsPerHost: 2 * o.concurrency,
 	}}}
@@ -175,18 +183,59 @@ func (c *cluster) seed() error {
 	return nil
 }
 
-// setup is where the workload's clients send their requests.
-type setup struct {
-	name  string
-	bases []string
+// warm reads every list page and post once through every node: the steady
+// state of servers that have run a while.
+func (c *cluster) warm() error {
+	paths := make([]string, 0, len(c.postIDs)+10)
+	for page := 1; page <= 10; page++ {
+		paths = append(paths, listPath(page))
+	}
+	for _, id := range c.postIDs {
+		paths = append(paths, "/api/collections/posts/records/"+id)
+	}
+	for _, node := range append([]*benchserver.Server{c.primary}, c.edges...) {
+		for _, path := range paths {
+			if err := node.Call("GET", path, "", nil, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
+
+func listPath(page int) string {
+	return "/api/collections/posts/records?perPage=20&sort=-created&page=" + strconv.Itoa(page)
+}
+
+// setup is a workload and where its clients send their requests.
+type setup struct {
+	name     string // the workload's
+	nodes    string
+	bases    []string
+	edges    bool
+	skewed   bool // reads pick popular posts and first pages more (Zipf); writes stay uniform
+	baseline string
+}
+
+func (s setup) key() string { return s.name + ", " + s.nodes }
 
 func (c *cluster) setups() []setup {
 	edges := make([]string, len(c.edges))
 	for i, edge := range c.edges {
 		edges[i] = edge.Base
 	}
-	return []setup{{"primary alone", []string{c.primary.Base}}, {"primary + 2 edges", edges}}
+	var setups []setup
+	for _, skewed := range []bool{false, true} {
+		name := "uniform"
+		if skewed {
+			name = "popular reads"
+		}
+		alone := setup{name: name, nodes: "primary alone", bases: []string{c.primary.Base}, skewed: skewed}
+		alone.baseline = alone.key()
+		setups = append(setups, alone,
+			setup{name: name, nodes: "primary + 2 edges", bases: edges, edges: true, skewed: skewed, baseline: alone.key()})
+	}
+	return setups
 }
 
 // workload is 95% reads (half list pages, half posts) and 5% writes of a
@@ -194,17 +243,20 @@ func (c *cluster) setups() []setup {
 func (c *cluster) workload(s setup, reads *countingReads) benchserver.Op {
 	return func(r *rand.Rand) (int64, error) {
 		base := s.bases[r.IntN(len(s.bases))]
-		post := c.postIDs[r.IntN(len(c.postIDs))]
+		pick := func(n int) int { return r.IntN(n) }
+		if s.skewed {
+			pick = func(n int) int { return int(rand.NewZipf(r, 1.1, 1, uint64(n-1)).Uint64()) }
+		}
 		var method, path string
 		var body string
 		switch n := r.IntN(100); {
 		case n < 5:
-			method, path = "PATCH", "/api/collections/posts/records/"+post
+			method, path = "PATCH", "/api/collections/posts/records/"+c.postIDs[r.IntN(len(c.postIDs))]
 			body = `{"title": "Edited ` + strconv.Itoa(r.IntN(1e6)) + `"}`
 		case n < 50:
-			method, path = "GET", "/api/collections/posts/records?perPage=20&sort=-created&page="+strconv.Itoa(1+r.IntN(10))
+			method, path = "GET", listPath(1+pick(10))
 		default:
-			method, path = "GET", "/api/collections/posts/records/"+post
+			method, path = "GET", "/api/collections/posts/records/"+c.postIDs[pick(len(c.postIDs))]
 		}
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 		if method == "PATCH" {
@@ -259,32 +311,38 @@ func benchmark(o options) (string, error) {
 	setups := c.setups()
 	results := map[string]*benchserver.Samples{}
 	reads := map[string]*countingReads{}
-	forwardedBefore, err := c.forwardedReads()
-	if err != nil {
-		return "", err
-	}
 	for _, s := range setups {
-		results[s.name], reads[s.name] = &benchserver.Samples{}, &countingReads{}
+		results[s.key()], reads[s.key()] = &benchserver.Samples{}, &countingReads{}
 	}
+	forwarded := map[string]int{} // by the edges, while each setup ran
 	for round := range o.rounds {
 		for i := range setups {
 			s := setups[(round+i)%len(setups)]
-			samples, err := benchserver.Drive(c.workload(s, reads[s.name]), o.duration, o.concurrency)
-			if err != nil {
-				return "", fmt.Errorf("%s: %w", s.name, err)
+			// the other setup's writes made the caches it did not read cold
+			if err := c.warm(); err != nil {
+				return "", fmt.Errorf("warming: %w", err)
 			}
-			results[s.name].Add(samples)
+			before, err := c.forwardedReads()
+			if err != nil {
+				return "", err
+			}
+			samples, err := benchserver.Drive(c.workload(s, reads[s.key()]), o.duration, o.concurrency)
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", s.key(), err)
+			}
+			results[s.key()].Add(samples)
+			after, err := c.forwardedReads()
+			if err != nil {
+				return "", err
+			}
+			forwarded[s.key()] += after - before
 		}
-	}
-	forwardedAfter, err := c.forwardedReads()
-	if err != nil {
-		return "", err
 	}
 	lags, err := c.invalidationLags(o.lagTrials)
 	if err != nil {
 		return "", err
 	}
-	return formatTable(o, setups, results, reads, forwardedAfter-forwardedBefore, lags), nil
+	return formatTable(o, setups, results, reads, forwarded, lags), nil
 }
 
 // forwardedReads is how many cached-collection reads the edges sent to the
@@ -342,23 +400,29 @@ func drain(res *http.Response) (int64, error) {
 }
 
 func formatTable(o options, setups []setup, results map[string]*benchserver.Samples, reads map[string]*countingReads,
-	forwarded int, lags []time.Duration) string {
+	forwarded map[string]int, lags []time.Duration) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "95%% reads (half list pages of 20, half single posts of %d), 5%% title edits as a superuser; "+
-		"%d clients, %d rounds of %s per setup, the setups taking turns; one loopback machine (the primary, two edges and the clients share its cores).\n\n",
-		posts, o.concurrency, o.rounds, o.duration)
-	b.WriteString("| setup | req/s | p50 | p99 | reads | answered by an edge's cache | reads that reached the primary |\n|---|---|---|---|---|---|---|\n")
-	base := results[setups[0].name].Summarize(time.Duration(o.rounds) * o.duration)
+	ttl := "dynamic"
+	if o.ttl != "" {
+		ttl = o.ttl
+	}
+	fmt.Fprintf(&b, "95%% reads (half list pages of 20 posts sorted by date, half single posts of %d), 5%% title edits of a post as a superuser; "+
+		"uniform: every page and post as likely; popular reads: pages and posts read with a Zipf law (s = 1.1), writes still uniform. "+
+		"Posts' TTL %s; %d clients; %d rounds of %s per setup, the setups taking turns; one loopback machine (the primary, two edges and the clients share its 2 cores).\n\n",
+		posts, ttl, o.concurrency, o.rounds, o.duration)
+	b.WriteString("| workload | nodes | req/s | p50 | p99 | reads | answered by an edge's cache | reads that reached the primary |\n|---|---|---|---|---|---|---|---|\n")
+	elapsed := time.Duration(o.rounds) * o.duration
 	for _, s := range setups {
-		r := results[s.name].Summarize(time.Duration(o.rounds) * o.duration)
-		counted := reads[s.name]
-		offload, reached := "none (no edge)", strconv.Itoa(counted.total)
-		if s.name != setups[0].name {
-			offload = fmt.Sprintf("%d (%.1f%%)", counted.hits, 100*float64(counted.hits)/float64(counted.total))
+		r := results[s.key()].Summarize(elapsed)
+		base := results[s.baseline].Summarize(elapsed)
+		counted := reads[s.key()]
+		offload, reached := "none (no edge)", fmt.Sprintf("%d (100%%)", counted.total)
+		if s.edges {
+			offload = fmt.Sprintf("%d (**%.1f%%**)", counted.hits, 100*float64(counted.hits)/float64(counted.total))
 			reached = fmt.Sprintf("%d (%.1f%%; the edges counted %d)", counted.total-counted.hits,
-				100*float64(counted.total-counted.hits)/float64(counted.total), forwarded)
+				100*float64(counted.total-counted.hits)/float64(counted.total), forwarded[s.key()])
 		}
-		fmt.Fprintf(&b, "| %s | %.0f (%.2fx) | %v | %v | %d | %s | %s |\n", s.name, r.RPS, r.RPS/base.RPS,
+		fmt.Fprintf(&b, "| %s | %s | %.0f (%.2fx) | %v | %v | %d | %s | %s |\n", s.name, s.nodes, r.RPS, r.RPS/base.RPS,
 			r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), counted.total, offload, reached)
 	}
 	fmt.Fprintf(&b, "\nInvalidation lag (%d writes through the primary, each then read through an edge without its sequence until the new title shows): "+

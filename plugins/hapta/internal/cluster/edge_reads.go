@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/maypok86/otter/v2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
@@ -36,10 +37,12 @@ type edgeReads struct {
 	answers    *otter.Cache[recordcache.Key, *edgeAnswer]
 	plans      *otter.Cache[planKey, planFlags]
 	identities *otter.Cache[string, *edgeIdentity]
+	flights    singleflight.Group
 }
 
 type edgeAnswer struct {
 	answer *recordcache.Answer
+	header http.Header // the primary's, but the cache's own (keptHeaders)
 	refs   []recordcache.SeqRef
 	seq    uint64
 	ttl    time.Duration
@@ -147,22 +150,51 @@ func (r *edgeReads) serve(w http.ResponseWriter, req *http.Request) error {
 	}
 	query := recordcache.KeyQuery(req)
 	plan := planKey{path: req.URL.Path, query: query, class: callerClass(caller)}
+	// until the plan's flags are known, only requests with the same token
+	// (the same caller) share a load
+	flight := flightKey(plan.path, plan.query, "token", token)
 	if flags, ok := r.plans.GetIfPresent(plan); ok && clock.Fresh(nil, flags.seq) {
 		key := recordcache.Key{Path: plan.path, Query: query}
 		key.CallerKind, key.CallerID = recordcache.CallerKey(caller, flags.readsAuth, flags.perCaller)
 		if stored, ok := r.answers.GetIfPresent(key); ok && clock.Fresh(stored.refs, stored.seq) {
 			e.stats.hits.Add(1)
-			return stored.answer.Write(w, req, true, !caller.Anonymous)
+			return stored.write(w, req, true, caller)
 		}
+		flight = flightKey(key.Path, key.Query, key.CallerKind, key.CallerID)
 	}
 	e.stats.misses.Add(1)
-	return r.load(w, req, plan, caller, clock)
+	return r.load(w, req, plan, caller, clock, flight)
 }
 
 // load asks the primary, keeps its answer when it says what the answer
 // depends on and nothing applied here has changed that since, and writes
-// it.
-func (r *edgeReads) load(w http.ResponseWriter, req *http.Request, plan planKey, caller recordcache.Caller, clock *recordcache.SeqClock) error {
+// it. Concurrent misses of one key share one request to the primary; one
+// that finds the shared answer already stale, or not to be kept (an error
+// may be another client's own: its rate limit), asks by itself.
+func (r *edgeReads) load(w http.ResponseWriter, req *http.Request, plan planKey, caller recordcache.Caller, clock *recordcache.SeqClock, flight string) error {
+	ran := false
+	shared, _, _ := r.flights.Do(flight, func() (any, error) {
+		ran = true
+		return r.fetch(req, plan, caller, clock), nil
+	})
+	fetched := shared.(*fetched)
+	if !ran && (fetched.entry == nil || !r.edge.clock.Load().Fresh(fetched.entry.refs, fetched.entry.seq)) {
+		fetched = r.fetch(req, plan, caller, clock)
+	}
+	if fetched.entry == nil {
+		return fetched.captured.writeTo(w)
+	}
+	return fetched.entry.write(w, req, false, caller)
+}
+
+// fetched is the primary's answer to a cached read: an entry when it may be
+// kept, else the answer as it came.
+type fetched struct {
+	entry    *edgeAnswer
+	captured *capture
+}
+
+func (r *edgeReads) fetch(req *http.Request, plan planKey, caller recordcache.Caller, clock *recordcache.SeqClock) *fetched {
 	out := req.Clone(req.Context())
 	for _, name := range []string{"Accept-Encoding", "If-None-Match", "If-Modified-Since"} {
 		out.Header.Del(name) // the cache compresses and revalidates itself
@@ -176,17 +208,30 @@ func (r *edgeReads) load(w http.ResponseWriter, req *http.Request, plan planKey,
 	refs, refsErr := recordcache.ParseRefs(header.Get(recordcache.DepsHeader))
 	ttl, ttlOK := parseTTLHeader(header.Get(recordcache.TTLHeader), r.edge.config.MaxTTL)
 	if captured.status != http.StatusOK || !seqOK || !planOK || refsErr != nil || !ttlOK {
-		return captured.writeTo(w)
+		return &fetched{captured: captured}
 	}
-	answer := recordcache.NewAnswer(captured.status, header.Get("Content-Type"), captured.body.Bytes())
+	entry := &edgeAnswer{
+		answer: recordcache.NewAnswer(captured.status, header.Get("Content-Type"), captured.body.Bytes()),
+		header: keptHeaders(header),
+		refs:   refs, seq: seq, ttl: ttl,
+	}
 	r.plans.Set(plan, planFlags{readsAuth: readsAuth, perCaller: perCaller, seq: seq})
 	key := recordcache.Key{Path: plan.path, Query: plan.query}
 	key.CallerKind, key.CallerID = recordcache.CallerKey(caller, readsAuth, perCaller)
 	if clock.Fresh(refs, seq) && r.edge.clock.Load() == clock {
-		r.answers.Set(key, &edgeAnswer{answer: answer, refs: refs, seq: seq, ttl: ttl})
+		r.answers.Set(key, entry)
 	}
-	copyHeader(w.Header(), header, answerHeaders)
-	return answer.Write(w, req, false, !caller.Anonymous)
+	return &fetched{entry: entry}
+}
+
+// write writes a kept answer with the primary's headers that are not the
+// cache's own.
+func (a *edgeAnswer) write(w http.ResponseWriter, req *http.Request, hit bool, caller recordcache.Caller) error {
+	header := w.Header()
+	for name, values := range a.header {
+		header[name] = values
+	}
+	return a.answer.Write(w, req, hit, !caller.Anonymous)
 }
 
 // identity is who token is, as the primary said at a sequence whose
@@ -278,27 +323,38 @@ func (c *capture) Write(b []byte) (int, error) { return c.body.Write(b) }
 func (c *capture) Flush()                      {}
 
 func (c *capture) writeTo(w http.ResponseWriter) error {
-	copyHeader(w.Header(), c.header, nil)
+	header := w.Header()
+	for name, values := range c.header {
+		switch name {
+		case recordcache.DepsHeader, recordcache.PlanHeader, recordcache.TTLHeader:
+		default:
+			header[name] = values
+		}
+	}
 	w.WriteHeader(c.status)
 	_, err := w.Write(c.body.Bytes())
 	return err
 }
 
-// answerHeaders are the primary's headers an answer from the cache keeps:
-// the cache writes its own ETag, Cache-Control, Content-Type and length.
-var answerHeaders = map[string]bool{SeqHeader: true}
-
-// copyHeader copies header into to: only the names in only, unless nil.
-// The cluster's own headers stay between the nodes.
-func copyHeader(to, from http.Header, only map[string]bool) {
-	for name, values := range from {
-		if only != nil && !only[name] {
-			continue
-		}
-		switch name {
-		case recordcache.DepsHeader, recordcache.PlanHeader, recordcache.TTLHeader:
-			continue
-		}
-		to[name] = values
-	}
+// cacheOwnHeaders are the headers an answer from the cache writes itself,
+// or that belong to one response only, or stay between the nodes.
+var cacheOwnHeaders = map[string]bool{
+	"Content-Type": true, "Content-Length": true, "Content-Encoding": true, "Etag": true, "Cache-Control": true,
+	"Vary": true, "Date": true, "Set-Cookie": true, "X-Request-Id": true, recordcache.Header: true,
+	recordcache.DepsHeader: true, recordcache.PlanHeader: true, recordcache.TTLHeader: true,
 }
+
+// keptHeaders are the primary's headers an answer from the cache repeats:
+// PocketBase's security headers, the answer's sequence.
+func keptHeaders(from http.Header) http.Header {
+	kept := http.Header{}
+	for name, values := range from {
+		if !cacheOwnHeaders[name] {
+			kept[name] = values
+		}
+	}
+	return kept
+}
+
+// flightKey names a load shared by concurrent misses.
+func flightKey(parts ...string) string { return strings.Join(parts, "\x00") }
