@@ -4,6 +4,7 @@ package main
 // the built binary, on loopback, kept coherent over NATS JetStream.
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -625,5 +626,78 @@ func TestClusterFaultsNATSAnEdgeAndThePrimaryGoAway(t *testing.T) {
 	load.phase("the primary back", 6, 1500*time.Millisecond)
 	if n := failedSince(failed); n > 0 {
 		t.Fatalf("%d calls failed after the primary came back", n)
+	}
+}
+
+// sseEvent is one server-sent event.
+type sseEvent struct{ name, data string }
+
+// subscribe opens PocketBase's realtime stream through url and subscribes
+// to topic; the events arrive on the channel.
+func subscribe(t *testing.T, url, topic string) <-chan sseEvent {
+	t.Helper()
+	res, err := http.Get(url + "/api/realtime")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	events := make(chan sseEvent, 16)
+	go func() {
+		defer close(events)
+		scanner := bufio.NewScanner(res.Body)
+		var event sseEvent
+		for scanner.Scan() {
+			line := scanner.Text()
+			switch {
+			case strings.HasPrefix(line, "event:"):
+				event.name = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
+			case strings.HasPrefix(line, "data:"):
+				event.data = strings.TrimSpace(strings.TrimPrefix(line, "data:"))
+			case line == "" && event.name != "":
+				events <- event
+				event = sseEvent{}
+			}
+		}
+	}()
+	connect := nextEvent(t, events)
+	var client struct{ ClientID string }
+	if connect.name != "PB_CONNECT" || json.Unmarshal([]byte(connect.data), &client) != nil || client.ClientID == "" {
+		t.Fatalf("realtime through %s: %+v", url, connect)
+	}
+	res2 := testsupport.CallJSON(t, "POST", url+"/api/realtime", fmt.Sprintf(`{"clientId": %q, "subscriptions": [%q]}`, client.ClientID, topic))
+	if res2.Status != 204 {
+		t.Fatalf("subscribe through %s: %d %s", url, res2.Status, res2.Raw)
+	}
+	return events
+}
+
+func nextEvent(t *testing.T, events <-chan sseEvent) sseEvent {
+	t.Helper()
+	select {
+	case event, ok := <-events:
+		if !ok {
+			t.Fatal("the realtime stream ended")
+		}
+		return event
+	case <-time.After(10 * time.Second):
+		t.Fatal("no realtime event within 10s")
+	}
+	return sseEvent{}
+}
+
+func TestClusterRealtimeGoesThroughAnEdgeToThePrimary(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, "")
+	author, _ := createUser(t, c.primary.url, "rt@example.com")
+	events := subscribe(t, c.edge1.url, "posts")
+	id := createRecord(t, c.edge2.url, c.admin, "posts", fmt.Sprintf(`{"title": "live post", "author": %q}`, author))
+	event := nextEvent(t, events)
+	var message struct {
+		Action string
+		Record struct{ ID, Title string }
+	}
+	if event.name != "posts" || json.Unmarshal([]byte(event.data), &message) != nil ||
+		message.Action != "create" || message.Record.ID != id || message.Record.Title != "live post" {
+		t.Fatalf("the event of a create through the other edge: %+v", event)
 	}
 }
