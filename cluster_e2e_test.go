@@ -318,7 +318,7 @@ func laterSeq(a, b string) string {
 	return strconv.FormatUint(max(x, y), 10)
 }
 
-func TestClusterLockoutAndOAuth2LoginsSpanEdges(t *testing.T) {
+func TestClusterLockoutAndOAuth2LoginsSpanEdgesAndPrimaryRestarts(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, "")
 	createUser(t, c.primary.url, "lena@example.com")
@@ -333,6 +333,13 @@ func TestClusterLockoutAndOAuth2LoginsSpanEdges(t *testing.T) {
 	res := testsupport.CallJSON(t, "POST", c.edge2.url+"/api/collections/users/auth-with-password", `{"identity": "lena@example.com", "password": "password-123"}`)
 	if res.Status != 429 {
 		t.Fatalf("the right password through the other edge: %d %s", res.Status, res.Raw)
+	}
+	// the counts are on NATS KV: a restart of the primary keeps the lockout
+	c.primary.stop(t)
+	c.primary.restart(t)
+	res = testsupport.CallJSON(t, "POST", c.edge2.url+"/api/collections/users/auth-with-password", `{"identity": "lena@example.com", "password": "password-123"}`)
+	if res.Status != 429 {
+		t.Fatalf("the right password after the primary restarted: %d %s", res.Status, res.Raw)
 	}
 
 	// an OAuth2 login started through one edge completes through the other
@@ -350,6 +357,9 @@ func TestClusterLockoutAndOAuth2LoginsSpanEdges(t *testing.T) {
 		t.Fatalf("start through %s: %d %s", c.edge1.url, started.Status, started.Raw)
 	}
 	code, state := provider.Authorize(t, authURL)
+	// the login state is on NATS KV too: it outlives a restart of the primary
+	c.primary.stop(t)
+	c.primary.restart(t)
 	done := testsupport.CallJSON(t, "POST", c.edge2.url+"/auth?type=oauth",
 		fmt.Sprintf(`{"provider": "oidc", "redirectUrl": %q, "code": %q, "state": %q}`, redirect, code, state))
 	if done.Status != 200 || done.Object("principal")["email"] != "olga@example.com" {

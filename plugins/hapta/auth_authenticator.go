@@ -41,7 +41,7 @@ type Authenticator struct {
 	app      core.App
 	internal *inproc.Router
 	lockout  *accountLockout
-	oauth2   *oauth2States
+	oauth2   oauth2StateStore
 
 	clover        *cloverLink // nil while Clover is not configured (or not started)
 	direct        bool        // PocketBase even when Clover is configured
@@ -383,7 +383,15 @@ type oauth2State struct {
 	expires                                     time.Time
 }
 
-// oauth2States keeps started OAuth2 logins until they complete or expire.
+// oauth2StateStore keeps started OAuth2 logins until they complete or
+// expire: in memory, or on NATS KV in a cluster (cluster_shared_state.go).
+type oauth2StateStore interface {
+	put(state string, value oauth2State) error
+	// take returns and forgets a state: each is good for one completion
+	take(state string) (oauth2State, bool)
+}
+
+// oauth2States keeps started OAuth2 logins in memory.
 type oauth2States struct {
 	mu     sync.Mutex
 	states map[string]oauth2State

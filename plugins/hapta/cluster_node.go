@@ -47,6 +47,7 @@ func (p *plugin) startCluster(se *core.ServeEvent) error {
 		})
 		se.Router.Bind(primary.SeqMiddleware(ClusterSeqMiddlewareId, ClusterSeqMiddlewarePriority))
 		se.Router.GET(cluster.IdentityPath, p.serveIdentity)
+		p.shareState(primary)
 		if err := trustForwardedFor(se.App); err != nil {
 			return err
 		}
