@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -17,8 +18,12 @@ import (
 )
 
 // monitorEvery is how often an edge decides whether it may answer from its
-// cache.
-const monitorEvery = 25 * time.Millisecond
+// cache; primaryTimeout is how long it waits for the primary's answer to
+// start (a realtime stream's starts at once).
+const (
+	monitorEvery   = 25 * time.Millisecond
+	primaryTimeout = time.Minute
+)
 
 // Edge follows the primary's stream and answers record reads from its
 // cache while it is caught up, forwarding everything else.
@@ -39,8 +44,13 @@ type Edge struct {
 	primarySeq   atomic.Uint64 // from the last heartbeat
 	primaryDirty atomic.Bool
 	lastBeat     atomic.Int64 // when the last heartbeat came (unix nanoseconds)
-	caughtUpAt   atomic.Int64 // when applied last reached the primary's sequence
+	caughtUpAt   atomic.Int64 // when applied last reached the primary's sequence; 0 after serving stops
+	lastCaughtUp atomic.Int64 // the same, never reset: for the lag reported
 	serving      atomic.Bool  // answers may come from the cache
+	streamID     atomic.Int64 // the creation time of the stream followed
+	// restart asks the consumer to start over (the stream was created again)
+	restart   chan struct{}
+	startedAt time.Time
 
 	reads   *edgeReads
 	forward *httputil.ReverseProxy
@@ -59,13 +69,15 @@ type edgeStats struct {
 // StartEdge connects to NATS and starts following the stream; until it
 // has caught up, every request is forwarded.
 func StartEdge(config Config, logger *slog.Logger) (*Edge, error) {
-	e := &Edge{config: config, logger: logger, signal: make(chan struct{}), stop: make(chan struct{})}
+	e := &Edge{config: config, logger: logger, signal: make(chan struct{}), stop: make(chan struct{}),
+		restart: make(chan struct{}, 1), startedAt: time.Now()}
 	e.clock.Store(new(recordcache.SeqClock))
 	e.client = &http.Client{Transport: &http.Transport{
 		// the cache keeps the identity body and compresses it itself
-		DisableCompression:  true,
-		MaxIdleConnsPerHost: 256,
-		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:    true,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: primaryTimeout,
 	}}
 	e.forward = newForwarder(config.Primary, e.client.Transport, logger)
 	e.reads = newEdgeReads(e)
@@ -100,12 +112,22 @@ func (e *Edge) onHeartbeat(msg *nats.Msg) {
 	if json.Unmarshal(msg.Data, &beat) != nil {
 		return
 	}
+	if following := e.streamID.Load(); following != 0 && (beat.Stream != following || beat.Seq < e.applied.Load()) {
+		// the stream was deleted and created again: its sequences are not
+		// those the cache was numbered by
+		e.setServing(false)
+		select {
+		case e.restart <- struct{}{}:
+		default:
+		}
+		return
+	}
 	e.primarySeq.Store(beat.Seq)
 	e.primaryDirty.Store(beat.Dirty)
 	now := time.Now().UnixNano()
 	e.lastBeat.Store(now)
 	if e.applied.Load() >= beat.Seq {
-		e.caughtUpAt.Store(now)
+		e.caughtUp(now)
 	}
 }
 
@@ -135,10 +157,12 @@ func (e *Edge) consume() error {
 	if err != nil {
 		return err
 	}
-	last := stream.CachedInfo().State.LastSeq
-	if last < e.applied.Load() {
-		e.reset("the stream starts again below the sequence applied")
+	info := stream.CachedInfo()
+	last := info.State.LastSeq
+	if followed := e.streamID.Load(); (followed != 0 && followed != info.Created.UnixNano()) || last < e.applied.Load() {
+		e.reset("the stream was created again")
 	}
+	e.streamID.Store(info.Created.UnixNano())
 	// nothing before last was applied here: every answer computed before
 	// it is void
 	e.clock.Load().Flush(last)
@@ -168,6 +192,8 @@ func (e *Edge) consume() error {
 		return nil
 	case <-consuming.Closed():
 		return nil
+	case <-e.restart:
+		return errors.New("the stream was created again")
 	}
 }
 
@@ -200,8 +226,13 @@ func (e *Edge) apply(msg jetstream.Msg) {
 	e.stats.events.Add(1)
 	e.setApplied(seq)
 	if seq >= e.primarySeq.Load() {
-		e.caughtUpAt.Store(time.Now().UnixNano())
+		e.caughtUp(time.Now().UnixNano())
 	}
+}
+
+func (e *Edge) caughtUp(now int64) {
+	e.caughtUpAt.Store(now)
+	e.lastCaughtUp.Store(now)
 }
 
 func (e *Edge) setApplied(seq uint64) {
@@ -231,9 +262,12 @@ func (e *Edge) waitFor(seq uint64, wait time.Duration) bool {
 	}
 }
 
-// reset forgets everything: the stream's sequences started again.
+// reset forgets everything: the stream's sequences started again. A load
+// in flight stores nothing after it (edgeReads.keep).
 func (e *Edge) reset(why string) {
 	e.logger.Warn("cluster: the edge's cache is reset", "reason", why)
+	e.reads.keeping.Lock()
+	defer e.reads.keeping.Unlock()
 	e.clock.Store(new(recordcache.SeqClock))
 	e.applied.Store(0)
 	e.reads.clear()
@@ -268,20 +302,25 @@ func (e *Edge) setServing(serving bool) {
 		return
 	}
 	if serving {
-		e.clock.Load().Flush(e.applied.Load())
+		// whatever was kept before may have missed a change
+		e.clock.Load().Flush(e.applied.Load() + 1)
 		e.stats.flushes.Add(1)
 		e.logger.Info("cluster: the edge answers from its cache", "seq", e.applied.Load())
 	} else {
+		// coming back takes a heartbeat heard after this, and caught up with
+		e.caughtUpAt.Store(0)
+		e.lastBeat.Store(0)
 		e.logger.Warn("cluster: the edge forwards every request until it has caught up")
 	}
 	e.serving.Store(serving)
 }
 
-// lag is how long ago the edge was last caught up with the primary.
+// lag is how long ago the edge was last caught up with the primary (since
+// it started, when it has not been yet).
 func (e *Edge) lag() time.Duration {
-	at := e.caughtUpAt.Load()
+	at := e.lastCaughtUp.Load()
 	if at == 0 {
-		return 0
+		return time.Since(e.startedAt)
 	}
 	return time.Since(time.Unix(0, at))
 }

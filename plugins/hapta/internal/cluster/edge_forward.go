@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -10,7 +11,12 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/router"
+
+	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
+
+// clientIPKey holds the client's address in a forwarded request's context.
+type clientIPKey struct{}
 
 // requestIDHeader is hapta's request id header: the edge's id goes on to
 // the primary, which keeps it.
@@ -31,6 +37,11 @@ func newForwarder(primary *url.URL, transport http.RoundTripper, logger *slog.Lo
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(primary)
 			pr.SetXForwarded()
+			if ip, ok := pr.In.Context().Value(clientIPKey{}).(string); ok {
+				// the client's address as PocketBase reads it here (this
+				// edge's own trusted-proxy setting), not the last hop's
+				pr.Out.Header.Set("X-Forwarded-For", ip)
+			}
 			if body, ok := pr.Out.Body.(*router.RereadableReadCloser); ok {
 				// PocketBase's copy rewinds at its end: the transport
 				// would send the body twice. Nothing read it on the edge.
@@ -81,7 +92,10 @@ func (e *Edge) Middleware(id string, priority int, statsPath string) *hook.Handl
 		Id:       id,
 		Priority: priority,
 		Func: func(re *core.RequestEvent) error {
-			req := re.Request
+			// the cluster's own request headers come from edges only
+			re.Request.Header.Del(recordcache.EdgeRequestHeader)
+			req := re.Request.WithContext(context.WithValue(re.Request.Context(), clientIPKey{}, re.RealIP()))
+			req.Header.Set(requestIDHeader, re.Response.Header().Get(requestIDHeader))
 			switch {
 			case edgeHandled[req.URL.Path]:
 				return re.Next()
@@ -94,7 +108,6 @@ func (e *Edge) Middleware(id string, priority int, statsPath string) *hook.Handl
 				}
 			}
 			e.stats.forwarded.Add(1)
-			req.Header.Set(requestIDHeader, re.Response.Header().Get(requestIDHeader))
 			e.forward.ServeHTTP(re.Response, req)
 			return nil
 		},
@@ -112,6 +125,8 @@ func (e *Edge) serveStats(re *core.RequestEvent) error {
 	case err != nil:
 		writeUnavailable(re.Response)
 		return nil
+	case identity.caller.Anonymous:
+		return router.NewUnauthorizedError("The request requires valid superuser authorization token.", nil)
 	case !identity.caller.Superuser:
 		return router.NewForbiddenError("The request requires valid superuser authorization token.", nil)
 	}

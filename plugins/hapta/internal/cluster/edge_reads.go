@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -38,10 +40,15 @@ type edgeReads struct {
 	plans      *otter.Cache[planKey, planFlags]
 	identities *otter.Cache[string, *edgeIdentity]
 	flights    singleflight.Group
+	// keeping is held shared to store what was loaded under a clock, and
+	// exclusively by Edge.reset, which replaces the clock: nothing loaded
+	// before a reset is stored after it
+	keeping sync.RWMutex
 }
 
 type edgeAnswer struct {
 	answer *recordcache.Answer
+	flags  planFlags   // of the plan it was keyed by
 	header http.Header // the primary's, but the cache's own (keptHeaders)
 	refs   []recordcache.SeqRef
 	seq    uint64
@@ -65,9 +72,14 @@ type edgeIdentity struct {
 }
 
 const (
-	entryOverhead   = 160
-	planMemoBytes   = 4 << 20
-	identitiesBytes = 8 << 20
+	// maxSeqAhead is how far past the last heartbeat's sequence a reader's
+	// may be: the writes of one heartbeat's interval
+	maxSeqAhead = 1 << 16
+	// anonymousTokenLife is how long a token found to be no one's is
+	anonymousTokenLife = 10 * time.Second
+	entryOverhead      = 160
+	planMemoBytes      = 4 << 20
+	identitiesBytes    = 8 << 20
 )
 
 func newEdgeReads(e *Edge) *edgeReads {
@@ -132,8 +144,11 @@ func (r *edgeReads) serve(w http.ResponseWriter, req *http.Request) error {
 		e.stats.unhealthy.Add(1)
 		return errNotCacheable
 	}
-	if want := requestedSeq(req); want > e.applied.Load() && !e.waitFor(want, e.config.ReadWait) {
-		return errNotCacheable // the primary answers it fresh
+	if want := requestedSeq(req); want > e.applied.Load() {
+		// a sequence far past the primary's is no write's: no waiting
+		if want > e.primarySeq.Load()+maxSeqAhead || !e.waitFor(want, e.config.ReadWait) || !e.serving.Load() {
+			return errNotCacheable // the primary answers it fresh
+		}
 	}
 	if req.ContentLength != 0 {
 		return errNotCacheable // PocketBase reads a body on GET too
@@ -173,12 +188,18 @@ func (r *edgeReads) serve(w http.ResponseWriter, req *http.Request) error {
 // may be another client's own: its rate limit), asks by itself.
 func (r *edgeReads) load(w http.ResponseWriter, req *http.Request, plan planKey, caller recordcache.Caller, clock *recordcache.SeqClock, flight string) error {
 	ran := false
-	shared, _, _ := r.flights.Do(flight, func() (any, error) {
+	shared := r.flights.DoChan(flight, func() (any, error) {
 		ran = true
 		return r.fetch(req, plan, caller, clock), nil
 	})
-	fetched := shared.(*fetched)
-	if !ran && (fetched.entry == nil || !r.edge.clock.Load().Fresh(fetched.entry.refs, fetched.entry.seq)) {
+	var fetched *fetchedAnswer
+	select {
+	case result := <-shared:
+		fetched = result.Val.(*fetchedAnswer)
+	case <-req.Context().Done():
+		return req.Context().Err()
+	}
+	if !ran && !fetched.sharedWith(plan, caller, r.edge.clock.Load()) {
 		fetched = r.fetch(req, plan, caller, clock)
 	}
 	if fetched.entry == nil {
@@ -187,14 +208,27 @@ func (r *edgeReads) load(w http.ResponseWriter, req *http.Request, plan planKey,
 	return fetched.entry.write(w, req, false, caller)
 }
 
-// fetched is the primary's answer to a cached read: an entry when it may be
-// kept, else the answer as it came.
-type fetched struct {
+// fetchedAnswer is the primary's answer to a cached read: an entry when it
+// may be kept, with the key it was kept under, else the answer as it came.
+type fetchedAnswer struct {
 	entry    *edgeAnswer
+	key      recordcache.Key
 	captured *capture
 }
 
-func (r *edgeReads) fetch(req *http.Request, plan planKey, caller recordcache.Caller, clock *recordcache.SeqClock) *fetched {
+// sharedWith tells whether another request of the same flight may be
+// given the answer: one to keep, still fresh, and keyed for that caller as
+// for the one who asked (the flight was named from flags that a rule
+// change may have made old).
+func (f *fetchedAnswer) sharedWith(plan planKey, caller recordcache.Caller, clock *recordcache.SeqClock) bool {
+	if f.entry == nil || !clock.Fresh(f.entry.refs, f.entry.seq) {
+		return false
+	}
+	kind, id := recordcache.CallerKey(caller, f.entry.flags.readsAuth, f.entry.flags.perCaller)
+	return f.key == recordcache.Key{Path: plan.path, Query: plan.query, CallerKind: kind, CallerID: id}
+}
+
+func (r *edgeReads) fetch(req *http.Request, plan planKey, caller recordcache.Caller, clock *recordcache.SeqClock) *fetchedAnswer {
 	out := req.Clone(req.Context())
 	for _, name := range []string{"Accept-Encoding", "If-None-Match", "If-Modified-Since"} {
 		out.Header.Del(name) // the cache compresses and revalidates itself
@@ -208,20 +242,33 @@ func (r *edgeReads) fetch(req *http.Request, plan planKey, caller recordcache.Ca
 	refs, refsErr := recordcache.ParseRefs(header.Get(recordcache.DepsHeader))
 	ttl, ttlOK := parseTTLHeader(header.Get(recordcache.TTLHeader), r.edge.config.MaxTTL)
 	if captured.status != http.StatusOK || !seqOK || !planOK || refsErr != nil || !ttlOK {
-		return &fetched{captured: captured}
+		return &fetchedAnswer{captured: captured}
 	}
+	flags := planFlags{readsAuth: readsAuth, perCaller: perCaller, seq: seq}
 	entry := &edgeAnswer{
 		answer: recordcache.NewAnswer(captured.status, header.Get("Content-Type"), captured.body.Bytes()),
+		flags:  flags,
 		header: keptHeaders(header),
 		refs:   refs, seq: seq, ttl: ttl,
 	}
-	r.plans.Set(plan, planFlags{readsAuth: readsAuth, perCaller: perCaller, seq: seq})
 	key := recordcache.Key{Path: plan.path, Query: plan.query}
 	key.CallerKind, key.CallerID = recordcache.CallerKey(caller, readsAuth, perCaller)
-	if clock.Fresh(refs, seq) && r.edge.clock.Load() == clock {
-		r.answers.Set(key, entry)
+	r.keep(clock, func() {
+		r.plans.Set(plan, flags)
+		if clock.Fresh(refs, seq) {
+			r.answers.Set(key, entry)
+		}
+	})
+	return &fetchedAnswer{entry: entry, key: key}
+}
+
+// keep stores what was loaded under clock, unless a reset replaced it.
+func (r *edgeReads) keep(clock *recordcache.SeqClock, store func()) {
+	r.keeping.RLock()
+	defer r.keeping.RUnlock()
+	if r.edge.clock.Load() == clock {
+		store()
 	}
-	return &fetched{entry: entry}
 }
 
 // write writes a kept answer with the primary's headers that are not the
@@ -251,7 +298,10 @@ func (r *edgeReads) identity(req *http.Request, token string, clock *recordcache
 	if err != nil {
 		return nil, err
 	}
-	defer response.Body.Close()
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(response.Body, 64<<10)) // the connection can be reused
+		response.Body.Close()
+	}()
 	var answer Identity
 	seq, seqOK := parseSeq(response.Header.Get(SeqHeader))
 	if response.StatusCode != http.StatusOK || !seqOK || json.NewDecoder(response.Body).Decode(&answer) != nil {
@@ -267,12 +317,19 @@ func (r *edgeReads) identity(req *http.Request, token string, clock *recordcache
 		seq:     seq,
 		expires: time.Now().Add(r.edge.config.MaxTTL),
 	}
-	if answer.Expires > 0 {
+	switch {
+	case answer.Anonymous:
+		// a token the primary could not check now (a Clover server away,
+		// say) may be good in a moment
+		identity.expires = time.Now().Add(anonymousTokenLife)
+	case answer.Expires > 0:
 		identity.expires = time.Unix(answer.Expires, 0)
 	}
-	if clock.Fresh(refs, seq) {
-		r.identities.Set(token, identity)
-	}
+	r.keep(clock, func() {
+		if clock.Fresh(refs, seq) {
+			r.identities.Set(token, identity)
+		}
+	})
 	return identity, nil
 }
 

@@ -15,8 +15,11 @@ import (
 )
 
 // startEmbedded starts a NATS server with JetStream in process, listening
-// on listen (host:port), its store in storeDir.
-func startEmbedded(listen, storeDir string) (*server.Server, error) {
+// on listen (host:port), its store in storeDir. It requires the clients'
+// NATS_USER and NATS_PASSWORD, or NATS_TOKEN, when getenv has them, and
+// refuses to listen beyond loopback without them: whoever reaches it could
+// forge the primary's messages.
+func startEmbedded(listen, storeDir string, getenv func(string) string) (*server.Server, error) {
 	host, portText, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS listen address %q: %w", listen, err)
@@ -25,14 +28,21 @@ func startEmbedded(listen, storeDir string) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS listen address %q: bad port", listen)
 	}
-	s, err := server.NewServer(&server.Options{
-		ServerName: "hapta-primary",
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   storeDir,
-		NoSigs:     true,
-	})
+	options := &server.Options{
+		ServerName:    "hapta-primary",
+		Host:          host,
+		Port:          port,
+		JetStream:     true,
+		StoreDir:      storeDir,
+		NoSigs:        true,
+		Username:      getenv("NATS_USER"),
+		Password:      getenv("NATS_PASSWORD"),
+		Authorization: getenv("NATS_TOKEN"),
+	}
+	if ip := net.ParseIP(host); options.Username == "" && options.Authorization == "" && (ip == nil || !ip.IsLoopback()) && host != "localhost" {
+		return nil, fmt.Errorf("the embedded NATS server would listen on %s without authentication: set NATS_USER and NATS_PASSWORD, or NATS_TOKEN, on every node", listen)
+	}
+	s, err := server.NewServer(options)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,11 @@ type Primary struct {
 	// caches while lost > flushed
 	lost, flushed atomic.Uint64
 	published     atomic.Uint64
+	// publishing is held shared by each publish, and exclusively to count
+	// a loss once the publishes in flight have their sequences: the next
+	// sequence is then the flush's (writeSeq)
+	publishing sync.RWMutex
+	streamID   atomic.Int64 // the stream's creation time, in heartbeats
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -51,7 +57,7 @@ func StartPrimary(config Config, versions *recordcache.Versions, logger *slog.Lo
 	p := &Primary{logger: logger, stop: make(chan struct{})}
 	servers := config.NATS
 	if config.Embedded {
-		s, err := startEmbedded(config.EmbeddedListen, config.StoreDir)
+		s, err := startEmbedded(config.EmbeddedListen, config.StoreDir, os.Getenv)
 		if err != nil {
 			return nil, err
 		}
@@ -95,6 +101,7 @@ func (p *Primary) prepare() {
 		return
 	}
 	raise(&p.lastAcked, stream.CachedInfo().State.LastSeq)
+	p.streamID.Store(stream.CachedInfo().Created.UnixNano())
 	if p.flush(ctx) {
 		p.ready.Store(true)
 	}
@@ -113,16 +120,23 @@ func (p *Primary) flush(ctx context.Context) bool {
 
 // publish is the versions' observer: it runs in the writer's hook, after
 // the commit, so the write's response carries a sequence at least its own.
+// While a bump is missing from the stream, no other is published: the
+// flush that must come first voids what they would.
 func (p *Primary) publish(bump recordcache.Bump) {
-	if !p.ready.Load() || !p.conn.IsConnected() {
+	p.publishing.RLock()
+	published := !p.unflushed() && p.conn.IsConnected() && p.sendWithin(bump)
+	p.publishing.RUnlock()
+	if !published {
+		p.publishing.Lock()
 		p.lost.Add(1)
-		return
+		p.publishing.Unlock()
 	}
+}
+
+func (p *Primary) sendWithin(bump recordcache.Bump) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
-	if !p.send(ctx, bump) {
-		p.lost.Add(1)
-	}
+	return p.send(ctx, bump)
 }
 
 func (p *Primary) send(ctx context.Context, bump recordcache.Bump) bool {
@@ -144,6 +158,9 @@ func (p *Primary) send(ctx context.Context, bump recordcache.Bump) bool {
 type heartbeat struct {
 	Seq   uint64 `json:"seq"`   // the last sequence the stream acknowledged
 	Dirty bool   `json:"dirty"` // some bump was not published and no flush followed yet
+	// Stream is the stream's creation time (unix nanoseconds): a stream
+	// deleted and created again numbers its messages from 1 again
+	Stream int64 `json:"stream"`
 }
 
 func (p *Primary) heartbeats() {
@@ -166,7 +183,7 @@ func (p *Primary) heartbeats() {
 			p.flush(ctx)
 			cancel()
 		}
-		data, _ := json.Marshal(heartbeat{Seq: p.lastAcked.Load(), Dirty: p.unflushed()})
+		data, _ := json.Marshal(heartbeat{Seq: p.lastAcked.Load(), Dirty: p.unflushed(), Stream: p.streamID.Load()})
 		_ = p.conn.Publish(heartbeatSubject, data)
 	}
 }
@@ -179,8 +196,8 @@ func (p *Primary) unflushed() bool { return !p.ready.Load() || p.lost.Load() > p
 
 // writeSeq is the sequence a write's answer gives: the last one, or, while
 // a bump may be missing from the stream (the write's own, say), the next
-// one, which only the flush that must come can reach: a reader that asks
-// an edge for it is answered by the primary until then.
+// one, which is the flush's (publish holds the others back): a reader that
+// asks an edge for it waits for the flush, or is answered by the primary.
 func (p *Primary) writeSeq() uint64 {
 	if p.unflushed() {
 		return p.Seq() + 1
@@ -238,7 +255,7 @@ type PrimaryStatus struct {
 	Role      Role   `json:"role"`
 	NATS      string `json:"nats"` // "connected" or "disconnected"
 	Seq       uint64 `json:"seq"`
-	Published uint64 `json:"published"`
+	Published uint64 `json:"published"` // messages, flushes included
 	Unflushed bool   `json:"unflushed"` // a change was not published and no flush followed yet
 }
 

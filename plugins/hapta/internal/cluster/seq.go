@@ -2,18 +2,12 @@ package cluster
 
 import (
 	"strconv"
-	"sync/atomic"
+
+	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
-// raise moves counter up to value, never down.
-func raise(counter *atomic.Uint64, value uint64) {
-	for {
-		current := counter.Load()
-		if current >= value || counter.CompareAndSwap(current, value) {
-			return
-		}
-	}
-}
+// raise moves a counter up, never down.
+var raise = recordcache.Raise
 
 func formatSeq(seq uint64) string { return strconv.FormatUint(seq, 10) }
 

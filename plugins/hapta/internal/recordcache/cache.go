@@ -305,8 +305,8 @@ const (
 
 // describeForEdge adds the edge headers to an answer to an edge.
 func (c *Cache) describeForEdge(e *core.RequestEvent, plan readPlan, answer *Answer, ttl func() time.Duration) {
-	if e.Request.Header.Get(EdgeRequestHeader) == "" {
-		return
+	if e.Request.Header.Get(EdgeRequestHeader) == "" || answer.keepOut {
+		return // an answer the cache does not keep, an edge does not either
 	}
 	e.Response.Header().Set(TTLHeader, strconv.FormatInt(ttl().Milliseconds(), 10))
 	flags := []byte("00")

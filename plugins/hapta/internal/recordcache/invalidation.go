@@ -15,6 +15,11 @@ import (
 // Each record write is also counted by ttls (when not nil).
 func (v *Versions) BindTo(app core.App, ttls *DynamicTTL) {
 	written := func(e *core.ModelEvent) error {
+		if _, ok := e.Model.(*core.Log); ok {
+			// request logs live in the auxiliary database, which no
+			// collection reads: one is written for nearly every request
+			return e.Next()
+		}
 		if _, ok := e.Model.(*core.Collection); ok {
 			v.SchemaChanged()
 		} else if record := recordOf(e.Model); record != nil {

@@ -83,23 +83,23 @@ func (c *SeqClock) Apply(seq uint64, bump Bump) {
 	case bump.Schema:
 		c.Flush(seq)
 	case bump.AnyWrite:
-		raise(&c.anyWrite, seq)
+		Raise(&c.anyWrite, seq)
 	case bump.Collection != "":
 		counter, _ := c.collections.LoadOrStore(bump.Collection, new(atomic.Uint64))
-		raise(counter.(*atomic.Uint64), seq)
+		Raise(counter.(*atomic.Uint64), seq)
 		for _, stripe := range bump.Fields {
-			raise(&c.fields[stripe%fieldStripes], seq)
+			Raise(&c.fields[stripe%fieldStripes], seq)
 		}
-		raise(&c.records[bump.Record%recordStripes], seq)
-		raise(&c.anyWrite, seq)
+		Raise(&c.records[bump.Record%recordStripes], seq)
+		Raise(&c.anyWrite, seq)
 	}
 }
 
 // Flush voids every answer computed before seq.
-func (c *SeqClock) Flush(seq uint64) { raise(&c.global, seq) }
+func (c *SeqClock) Flush(seq uint64) { Raise(&c.global, seq) }
 
-// raise moves counter up to seq, never down.
-func raise(counter *atomic.Uint64, seq uint64) {
+// Raise moves counter up to seq, never down.
+func Raise(counter *atomic.Uint64, seq uint64) {
 	for {
 		current := counter.Load()
 		if current >= seq || counter.CompareAndSwap(current, seq) {
