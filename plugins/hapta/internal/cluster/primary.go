@@ -100,8 +100,12 @@ func (p *Primary) prepare() {
 		p.logger.Warn("cluster: the changes stream is not ready yet", "error", err)
 		return
 	}
-	raise(&p.lastAcked, stream.CachedInfo().State.LastSeq)
-	p.streamID.Store(stream.CachedInfo().Created.UnixNano())
+	info := stream.CachedInfo()
+	if created := info.Created.UnixNano(); p.streamID.Swap(created) != created {
+		// a stream of its own (this run's first, or one created again):
+		// its numbering starts where it is
+		p.lastAcked.Store(info.State.LastSeq)
+	}
 	if p.flush(ctx) {
 		p.ready.Store(true)
 	}
@@ -180,7 +184,9 @@ func (p *Primary) heartbeats() {
 			p.prepare()
 		} else if p.lost.Load() > p.flushed.Load() {
 			ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-			p.flush(ctx)
+			if !p.flush(ctx) {
+				p.ready.Store(false) // the stream may be gone: create it again
+			}
 			cancel()
 		}
 		data, _ := json.Marshal(heartbeat{Seq: p.lastAcked.Load(), Dirty: p.unflushed(), Stream: p.streamID.Load()})

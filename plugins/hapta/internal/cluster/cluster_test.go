@@ -1,0 +1,156 @@
+package cluster
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// natsServer runs a NATS server with JetStream on port, its store in dir,
+// until the test ends (or it is shut down).
+func natsServer(t *testing.T, port int, dir string) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS did not start")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if ok() {
+			return
+		}
+	}
+	t.Fatalf("not within 15s: %s", what)
+}
+
+// A bump the stream did not take makes every write answer the next
+// sequence, and that sequence is the flush's: no other bump is published
+// before it, so a reader waiting for it sees the flush first.
+func TestALostBumpIsCoveredByTheFlushAtTheSequenceWritesAnswer(t *testing.T) {
+	t.Parallel()
+	port, dir := freePort(t), t.TempDir()
+	nats := natsServer(t, port, dir)
+	versions := recordcache.NewVersions()
+	primary, err := StartPrimary(Config{NATS: []string{"nats://127.0.0.1:" + strconv.Itoa(port)}}, versions, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(primary.Close)
+	eventually(t, "the stream is ready", func() bool { return !primary.unflushed() })
+	versions.RecordWritten("posts", "p1")
+	published := primary.Seq()
+	if primary.writeSeq() != published || published == 0 {
+		t.Fatalf("a published write answers %d, the stream is at %d", primary.writeSeq(), published)
+	}
+
+	nats.Shutdown()
+	nats.WaitForShutdown()
+	versions.RecordWritten("posts", "p2") // lost
+	versions.RecordWritten("posts", "p3") // held back
+	answered := primary.writeSeq()
+	if answered != published+1 || !primary.unflushed() {
+		t.Fatalf("after a lost bump a write answers %d, want %d", answered, published+1)
+	}
+
+	natsServer(t, port, dir)
+	eventually(t, "the flush is published", func() bool { return !primary.unflushed() })
+	js, err := jetstream.New(primary.conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(context.Background(), streamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := stream.GetMsg(context.Background(), answered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(msg.Data) != `{"s":true}` {
+		t.Fatalf("message %d is %s, not the flush", answered, msg.Data)
+	}
+
+	// a publish that failed with NATS up (a timeout): the writes after it
+	// are held back, not published ahead of the flush
+	primary.publishing.Lock()
+	primary.lost.Add(1)
+	primary.publishing.Unlock()
+	answered = primary.writeSeq()
+	versions.RecordWritten("posts", "p4")
+	eventually(t, "the flush is published", func() bool { return !primary.unflushed() })
+	if msg, err = stream.GetMsg(context.Background(), answered); err != nil || string(msg.Data) != `{"s":true}` {
+		t.Fatalf("message %d is %s (%v), not the flush", answered, msg.Data, err)
+	}
+}
+
+// An edge that hears of a stream created again (a store lost, a stream
+// deleted) stops answering from its cache, forgets what it kept, follows
+// the new stream, and answers again once caught up.
+func TestAnEdgeStartsOverWhenTheStreamIsCreatedAgain(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	natsServer(t, port, t.TempDir())
+	natsURL := "nats://127.0.0.1:" + strconv.Itoa(port)
+	versions := recordcache.NewVersions()
+	primary, err := StartPrimary(Config{NATS: []string{natsURL}}, versions, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(primary.Close)
+	primaryURL, _ := url.Parse("http://127.0.0.1:1")
+	edge, err := StartEdge(Config{Primary: primaryURL, NATS: []string{natsURL}, MaxLag: time.Second, ReadWait: time.Second,
+		MaxBytes: 1 << 20, MaxTTL: time.Minute, Cached: map[string]bool{}}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(edge.Close)
+	for i := range 5 {
+		versions.RecordWritten("posts", "p"+strconv.Itoa(i))
+	}
+	eventually(t, "the edge serves", func() bool { return edge.Status().Serving && edge.Status().Applied == primary.Seq() })
+	before, clock := edge.Status().Applied, edge.clock.Load()
+
+	js, _ := jetstream.New(primary.conn)
+	if err := js.DeleteStream(context.Background(), streamName); err != nil {
+		t.Fatal(err)
+	}
+	versions.RecordWritten("posts", "p9") // lost: the primary creates the stream again and flushes
+	eventually(t, "the edge follows the new stream", func() bool {
+		status := edge.Status()
+		return status.Serving && status.Applied < before && status.Applied == primary.Seq()
+	})
+	if edge.clock.Load() == clock {
+		t.Fatal("the edge kept the clock numbered by the old stream")
+	}
+}
