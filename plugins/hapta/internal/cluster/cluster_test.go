@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
@@ -152,5 +153,36 @@ func TestAnEdgeStartsOverWhenTheStreamIsCreatedAgain(t *testing.T) {
 	})
 	if edge.clock.Load() == clock {
 		t.Fatal("the edge kept the clock numbered by the old stream")
+	}
+}
+
+// Stream messages may arrive before the heartbeat sent before them: a
+// heartbeat's sequence below the one applied is no new stream.
+func TestALateHeartbeatIsNoNewStream(t *testing.T) {
+	t.Parallel()
+	e := &Edge{restart: make(chan struct{}, 1), signal: make(chan struct{}), logger: quiet}
+	e.streamID.Store(42)
+	e.applied.Store(10)
+	e.serving.Store(true)
+	heartbeat := func(data string) {
+		e.onHeartbeat(&nats.Msg{Data: []byte(data)})
+	}
+	heartbeat(`{"seq": 7, "dirty": false, "stream": 42}`)
+	select {
+	case <-e.restart:
+		t.Fatal("a late heartbeat restarted the consumer")
+	default:
+	}
+	if !e.serving.Load() || e.primarySeq.Load() != 7 {
+		t.Fatalf("serving %v, primary's sequence %d", e.serving.Load(), e.primarySeq.Load())
+	}
+	heartbeat(`{"seq": 3, "dirty": false, "stream": 43}`)
+	select {
+	case <-e.restart:
+	default:
+		t.Fatal("a heartbeat of another stream did not restart the consumer")
+	}
+	if e.serving.Load() {
+		t.Fatal("the edge still serves after hearing of another stream")
 	}
 }

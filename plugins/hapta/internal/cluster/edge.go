@@ -112,9 +112,11 @@ func (e *Edge) onHeartbeat(msg *nats.Msg) {
 	if json.Unmarshal(msg.Data, &beat) != nil {
 		return
 	}
-	if following := e.streamID.Load(); following != 0 && (beat.Stream != following || beat.Seq < e.applied.Load()) {
+	if following := e.streamID.Load(); following != 0 && beat.Stream != 0 && beat.Stream != following {
 		// the stream was deleted and created again: its sequences are not
-		// those the cache was numbered by
+		// those the cache was numbered by (a heartbeat's sequence below the
+		// one applied is no sign: messages of the stream may arrive before
+		// the heartbeat sent before them)
 		e.setServing(false)
 		select {
 		case e.restart <- struct{}{}:
