@@ -30,7 +30,7 @@ type cloverPair struct {
 
 func startCloverPair(t *testing.T) *cloverPair {
 	t.Helper()
-	serverPort, clientPort := freePort(t), freePort(t)
+	serverPort, clientPort := testsupport.FreePort(t), testsupport.FreePort(t)
 	p := &cloverPair{serverURL: baseURL(serverPort), clientURL: baseURL(clientPort)}
 	p.serverDir = workDir(t, fmt.Sprintf(`{"port": %d, "logLevel": "warn", "Clover_Serve": true, "DatabaseUrl": %q,
 		"ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": %q}`, serverPort, p.serverURL, adminPassword))

@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
 	"github.com/postr-inc/hapta/internal/testsupport"
 )
 
@@ -75,16 +73,16 @@ func startCluster(t *testing.T, natsURL string) *testCluster {
 	t.Helper()
 	primaryCluster := map[string]any{"role": "primary", "nats": []string{natsURL}}
 	if natsURL == "" {
-		natsURL = baseURL(freePort(t))
+		natsURL = baseURL(testsupport.FreePort(t))
 		natsURL = "nats" + strings.TrimPrefix(natsURL, "http")
 		primaryCluster = map[string]any{"nats": "embedded", "natsListen": strings.TrimPrefix(natsURL, "nats://")}
 	}
 	c := &testCluster{}
-	c.primary = startClusterNode(t, freePort(t), map[string]any{
+	c.primary = startClusterNode(t, testsupport.FreePort(t), map[string]any{
 		"ADMIN_EMAIL": clusterAdmin, "ADMIN_PASSWORD": adminPassword, "cache": cachedCollections, "cluster": primaryCluster,
 	})
 	edge := func() *clusterNode {
-		return startClusterNode(t, freePort(t), map[string]any{"cache": cachedCollections, "cluster": map[string]any{
+		return startClusterNode(t, testsupport.FreePort(t), map[string]any{"cache": cachedCollections, "cluster": map[string]any{
 			"role": "edge", "primary": c.primary.url, "nats": natsURL, "maxLag": "1s",
 		}})
 	}
@@ -550,27 +548,10 @@ func TestClusterConcurrentReadersAndWritersSeeNoStaleRead(t *testing.T) {
 	}
 }
 
-// startNATS runs a NATS server with JetStream in the test process, on port
-// with its store in dir: stopped and started again as a separate server
-// would be.
-func startNATS(t *testing.T, port int, dir string) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS did not start")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
-}
-
 func TestClusterFaultsNATSAnEdgeAndThePrimaryGoAway(t *testing.T) {
 	t.Parallel()
-	natsPort, natsDir := freePort(t), t.TempDir()
-	nats := startNATS(t, natsPort, natsDir)
+	natsPort, natsDir := testsupport.FreePort(t), t.TempDir()
+	nats := testsupport.NATS(t, natsPort, natsDir)
 	c := startCluster(t, "nats://127.0.0.1:"+strconv.Itoa(natsPort))
 	load := newClusterLoad(t, c, 3)
 	t.Logf("primary %s, edges %s %s", c.primary.url, c.edge1.url, c.edge2.url)
@@ -596,7 +577,7 @@ func TestClusterFaultsNATSAnEdgeAndThePrimaryGoAway(t *testing.T) {
 	}
 
 	// NATS comes back: the edges catch up and answer from their caches again
-	startNATS(t, natsPort, natsDir)
+	testsupport.NATS(t, natsPort, natsDir)
 	c.edge1.waitServing(t, true)
 	c.edge2.waitServing(t, true)
 	hits := load.hits.Load()

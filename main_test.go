@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -139,17 +138,6 @@ func (r *run) waitExit(t *testing.T) int {
 	return r.cmd.ProcessState.ExitCode()
 }
 
-// freePort returns a loopback port that nothing listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func baseURL(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
 
 // get sends a GET with an optional Origin header.
@@ -170,7 +158,7 @@ func get(t *testing.T, url, origin string) *http.Response {
 const adminPassword = "e2e-admin-password-9876"
 
 func TestServeOnTheConfiguredPort(t *testing.T) {
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	dir := workDir(t, fmt.Sprintf(`{
 		"port": %d,
 		"origin": "https://app.example.com",
@@ -254,7 +242,7 @@ func TestServeOnTheConfiguredPort(t *testing.T) {
 }
 
 func TestExplicitFlagsWinOverTheConfiguration(t *testing.T) {
-	configuredPort, flagPort := freePort(t), freePort(t)
+	configuredPort, flagPort := testsupport.FreePort(t), testsupport.FreePort(t)
 	dir := workDir(t, fmt.Sprintf(`{"port": %d, "origin": "https://configured.example.com"}`, configuredPort))
 
 	server := start(t, dir, nil, "serve", "--http", "127.0.0.1:"+strconv.Itoa(flagPort), "--origins", "https://flag.example.com")
@@ -273,7 +261,7 @@ func TestExplicitFlagsWinOverTheConfiguration(t *testing.T) {
 }
 
 func TestEnvironmentAndConfigPathSelection(t *testing.T) {
-	filePort, envPort := freePort(t), freePort(t)
+	filePort, envPort := testsupport.FreePort(t), testsupport.FreePort(t)
 	dir := workDir(t, "")
 	custom := filepath.Join(dir, "custom.json")
 	if err := os.WriteFile(custom, []byte(fmt.Sprintf(`{"port": %d}`, filePort)), 0o600); err != nil {
@@ -316,7 +304,7 @@ func TestBadConfigurationExitsBeforeServing(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			port := freePort(t)
+			port := testsupport.FreePort(t)
 			process := start(t, workDir(t, strings.ReplaceAll(c.config, "PORT", strconv.Itoa(port))), c.env, "serve")
 			if code := process.waitExit(t); code == 0 {
 				t.Fatalf("exit code 0 for a bad configuration:\n%s", process.output)

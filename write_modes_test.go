@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/postr-inc/hapta/internal/testsupport"
 )
 
 // The tests of this file stop or kill the server while it writes, and
@@ -21,7 +23,7 @@ import (
 // log) on a free port.
 func writingServer(t *testing.T) (dir, url string, server *run) {
 	t.Helper()
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	dir = workDir(t, fmt.Sprintf(`{"port": %d, "logLevel": "warn"}`, port))
 	url = baseURL(port)
 	server = start(t, dir, nil, "serve", "--dev=false")

@@ -17,8 +17,6 @@ import (
 
 const (
 	seedPosts      = 1000
-	adminEmail     = "bench@example.com"
-	adminPassword  = "bench-password-123"
 	readerEmail    = "reader@example.com"
 	readerPassword = "reader-password-1"
 )
@@ -60,7 +58,7 @@ func startFronts(o options, client *http.Client) ([]*front, func(), error) {
 }
 
 func startFront(name string, o options, client *http.Client) (*front, func(), error) {
-	config := map[string]any{"logLevel": "error", "ADMIN_EMAIL": adminEmail, "ADMIN_PASSWORD": adminPassword}
+	config := map[string]any{"logLevel": "error", "ADMIN_EMAIL": benchserver.AdminEmail, "ADMIN_PASSWORD": benchserver.AdminPassword}
 	if name == "cached" {
 		posts := map[string]any{"http": true}
 		if o.ttl != "" {
@@ -103,7 +101,7 @@ func startFront(name string, o options, client *http.Client) (*front, func(), er
 // seed signs in the superuser and a reader, and creates an author and its
 // 1,000 posts.
 func (f *front) seed(s *benchserver.Server, concurrency int) error {
-	admin, err := s.SuperuserToken(adminEmail, adminPassword)
+	admin, err := s.SuperuserToken(benchserver.AdminEmail, benchserver.AdminPassword)
 	if err != nil {
 		return err
 	}

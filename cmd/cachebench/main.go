@@ -74,11 +74,8 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Print(table)
-	if *write != "" {
-		if err := benchserver.WriteSection(*write, "cachebench", table); err != nil {
-			log.Fatal(err)
-		}
+	if err := benchserver.Publish(*write, "cachebench", table); err != nil {
+		log.Fatal(err)
 	}
 }
 

@@ -38,11 +38,7 @@ import (
 	"github.com/postr-inc/hapta/internal/benchserver"
 )
 
-const (
-	adminEmail    = "bench@example.com"
-	adminPassword = "bench-password-123"
-	posts         = 1000
-)
+const posts = 1000
 
 type options struct {
 	binary      string
@@ -68,11 +64,8 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Print(table)
-	if *write != "" {
-		if err := benchserver.WriteSection(*write, "clusterbench", table); err != nil {
-			log.Fatal(err)
-		}
+	if err := benchserver.Publish(*write, "clusterbench", table); err != nil {
+		log.Fatal(err)
 	}
 }
 
@@ -105,7 +98,7 @@ func startCluster(o options) (*cluster, func(), error) {
 		}
 	}
 	c.primary, err = benchserver.Start(o.binary, map[string]any{
-		"logLevel": "warn", "ADMIN_EMAIL": adminEmail, "ADMIN_PASSWORD": adminPassword, "cache": cache,
+		"logLevel": "warn", "ADMIN_EMAIL": benchserver.AdminEmail, "ADMIN_PASSWORD": benchserver.AdminPassword, "cache": cache,
 		"cluster": map[string]any{"nats": "embedded", "natsListen": "127.0.0.1:" + strconv.Itoa(natsPort)},
 	}, o.concurrency)
 	if err != nil {
@@ -123,7 +116,7 @@ func startCluster(o options) (*cluster, func(), error) {
 		servers = append(servers, edge)
 		c.edges = append(c.edges, edge)
 	}
-	if c.admin, err = c.primary.SuperuserToken(adminEmail, adminPassword); err != nil {
+	if c.admin, err = c.primary.SuperuserToken(benchserver.AdminEmail, benchserver.AdminPassword); err != nil {
 		stop()
 		return nil, nil, err
 	}

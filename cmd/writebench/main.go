@@ -24,11 +24,6 @@ import (
 	"github.com/postr-inc/hapta/internal/benchserver"
 )
 
-const (
-	adminEmail    = "bench@example.com"
-	adminPassword = "bench-password-123"
-)
-
 // mode is one way of writing: how many records a request carries and the
 // request that writes them.
 type mode struct {
@@ -87,12 +82,12 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	server, err := benchserver.Start(absolute, map[string]any{"logLevel": "error", "ADMIN_EMAIL": adminEmail, "ADMIN_PASSWORD": adminPassword}, *concurrency)
+	server, err := benchserver.Start(absolute, map[string]any{"logLevel": "error", "ADMIN_EMAIL": benchserver.AdminEmail, "ADMIN_PASSWORD": benchserver.AdminPassword}, *concurrency)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer server.Stop()
-	admin, err := server.SuperuserToken(adminEmail, adminPassword)
+	admin, err := server.SuperuserToken(benchserver.AdminEmail, benchserver.AdminPassword)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -106,11 +101,8 @@ func main() {
 		results = append(results, r)
 	}
 	table := formatTable(results, *count, *concurrency)
-	fmt.Print(table)
-	if *write != "" {
-		if err := benchserver.WriteSection(*write, "writebench", table); err != nil {
-			log.Fatal(err)
-		}
+	if err := benchserver.Publish(*write, "writebench", table); err != nil {
+		log.Fatal(err)
 	}
 }
 

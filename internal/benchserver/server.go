@@ -19,6 +19,23 @@ import (
 	"time"
 )
 
+// The superuser a benchmark's servers are configured with (ADMIN_EMAIL and
+// ADMIN_PASSWORD).
+const (
+	AdminEmail    = "bench@example.com"
+	AdminPassword = "bench-password-123"
+)
+
+// Publish prints a benchmark's Markdown and, when path is not "", puts it
+// into the file's section name (WriteSection).
+func Publish(path, name, table string) error {
+	fmt.Print(table)
+	if path == "" {
+		return nil
+	}
+	return WriteSection(path, name, table)
+}
+
 // Server is a running ./pocketbase serve.
 type Server struct {
 	Base   string // http://127.0.0.1:port

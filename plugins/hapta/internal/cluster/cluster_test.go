@@ -4,46 +4,19 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/postr-inc/hapta/internal/testsupport"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// natsServer runs a NATS server with JetStream on port, its store in dir,
-// until the test ends (or it is shut down).
-func natsServer(t *testing.T, port int, dir string) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS did not start")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 func eventually(t *testing.T, what string, ok func() bool) {
 	t.Helper()
@@ -60,8 +33,8 @@ func eventually(t *testing.T, what string, ok func() bool) {
 // before it, so a reader waiting for it sees the flush first.
 func TestALostBumpIsCoveredByTheFlushAtTheSequenceWritesAnswer(t *testing.T) {
 	t.Parallel()
-	port, dir := freePort(t), t.TempDir()
-	nats := natsServer(t, port, dir)
+	port, dir := testsupport.FreePort(t), t.TempDir()
+	nats := testsupport.NATS(t, port, dir)
 	versions := recordcache.NewVersions()
 	primary, err := StartPrimary(Config{NATS: []string{"nats://127.0.0.1:" + strconv.Itoa(port)}}, versions, quiet)
 	if err != nil {
@@ -84,7 +57,7 @@ func TestALostBumpIsCoveredByTheFlushAtTheSequenceWritesAnswer(t *testing.T) {
 		t.Fatalf("after a lost bump a write answers %d, want %d", answered, published+1)
 	}
 
-	natsServer(t, port, dir)
+	testsupport.NATS(t, port, dir)
 	eventually(t, "the flush is published", func() bool { return !primary.unflushed() })
 	js, err := jetstream.New(primary.conn)
 	if err != nil {
@@ -120,8 +93,8 @@ func TestALostBumpIsCoveredByTheFlushAtTheSequenceWritesAnswer(t *testing.T) {
 // the new stream, and answers again once caught up.
 func TestAnEdgeStartsOverWhenTheStreamIsCreatedAgain(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
-	natsServer(t, port, t.TempDir())
+	port := testsupport.FreePort(t)
+	testsupport.NATS(t, port, t.TempDir())
 	natsURL := "nats://127.0.0.1:" + strconv.Itoa(port)
 	versions := recordcache.NewVersions()
 	primary, err := StartPrimary(Config{NATS: []string{natsURL}}, versions, quiet)
