@@ -230,6 +230,31 @@ func TestClusterWritesAreReadFreshOnEveryNode(t *testing.T) {
 	slices.Sort(lags)
 	t.Logf("invalidation lag of an edge after the write's answer, %d samples: p50 %v, p99 %v, max %v",
 		len(lags), lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1])
+
+	// each node's statistics say its part
+	var primaryStats struct {
+		Cluster struct {
+			Role      string
+			Seq       uint64
+			Published uint64
+		}
+	}
+	read(t, c.primary.url, "/api/hapta/cache/stats", c.admin, "").Decode(t, &primaryStats)
+	if primaryStats.Cluster.Role != "primary" || primaryStats.Cluster.Published < 30 || primaryStats.Cluster.Seq == 0 {
+		t.Fatalf("the primary's statistics: %+v", primaryStats)
+	}
+	var edgeStats struct {
+		Role                   string
+		Hits, StreamEvents     uint64
+		Misses, IdentityChecks uint64
+	}
+	read(t, c.edge1.url, "/api/hapta/cache/stats", c.admin, "").Decode(t, &edgeStats)
+	if edgeStats.Role != "edge" || edgeStats.Hits < 60 || edgeStats.StreamEvents < 30 || edgeStats.IdentityChecks == 0 {
+		t.Fatalf("an edge's statistics: %+v", edgeStats)
+	}
+	if res := read(t, c.edge1.url, "/api/hapta/cache/stats", "", ""); res.Status != 401 {
+		t.Fatalf("an edge's statistics without a token: %d", res.Status)
+	}
 }
 
 // createNotes creates the notes collection: each user reads only their own.
