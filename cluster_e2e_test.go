@@ -155,6 +155,22 @@ func read(t *testing.T, url, path, token, seq string) testsupport.Answer {
 	return testsupport.CallJSON(t, "GET", url+path, "", "Authorization", token, "X-Hapta-Seq", seq)
 }
 
+// readCached reads path through an edge until its cache answers (a busy
+// machine may hold an edge back from its cache for a moment: it forwards
+// then), and returns that answer.
+func readCached(t *testing.T, url, path, token string) testsupport.Answer {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		res := read(t, url, path, token, "")
+		if res.Header.Get("X-Hapta-Cache") == "HIT" {
+			return res
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s%s is not answered from the cache: %d %v", url, path, res.Status, res.Header)
+		}
+	}
+}
+
 func titles(t *testing.T, list testsupport.Answer) []string {
 	t.Helper()
 	items, _ := list.Body["items"].([]any)
@@ -186,10 +202,7 @@ func TestClusterWritesAreReadFreshOnEveryNode(t *testing.T) {
 		// would serve them stale below
 		for _, edge := range []*clusterNode{c.edge1, c.edge2} {
 			for _, path := range []string{view, list} {
-				read(t, edge.url, path, "", "")
-				if res := read(t, edge.url, path, "", ""); res.Header.Get("X-Hapta-Cache") != "HIT" {
-					t.Fatalf("%s %s is not cached: %v", edge.url, path, res.Header)
-				}
+				readCached(t, edge.url, path, "")
 			}
 		}
 		writer := c.nodes[i%3]
@@ -285,11 +298,11 @@ func TestClusterPerUserAnswersNeverCrossUsersThroughAnEdge(t *testing.T) {
 		for _, edge := range []*clusterNode{c.edge1, c.edge2} {
 			for _, token := range []string{annToken, bobToken, ""} { // interleaved: a shared entry would cross
 				res := read(t, edge.url, list, token, "")
+				if round > 0 {
+					res = readCached(t, edge.url, list, token)
+				}
 				if got := titles(t, res); !slices.Equal(got, want[token]) {
 					t.Fatalf("round %d through %s: %v, want %v", round, edge.url, got, want[token])
-				}
-				if round > 0 && res.Header.Get("X-Hapta-Cache") != "HIT" {
-					t.Fatalf("round %d through %s: not from the cache: %v", round, edge.url, res.Header)
 				}
 			}
 		}
@@ -298,10 +311,8 @@ func TestClusterPerUserAnswersNeverCrossUsersThroughAnEdge(t *testing.T) {
 	createRecord(t, c.primary.url, c.admin, "_superusers", `{"email": "root2@example.com", "password": "password-123", "passwordConfirm": "password-123"}`)
 	root2 := login(t, c.edge2.url, "_superusers", "root2@example.com", "password-123")
 	for _, edge := range []*clusterNode{c.edge1, c.edge2} {
-		read(t, edge.url, list, root2, "")
-		res := read(t, edge.url, list, root2, "")
-		if got := titles(t, res); !slices.Equal(got, []string{"ann 1", "ann 2", "bob 1"}) || res.Header.Get("X-Hapta-Cache") != "HIT" {
-			t.Fatalf("a superuser through %s: %v %v", edge.url, got, res.Header)
+		if got := titles(t, readCached(t, edge.url, list, root2)); !slices.Equal(got, []string{"ann 1", "ann 2", "bob 1"}) {
+			t.Fatalf("a superuser through %s: %v", edge.url, got)
 		}
 	}
 
