@@ -17,6 +17,7 @@ import (
 	"log"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -76,13 +77,22 @@ func main() {
 	concurrency := flag.Int("concurrency", 8, "concurrent clients")
 	unitSize := flag.Int("unit", 100, "records per request of the units, the batch route and many deferred")
 	write := flag.String("write", "", "a Markdown file whose writebench section gets the table")
+	primary := flag.Bool("primary", false, "run the server as a cluster's primary with NATS embedded: every write is also published")
 	flag.Parse()
 
 	absolute, err := filepath.Abs(*binary)
 	if err != nil {
 		log.Fatal(err)
 	}
-	server, err := benchserver.Start(absolute, map[string]any{"logLevel": "error", "ADMIN_EMAIL": benchserver.AdminEmail, "ADMIN_PASSWORD": benchserver.AdminPassword}, *concurrency)
+	config := map[string]any{"logLevel": "error", "ADMIN_EMAIL": benchserver.AdminEmail, "ADMIN_PASSWORD": benchserver.AdminPassword}
+	if *primary {
+		natsPort, err := benchserver.FreePort()
+		if err != nil {
+			log.Fatal(err)
+		}
+		config["cluster"] = map[string]any{"nats": "embedded", "natsListen": "127.0.0.1:" + strconv.Itoa(natsPort)}
+	}
+	server, err := benchserver.Start(absolute, config, *concurrency)
 	if err != nil {
 		log.Fatal(err)
 	}
