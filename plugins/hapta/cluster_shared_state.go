@@ -57,9 +57,10 @@ func (s *kvOAuth2States) put(state string, value oauth2State) error {
 }
 
 func (s *kvOAuth2States) take(state string) (oauth2State, bool) {
+	inMemory, inMemoryOK := s.memory.take(state) // taken either way: once
 	data, ok := s.kv.Take(state)
 	if !ok {
-		return s.memory.take(state)
+		return inMemory, inMemoryOK
 	}
 	var stored storedOAuth2State
 	if json.Unmarshal(data, &stored) != nil || time.Now().After(stored.Expires) {

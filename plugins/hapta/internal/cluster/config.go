@@ -60,4 +60,7 @@ const (
 	SeqHeader = "X-Hapta-Seq"
 	// SeqCookie is SeqHeader for browsers, set by an edge on a write
 	SeqCookie = "hapta_seq"
+	// StreamHeader names the stream SeqHeader's sequence is of (its
+	// creation time): a stream created again numbers from 1 again
+	StreamHeader = "X-Hapta-Stream"
 )

@@ -35,6 +35,10 @@ type Edge struct {
 
 	clock   atomic.Pointer[recordcache.SeqClock]
 	applied atomic.Uint64 // the last sequence applied to clock
+	// applying serializes apply and reset; consumer numbers the consumers
+	// started, so that a message an old one still delivers is dropped
+	applying sync.Mutex
+	consumer uint64
 	// signal is closed (and replaced) whenever applied moves
 	signalMu sync.Mutex
 	signal   chan struct{}
@@ -126,6 +130,9 @@ func (e *Edge) onHeartbeat(msg *nats.Msg) {
 	}
 	e.primarySeq.Store(beat.Seq)
 	e.primaryDirty.Store(beat.Dirty)
+	if beat.Dirty {
+		e.setServing(false) // a change may be missing from the stream
+	}
 	now := time.Now().UnixNano()
 	e.lastBeat.Store(now)
 	if e.applied.Load() >= beat.Seq {
@@ -161,6 +168,7 @@ func (e *Edge) consume() error {
 	}
 	info := stream.CachedInfo()
 	last := info.State.LastSeq
+	e.applying.Lock()
 	if followed := e.streamID.Load(); (followed != 0 && followed != info.Created.UnixNano()) || last < e.applied.Load() {
 		e.reset("the stream was created again")
 	}
@@ -169,6 +177,9 @@ func (e *Edge) consume() error {
 	// it is void
 	e.clock.Load().Flush(last)
 	e.setApplied(last)
+	e.consumer++
+	generation := e.consumer
+	e.applying.Unlock()
 	consumer, err := stream.OrderedConsumer(context.Background(), jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{changesSubject},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
@@ -177,7 +188,8 @@ func (e *Edge) consume() error {
 	if err != nil {
 		return err
 	}
-	consuming, err := consumer.Consume(e.apply, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	apply := func(msg jetstream.Msg) { e.apply(generation, msg) }
+	consuming, err := consumer.Consume(apply, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		e.logger.Debug("cluster: stream consumer", "error", err)
 	}))
 	if err != nil {
@@ -202,10 +214,15 @@ func (e *Edge) consume() error {
 // apply applies one message of the stream, in order. A sequence that
 // skips ahead means messages were lost (the stream's limits): everything
 // cached is void.
-func (e *Edge) apply(msg jetstream.Msg) {
+func (e *Edge) apply(generation uint64, msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		return
+	}
+	e.applying.Lock()
+	defer e.applying.Unlock()
+	if generation != e.consumer {
+		return // a consumer stopped since (Stop does not wait for its handler)
 	}
 	seq := meta.Sequence.Stream
 	clock := e.clock.Load()
@@ -265,7 +282,8 @@ func (e *Edge) waitFor(seq uint64, wait time.Duration) bool {
 }
 
 // reset forgets everything: the stream's sequences started again. A load
-// in flight stores nothing after it (edgeReads.keep).
+// in flight stores nothing after it (edgeReads.keep). The caller holds
+// applying.
 func (e *Edge) reset(why string) {
 	e.logger.Warn("cluster: the edge's cache is reset", "reason", why)
 	e.reads.keeping.Lock()

@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -37,11 +39,7 @@ func newForwarder(primary *url.URL, transport http.RoundTripper, logger *slog.Lo
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(primary)
 			pr.SetXForwarded()
-			if ip, ok := pr.In.Context().Value(clientIPKey{}).(string); ok {
-				// the client's address as PocketBase reads it here (this
-				// edge's own trusted-proxy setting), not the last hop's
-				pr.Out.Header.Set("X-Forwarded-For", ip)
-			}
+			pr.Out.Header.Set("X-Forwarded-For", clientAddress(pr.In))
 			if body, ok := pr.Out.Body.(*router.RereadableReadCloser); ok {
 				// PocketBase's copy rewinds at its end: the transport
 				// would send the body twice. Nothing read it on the edge.
@@ -49,12 +47,7 @@ func newForwarder(primary *url.URL, transport http.RoundTripper, logger *slog.Lo
 			}
 		},
 		ModifyResponse: func(response *http.Response) error {
-			for _, name := range []string{
-				"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers",
-				"Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Max-Age", requestIDHeader,
-			} {
-				response.Header.Del(name)
-			}
+			dropPrimaryOwnHeaders(response.Header)
 			method := response.Request.Method
 			if seq := response.Header.Get(SeqHeader); seq != "" && method != http.MethodGet && method != http.MethodHead {
 				// read-your-writes for browsers: their next reads carry it
@@ -72,6 +65,65 @@ func newForwarder(primary *url.URL, transport http.RoundTripper, logger *slog.Lo
 			writeUnavailable(w)
 		},
 	}
+}
+
+// clientAddress is the client's address as PocketBase reads it on the edge
+// (its own trusted-proxy setting), not the last hop's.
+func clientAddress(in *http.Request) string {
+	if ip, ok := in.Context().Value(clientIPKey{}).(string); ok {
+		return ip
+	}
+	host, _, _ := net.SplitHostPort(in.RemoteAddr)
+	return host
+}
+
+// dropPrimaryOwnHeaders drops the primary's CORS and request id headers:
+// the edge's own middlewares set them.
+func dropPrimaryOwnHeaders(header http.Header) {
+	for _, name := range []string{
+		"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers",
+		"Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Max-Age", requestIDHeader,
+	} {
+		header.Del(name)
+	}
+}
+
+// ask sends a cached read (a GET without a body) to the primary and reads
+// its whole answer; a failure of either is a 503. Unlike the proxy, it
+// does not panic when the answer breaks off: it runs in a load that
+// concurrent misses share, outside the server's goroutine.
+func (e *Edge) ask(in *http.Request) *capture {
+	target := *e.config.Primary
+	target.Path, target.RawPath, target.RawQuery = in.URL.Path, in.URL.RawPath, in.URL.RawQuery
+	out := in.Clone(in.Context())
+	out.URL, out.Host, out.RequestURI, out.Body = &target, "", "", nil
+	for _, name := range []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
+		out.Header.Del(name)
+	}
+	out.Header.Set("X-Forwarded-For", clientAddress(in))
+	out.Header.Set("X-Forwarded-Host", in.Host)
+	out.Header.Set("X-Forwarded-Proto", "http")
+	if in.TLS != nil {
+		out.Header.Set("X-Forwarded-Proto", "https")
+	}
+	captured := newCapture()
+	response, err := e.client.Do(out)
+	if err != nil {
+		e.logger.Debug("cluster: the primary did not answer", "error", err)
+		writeUnavailable(captured)
+		return captured
+	}
+	defer response.Body.Close()
+	body, err := io.ReadAll(response.Body)
+	if err != nil {
+		e.logger.Debug("cluster: the primary's answer broke off", "error", err)
+		writeUnavailable(captured)
+		return captured
+	}
+	dropPrimaryOwnHeaders(response.Header)
+	captured.header, captured.status = response.Header, response.StatusCode
+	captured.body.Write(body)
+	return captured
 }
 
 // writeUnavailable answers 503 in PocketBase's error shape.

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -229,15 +230,21 @@ func (f *fetchedAnswer) sharedWith(plan planKey, caller recordcache.Caller, cloc
 }
 
 func (r *edgeReads) fetch(req *http.Request, plan planKey, caller recordcache.Caller, clock *recordcache.SeqClock) *fetchedAnswer {
-	out := req.Clone(req.Context())
+	// others may share this load: the client that started it going away
+	// must not end it
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), primaryTimeout)
+	defer cancel()
+	out := req.Clone(ctx)
 	for _, name := range []string{"Accept-Encoding", "If-None-Match", "If-Modified-Since"} {
 		out.Header.Del(name) // the cache compresses and revalidates itself
 	}
 	out.Header.Set(recordcache.EdgeRequestHeader, "1")
-	captured := newCapture()
-	r.edge.forward.ServeHTTP(captured, out)
+	captured := r.edge.ask(out)
 	header := captured.header
 	seq, seqOK := parseSeq(header.Get(SeqHeader))
+	if header.Get(StreamHeader) != formatStream(r.edge.streamID.Load()) {
+		seqOK = false // numbered by another stream than the one followed
+	}
 	readsAuth, perCaller, planOK := recordcache.ParsePlanHeader(header.Get(recordcache.PlanHeader))
 	refs, refsErr := recordcache.ParseRefs(header.Get(recordcache.DepsHeader))
 	ttl, ttlOK := parseTTLHeader(header.Get(recordcache.TTLHeader), r.edge.config.MaxTTL)
@@ -304,6 +311,9 @@ func (r *edgeReads) identity(req *http.Request, token string, clock *recordcache
 	}()
 	var answer Identity
 	seq, seqOK := parseSeq(response.Header.Get(SeqHeader))
+	if response.Header.Get(StreamHeader) != formatStream(r.edge.streamID.Load()) {
+		return nil, errNotCacheable // numbered by another stream than the one followed
+	}
 	if response.StatusCode != http.StatusOK || !seqOK || json.NewDecoder(response.Body).Decode(&answer) != nil {
 		return nil, errNotCacheable
 	}

@@ -62,6 +62,9 @@ func connect(servers []string, name string, logger *slog.Logger, onStatus func(b
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
+		// nothing is sent late: a heartbeat or a login state queued while
+		// disconnected would be stale, or taken twice, when it arrives
+		nats.ReconnectBufSize(-1),
 		nats.RetryOnFailedConnect(true),
 		nats.PingInterval(2 * time.Second),
 		nats.MaxPingsOutstanding(2),

@@ -38,7 +38,11 @@ type Primary struct {
 	// flush published after them covers: edges must not trust their
 	// caches while lost > flushed
 	lost, flushed atomic.Uint64
-	published     atomic.Uint64
+	// uncertain counts the bumps since the last flush whose publish failed
+	// after it may have left: the stream may still store them, each
+	// taking a sequence before the flush's
+	uncertain atomic.Uint64
+	published atomic.Uint64
 	// publishing is held shared by each publish, and exclusively to count
 	// a loss once the publishes in flight have their sequences: the next
 	// sequence is then the flush's (writeSeq)
@@ -101,10 +105,13 @@ func (p *Primary) prepare() {
 		return
 	}
 	info := stream.CachedInfo()
-	if created := info.Created.UnixNano(); p.streamID.Swap(created) != created {
+	if created := info.Created.UnixNano(); p.streamID.Load() != created {
 		// a stream of its own (this run's first, or one created again):
-		// its numbering starts where it is
+		// its numbering starts where it is. The sequence moves first, so
+		// that no answer gets the new stream's name with the old
+		// numbering (SeqMiddleware reads them in the other order)
 		p.lastAcked.Store(info.State.LastSeq)
+		p.streamID.Store(created)
 	}
 	if p.flush(ctx) {
 		p.ready.Store(true)
@@ -112,12 +119,15 @@ func (p *Primary) prepare() {
 }
 
 // flush publishes a flush (every answer computed before it is void) and
-// clears the losses it covers.
+// clears the losses it covers. While a loss is uncovered, no bump is sent
+// (publish holds them back), so no new uncertainty can arise meanwhile: a
+// flush that times out and is stored later is a flush too.
 func (p *Primary) flush(ctx context.Context) bool {
 	lost := p.lost.Load()
 	if !p.send(ctx, recordcache.Bump{Schema: true}) {
 		return false
 	}
+	p.uncertain.Store(0)
 	raise(&p.flushed, lost)
 	return true
 }
@@ -128,13 +138,19 @@ func (p *Primary) flush(ctx context.Context) bool {
 // flush that must come first voids what they would.
 func (p *Primary) publish(bump recordcache.Bump) {
 	p.publishing.RLock()
-	published := !p.unflushed() && p.conn.IsConnected() && p.sendWithin(bump)
+	sent := !p.unflushed() && p.conn.IsConnected()
+	published := sent && p.sendWithin(bump)
 	p.publishing.RUnlock()
-	if !published {
-		p.publishing.Lock()
-		p.lost.Add(1)
-		p.publishing.Unlock()
+	if published {
+		return
 	}
+	p.publishing.Lock()
+	if sent {
+		p.uncertain.Add(1)
+	}
+	p.lost.Add(1)
+	p.publishing.Unlock()
+	p.beat() // the edges hear of it now, not at the next heartbeat
 }
 
 func (p *Primary) sendWithin(bump recordcache.Bump) bool {
@@ -189,9 +205,14 @@ func (p *Primary) heartbeats() {
 			}
 			cancel()
 		}
-		data, _ := json.Marshal(heartbeat{Seq: p.lastAcked.Load(), Dirty: p.unflushed(), Stream: p.streamID.Load()})
-		_ = p.conn.Publish(heartbeatSubject, data)
+		p.beat()
 	}
+}
+
+// beat says where the stream is, on core NATS (never queued for later).
+func (p *Primary) beat() {
+	data, _ := json.Marshal(heartbeat{Seq: p.lastAcked.Load(), Dirty: p.unflushed(), Stream: p.streamID.Load()})
+	_ = p.conn.Publish(heartbeatSubject, data)
 }
 
 // Seq is the last sequence the stream acknowledged.
@@ -201,12 +222,13 @@ func (p *Primary) Seq() uint64 { return p.lastAcked.Load() }
 func (p *Primary) unflushed() bool { return !p.ready.Load() || p.lost.Load() > p.flushed.Load() }
 
 // writeSeq is the sequence a write's answer gives: the last one, or, while
-// a bump may be missing from the stream (the write's own, say), the next
-// one, which is the flush's (publish holds the others back): a reader that
-// asks an edge for it waits for the flush, or is answered by the primary.
+// a bump may be missing from the stream (the write's own, say), the
+// flush's at the latest: the next one, past those a failed publish may
+// still have stored (publish holds the others back). A reader that asks an
+// edge for it waits for the flush, or is answered by the primary.
 func (p *Primary) writeSeq() uint64 {
 	if p.unflushed() {
-		return p.Seq() + 1
+		return p.Seq() + p.uncertain.Load() + 1
 	}
 	return p.Seq()
 }
@@ -220,6 +242,9 @@ func (p *Primary) SeqMiddleware(id string, priority int) *hook.Handler[*core.Req
 		Id:       id,
 		Priority: priority,
 		Func: func(e *core.RequestEvent) error {
+			// the stream first: a stream created meanwhile makes the
+			// sequence read after it of another stream, never the reverse
+			e.Response.Header().Set(StreamHeader, formatStream(p.streamID.Load()))
 			if e.Request.Method == http.MethodGet || e.Request.Method == http.MethodHead {
 				e.Response.Header().Set(SeqHeader, formatSeq(p.Seq()))
 				return e.Next()

@@ -15,3 +15,5 @@ func parseSeq(text string) (uint64, bool) {
 	seq, err := strconv.ParseUint(text, 10, 64)
 	return seq, err == nil
 }
+
+func formatStream(id int64) string { return strconv.FormatInt(id, 10) }

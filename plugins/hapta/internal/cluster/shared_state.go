@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -141,8 +143,18 @@ func recentTimes(times []int64, since time.Time) []int64 {
 }
 
 // KVOnce keeps values that are taken once (OAuth2 login states) in a NATS
-// KV bucket whose entries live for a bounded time.
-type KVOnce struct{ kv jetstream.KeyValue }
+// KV bucket whose entries live for a bounded time, under a hash of their
+// key: a key comes from a client, and a long or odd one must not reach
+// NATS's subjects.
+type KVOnce struct {
+	conn *nats.Conn
+	kv   jetstream.KeyValue
+}
+
+func onceKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
 
 // OAuth2States opens the bucket of started OAuth2 logins.
 func (p *Primary) OAuth2States(lifetime time.Duration) (*KVOnce, error) {
@@ -150,28 +162,37 @@ func (p *Primary) OAuth2States(lifetime time.Duration) (*KVOnce, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &KVOnce{kv: kv}, nil
+	return &KVOnce{conn: p.conn, kv: kv}, nil
 }
 
 // Put keeps value under key, which must be new.
 func (o *KVOnce) Put(key string, value []byte) error {
+	if !o.conn.IsConnected() {
+		return errNotConnected
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), kvTimeout)
 	defer cancel()
-	_, err := o.kv.Create(ctx, key, value)
+	_, err := o.kv.Create(ctx, onceKey(key), value)
 	return err
 }
 
 // Take returns the value under key and deletes it: of concurrent takes,
 // one gets it. ok is false when there is none (or NATS cannot be reached).
 func (o *KVOnce) Take(key string) (value []byte, ok bool) {
+	if !o.conn.IsConnected() {
+		return nil, false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), kvTimeout)
 	defer cancel()
-	entry, err := o.kv.Get(ctx, key)
+	hashed := onceKey(key)
+	entry, err := o.kv.Get(ctx, hashed)
 	if err != nil {
 		return nil, false
 	}
-	if err := o.kv.Delete(ctx, key, jetstream.LastRevision(entry.Revision())); err != nil {
+	if err := o.kv.Delete(ctx, hashed, jetstream.LastRevision(entry.Revision())); err != nil {
 		return nil, false
 	}
 	return entry.Value(), true
 }
+
+var errNotConnected = errors.New("cluster: not connected to NATS")
