@@ -7,7 +7,7 @@ endif
 
 BINARY := pocketbase
 
-.PHONY: build serve test chromium test-differential bench-routes bench-cache bench-cluster bench-writes bench-clover bench-js-routes
+.PHONY: build serve test chromium test-differential bench-routes bench-cache bench-cluster bench-realtime bench-writes bench-clover bench-js-routes
 
 ## build: compile the distribution into ./pocketbase
 build:
@@ -66,6 +66,11 @@ bench-cache: build
 ## edges (each a process of the built binary, NATS embedded in the primary)
 bench-cluster: build
 	go run ./cmd/clusterbench -binary ./$(BINARY) -ttl 5m -write docs/benchmarks.md
+
+## bench-realtime: PocketBase's realtime broadcast to 1,000, 5,000 and
+## 10,000 signed-in subscribers, per rule kind
+bench-realtime: build
+	go run ./cmd/realtimebench -binary ./$(BINARY) -write docs/benchmarks.md
 
 ## bench-clover: a Clover token checked offline against an introspection round trip
 bench-clover:
