@@ -121,14 +121,9 @@ func (n *clusterNode) clusterStatus(t *testing.T) map[string]any {
 // false, that it forwards everything).
 func (n *clusterNode) waitServing(t *testing.T, serving bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if n.clusterStatus(t)["serving"] == serving {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s: serving is not %v: %v", n.url, serving, n.clusterStatus(t))
+	testsupport.Eventually(t, fmt.Sprintf("%s says serving is %v", n.url, serving), func() bool {
+		return n.clusterStatus(t)["serving"] == serving
+	})
 }
 
 // createRecord creates a record through url as token and returns its id.

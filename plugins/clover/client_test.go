@@ -92,20 +92,10 @@ func (c *cloverClient) whoami(t *testing.T, token string) testsupport.Answer {
 	return testsupport.CallJSON(t, "GET", c.server.URL+"/api/whoami", "", "Authorization", "Bearer "+token)
 }
 
-// eventually retries check until it passes or time runs out.
-func eventually(t *testing.T, what string, check func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !check(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting until " + what)
-		}
-	}
-}
-
 // ready waits until the client has discovered the server.
 func (c *cloverClient) ready(t *testing.T) {
 	t.Helper()
-	eventually(t, "the client reaches the server", func() bool {
+	testsupport.Eventually(t, "the client reaches the server", func() bool {
 		data := testsupport.CallJSON(t, "GET", c.server.URL+"/api/health", "").Object("data")
 		return data["clover"] == "ok"
 	})
@@ -217,7 +207,7 @@ func TestClientSeesRoleChangesAfterARefresh(t *testing.T) {
 	if again := c.login(t, "type=refresh", `{"refreshToken": "`+login.Body["refreshToken"].(string)+`"}`); again.Status != 401 {
 		t.Fatalf("a reused refresh token: %d %s", again.Status, again.Raw)
 	}
-	eventually(t, "the revoked family's token is refused", func() bool {
+	testsupport.Eventually(t, "the revoked family's token is refused", func() bool {
 		return c.whoami(t, refreshed.Body["token"].(string)).Status == 401
 	})
 }
@@ -245,7 +235,7 @@ func TestClientRefusesRevokedTokens(t *testing.T) {
 	if answer := s.form(t, s.tenantA, "/revoke", map[string][]string{"token": {token}}); answer.Status != 200 {
 		t.Fatalf("revocation on the server: %d %s", answer.Status, answer.Raw)
 	}
-	eventually(t, "a token revoked on the server is refused", func() bool { return c.whoami(t, token).Status == 401 })
+	testsupport.Eventually(t, "a token revoked on the server is refused", func() bool { return c.whoami(t, token).Status == 401 })
 }
 
 func TestCloverLoginsNeedClover(t *testing.T) {
@@ -428,7 +418,7 @@ func TestClientServesWithoutItsServerAndRecovers(t *testing.T) {
 	}
 
 	p.up(t)
-	eventually(t, "the client finds its server", func() bool { return health() == "ok" })
+	testsupport.Eventually(t, "the client finds its server", func() bool { return health() == "ok" })
 	login := c.login(t, "type=password", bobLogin)
 	if login.Status != 200 {
 		t.Fatalf("a Clover login once the server answers: %d %s", login.Status, login.Raw)
@@ -446,8 +436,8 @@ func TestClientServesWithoutItsServerAndRecovers(t *testing.T) {
 	}
 
 	p.up(t)
-	eventually(t, "the client finds its server again", func() bool { return c.login(t, "type=password", bobLogin).Status == 200 })
-	eventually(t, "health recovers", func() bool { return health() == "ok" })
+	testsupport.Eventually(t, "the client finds its server again", func() bool { return c.login(t, "type=password", bobLogin).Status == 200 })
+	testsupport.Eventually(t, "health recovers", func() bool { return health() == "ok" })
 }
 
 func TestClientFollowsKeyRotation(t *testing.T) {

@@ -33,6 +33,7 @@ const ClusterSeqHeader = cluster.SeqHeader
 func (p *plugin) startCluster(se *core.ServeEvent) error {
 	config := *p.settings.cluster
 	var status func() any
+	var node interface{ Close() }
 	switch config.Role {
 	case cluster.RolePrimary:
 		config.StoreDir = clusterStoreDir(se.App.DataDir())
@@ -40,11 +41,7 @@ func (p *plugin) startCluster(se *core.ServeEvent) error {
 		if err != nil {
 			return err
 		}
-		p.primary, status = primary, func() any { return primary.Status() }
-		se.App.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
-			primary.Close()
-			return e.Next()
-		})
+		p.primary, node, status = primary, primary, func() any { return primary.Status() }
 		se.Router.Bind(primary.SeqMiddleware(ClusterSeqMiddlewareId, ClusterSeqMiddlewarePriority))
 		se.Router.GET(cluster.IdentityPath, p.serveIdentity)
 		p.shareState(primary)
@@ -56,14 +53,14 @@ func (p *plugin) startCluster(se *core.ServeEvent) error {
 		if err != nil {
 			return err
 		}
-		p.edge, status = edge, func() any { return edge.Status() }
-		se.App.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
-			edge.Close()
-			return e.Next()
-		})
+		p.edge, node, status = edge, edge, func() any { return edge.Status() }
 		// at the CORS middleware's priority, bound after it: runs after it
 		se.Router.Bind(edge.Middleware(ClusterEdgeMiddlewareId, apis.DefaultCorsMiddlewarePriority, CacheStatsPath))
 	}
+	se.App.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
+		node.Close()
+		return e.Next()
+	})
 	se.Router.Bind(healthMiddleware(ClusterHealthMiddlewareId, "cluster", status))
 	p.logger.Info("cluster node started", "role", config.Role)
 	return nil

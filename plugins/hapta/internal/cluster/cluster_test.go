@@ -21,16 +21,6 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func eventually(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if ok() {
-			return
-		}
-	}
-	t.Fatalf("not within 15s: %s", what)
-}
-
 // A bump the stream did not take makes every write answer a sequence that
 // the flush covering it has reached: no other bump is published before
 // the flush, so a reader waiting for that sequence sees the flush first.
@@ -44,7 +34,7 @@ func TestALostBumpIsCoveredByTheFlushAtTheSequenceWritesAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(primary.Close)
-	eventually(t, "the stream is ready", func() bool { return !primary.unflushed() })
+	testsupport.Eventually(t, "the stream is ready", func() bool { return !primary.unflushed() })
 	versions.RecordWritten("posts", "p1")
 	published := primary.Seq()
 	if primary.writeSeq() != published || published == 0 {
@@ -61,7 +51,7 @@ func TestALostBumpIsCoveredByTheFlushAtTheSequenceWritesAnswer(t *testing.T) {
 	}
 
 	testsupport.NATS(t, port, dir)
-	eventually(t, "the flush is published", func() bool { return !primary.unflushed() })
+	testsupport.Eventually(t, "the flush is published", func() bool { return !primary.unflushed() })
 	js, err := jetstream.New(primary.conn)
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +81,7 @@ func TestALostBumpIsCoveredByTheFlushAtTheSequenceWritesAnswer(t *testing.T) {
 	published = primary.Seq()
 	answered = primary.writeSeq()
 	versions.RecordWritten("posts", "p4")
-	eventually(t, "the flush is published", func() bool { return !primary.unflushed() })
+	testsupport.Eventually(t, "the flush is published", func() bool { return !primary.unflushed() })
 	if answered != published+1 || !flushReached(answered, answered) {
 		t.Fatalf("the writes answered %d, the stream was at %d: not the flush", answered, published)
 	}
@@ -121,7 +111,7 @@ func TestAnEdgeStartsOverWhenTheStreamIsCreatedAgain(t *testing.T) {
 	for i := range 5 {
 		versions.RecordWritten("posts", "p"+strconv.Itoa(i))
 	}
-	eventually(t, "the edge serves", func() bool { return edge.Status().Serving && edge.Status().Applied == primary.Seq() })
+	testsupport.Eventually(t, "the edge serves", func() bool { return edge.Status().Serving && edge.Status().Applied == primary.Seq() })
 	before, clock := edge.Status().Applied, edge.clock.Load()
 
 	js, _ := jetstream.New(primary.conn)
@@ -129,7 +119,7 @@ func TestAnEdgeStartsOverWhenTheStreamIsCreatedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	versions.RecordWritten("posts", "p9") // lost: the primary creates the stream again and flushes
-	eventually(t, "the edge follows the new stream", func() bool {
+	testsupport.Eventually(t, "the edge follows the new stream", func() bool {
 		status := edge.Status()
 		return status.Serving && status.Applied < before && status.Applied == primary.Seq()
 	})

@@ -24,9 +24,9 @@ type clientIPKey struct{}
 // the primary, which keeps it.
 const requestIDHeader = "X-Request-ID"
 
-// edgeHandled are the paths an edge answers itself: its health (PocketBase's
-// handler, with the cluster's state added) and its statistics.
-var edgeHandled = map[string]bool{"/api/health": true}
+// healthPath is PocketBase's health route: an edge answers it itself
+// (PocketBase's handler, with the cluster's state added).
+const healthPath = "/api/health"
 
 // newForwarder is the reverse proxy to the primary: the client's address
 // goes in X-Forwarded-For (the primary's trusted-proxy setting reads it),
@@ -146,24 +146,31 @@ func (e *Edge) Middleware(id string, priority int, statsPath string) *hook.Handl
 		Func: func(re *core.RequestEvent) error {
 			// the cluster's own request headers come from edges only
 			re.Request.Header.Del(recordcache.EdgeRequestHeader)
-			req := re.Request.WithContext(context.WithValue(re.Request.Context(), clientIPKey{}, re.RealIP()))
-			req.Header.Set(requestIDHeader, re.Response.Header().Get(requestIDHeader))
-			switch {
-			case edgeHandled[req.URL.Path]:
+			switch path := re.Request.URL.Path; {
+			case path == healthPath:
 				return re.Next()
-			case req.URL.Path == statsPath && req.Method == http.MethodGet:
+			case path == statsPath && re.Request.Method == http.MethodGet:
 				return e.serveStats(re)
-			case e.reads.isCachedRead(req):
-				err := e.reads.serve(re.Response, req)
+			case e.reads.isCachedRead(re.Request):
+				err := e.reads.serve(re)
 				if !errors.Is(err, errNotCacheable) {
 					return err
 				}
 			}
 			e.stats.forwarded.Add(1)
-			e.forward.ServeHTTP(re.Response, req)
+			e.forward.ServeHTTP(re.Response, forwardable(re))
 			return nil
 		},
 	}
+}
+
+// forwardable is the request as it goes on to the primary: with the
+// edge's request id, and the client's address as PocketBase reads it here.
+// A HIT needs neither: it is made only for what reaches the primary.
+func forwardable(re *core.RequestEvent) *http.Request {
+	req := re.Request.WithContext(context.WithValue(re.Request.Context(), clientIPKey{}, re.RealIP()))
+	req.Header.Set(requestIDHeader, re.Response.Header().Get(requestIDHeader))
+	return req
 }
 
 // serveStats answers the edge's statistics to a superuser of the primary.

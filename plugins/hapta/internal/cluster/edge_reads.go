@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/maypok86/otter/v2"
+	"github.com/pocketbase/pocketbase/core"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
@@ -139,8 +140,8 @@ var errNotCacheable = errors.New("cluster: not answered from the cache")
 
 // serve answers a cached read from the cache, or from the primary through
 // the cache; errNotCacheable when it must be forwarded as it is.
-func (r *edgeReads) serve(w http.ResponseWriter, req *http.Request) error {
-	e := r.edge
+func (r *edgeReads) serve(re *core.RequestEvent) error {
+	e, w, req := r.edge, re.Response, re.Request
 	if !e.serving.Load() {
 		e.stats.unhealthy.Add(1)
 		return errNotCacheable
@@ -166,20 +167,25 @@ func (r *edgeReads) serve(w http.ResponseWriter, req *http.Request) error {
 	}
 	query := recordcache.KeyQuery(req)
 	plan := planKey{path: req.URL.Path, query: query, class: callerClass(caller)}
-	// until the plan's flags are known, only requests with the same token
-	// (the same caller) share a load
-	flight := flightKey(plan.path, plan.query, "token", token)
-	if flags, ok := r.plans.GetIfPresent(plan); ok && clock.Fresh(nil, flags.seq) {
-		key := recordcache.Key{Path: plan.path, Query: query}
+	flags, known := r.plans.GetIfPresent(plan)
+	known = known && clock.Fresh(nil, flags.seq)
+	var key recordcache.Key
+	if known {
+		key = recordcache.Key{Path: plan.path, Query: query}
 		key.CallerKind, key.CallerID = recordcache.CallerKey(caller, flags.readsAuth, flags.perCaller)
 		if stored, ok := r.answers.GetIfPresent(key); ok && clock.Fresh(stored.refs, stored.seq) {
 			e.stats.hits.Add(1)
 			return stored.write(w, req, true, caller)
 		}
-		flight = flightKey(key.Path, key.Query, key.CallerKind, key.CallerID)
 	}
 	e.stats.misses.Add(1)
-	return r.load(w, req, plan, caller, clock, flight)
+	// concurrent misses of one key share a load; until the plan's flags
+	// are known, only requests with the same token (the same caller) do
+	flight := strings.Join([]string{plan.path, plan.query, "token", token}, "\x00")
+	if known {
+		flight = strings.Join([]string{key.Path, key.Query, key.CallerKind, key.CallerID}, "\x00")
+	}
+	return r.load(w, forwardable(re), plan, caller, clock, flight)
 }
 
 // load asks the primary, keeps its answer when it says what the answer
@@ -248,6 +254,9 @@ func (r *edgeReads) fetch(req *http.Request, plan planKey, caller recordcache.Ca
 	readsAuth, perCaller, planOK := recordcache.ParsePlanHeader(header.Get(recordcache.PlanHeader))
 	refs, refsErr := recordcache.ParseRefs(header.Get(recordcache.DepsHeader))
 	ttl, ttlOK := parseTTLHeader(header.Get(recordcache.TTLHeader), r.edge.config.MaxTTL)
+	for _, name := range []string{recordcache.DepsHeader, recordcache.PlanHeader, recordcache.TTLHeader} {
+		header.Del(name) // between the nodes only
+	}
 	if captured.status != http.StatusOK || !seqOK || !planOK || refsErr != nil || !ttlOK {
 		return &fetchedAnswer{captured: captured}
 	}
@@ -387,16 +396,11 @@ func newCapture() *capture { return &capture{header: http.Header{}, status: http
 func (c *capture) Header() http.Header         { return c.header }
 func (c *capture) WriteHeader(status int)      { c.status = status }
 func (c *capture) Write(b []byte) (int, error) { return c.body.Write(b) }
-func (c *capture) Flush()                      {}
 
 func (c *capture) writeTo(w http.ResponseWriter) error {
 	header := w.Header()
 	for name, values := range c.header {
-		switch name {
-		case recordcache.DepsHeader, recordcache.PlanHeader, recordcache.TTLHeader:
-		default:
-			header[name] = values
-		}
+		header[name] = values
 	}
 	w.WriteHeader(c.status)
 	_, err := w.Write(c.body.Bytes())
@@ -404,11 +408,10 @@ func (c *capture) writeTo(w http.ResponseWriter) error {
 }
 
 // cacheOwnHeaders are the headers an answer from the cache writes itself,
-// or that belong to one response only, or stay between the nodes.
+// or that belong to one response only.
 var cacheOwnHeaders = map[string]bool{
 	"Content-Type": true, "Content-Length": true, "Content-Encoding": true, "Etag": true, "Cache-Control": true,
 	"Vary": true, "Date": true, "Set-Cookie": true, "X-Request-Id": true, recordcache.Header: true,
-	recordcache.DepsHeader: true, recordcache.PlanHeader: true, recordcache.TTLHeader: true,
 }
 
 // keptHeaders are the primary's headers an answer from the cache repeats:
@@ -422,6 +425,3 @@ func keptHeaders(from http.Header) http.Header {
 	}
 	return kept
 }
-
-// flightKey names a load shared by concurrent misses.
-func flightKey(parts ...string) string { return strings.Join(parts, "\x00") }
