@@ -76,6 +76,10 @@ type Settings struct {
 	// Cluster makes this process a node of several (key `cluster`); nil
 	// for a single node.
 	Cluster *ClusterSettings
+
+	// Realtime is how record events reach realtime subscribers (key
+	// `realtime`).
+	Realtime RealtimeSettings
 }
 
 // RoutesSettings configure the JavaScript routes of a routes folder.

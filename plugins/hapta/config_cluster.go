@@ -122,10 +122,10 @@ func (l *loadedSettings) checkCluster() string {
 		return "primary is only for an edge"
 	}
 	var problem string
-	if config.MaxLag, problem = parseClusterDuration("maxLag", c.MaxLag, defaultClusterMaxLag, minClusterMaxLag); problem != "" {
+	if config.MaxLag, problem = parseBoundedDuration("maxLag", c.MaxLag, defaultClusterMaxLag, minClusterMaxLag); problem != "" {
 		return problem
 	}
-	if config.ReadWait, problem = parseClusterDuration("readWait", c.ReadWait, defaultClusterReadWait, 0); problem != "" {
+	if config.ReadWait, problem = parseBoundedDuration("readWait", c.ReadWait, defaultClusterReadWait, 0); problem != "" {
 		return problem
 	}
 	config.MaxBytes, config.Cached = l.cache.MaxBytes, map[string]bool{}
@@ -137,17 +137,6 @@ func (l *loadedSettings) checkCluster() string {
 	}
 	l.cluster = &config
 	return ""
-}
-
-func parseClusterDuration(name, text, fallback string, least time.Duration) (time.Duration, string) {
-	if text == "" {
-		text = fallback
-	}
-	d, err := time.ParseDuration(text)
-	if err != nil || d < least || d > time.Minute {
-		return 0, fmt.Sprintf("%s must be a duration from %s to 1m such as %q, got %q", name, least, fallback, text)
-	}
-	return d, ""
 }
 
 // clusterStoreDir is where the embedded NATS server keeps its stream.

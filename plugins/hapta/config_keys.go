@@ -41,6 +41,7 @@ var settingKeys = []settingKey{
 	cacheKey(),
 	routesKey(),
 	clusterKey(),
+	realtimeKey(),
 }
 
 // cacheKey is the `cache` object; in the environment, HAPTA_CACHE holds it

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/postr-inc/hapta/plugins/hapta/internal/cluster"
+	"github.com/postr-inc/hapta/plugins/hapta/internal/realtime"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/jsonpos"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
@@ -65,6 +66,8 @@ type loadedSettings struct {
 	cache recordcache.Config
 	// cluster is the `cluster` key decoded by checkCluster; nil for none
 	cluster *cluster.Config
+	// realtime is the `realtime` key decoded by checkRealtime
+	realtime *realtime.Options
 }
 
 // source names where a key's value came from: the file or an environment

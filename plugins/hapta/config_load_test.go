@@ -47,7 +47,8 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 		"AI_ENABLED": true,
 		"cache": {"maxBytes": 2097152, "collections": {"posts": {"http": true, "ttl": "30s"}}},
 		"routes": {"dir": "js", "prefix": "/js", "reload": false, "timeout": "2s", "vms": 3},
-		"cluster": {"role": "edge", "primary": "http://10.0.0.1:8090", "nats": ["nats://10.0.0.1:4222"], "maxLag": "3s", "readWait": "500ms"}
+		"cluster": {"role": "edge", "primary": "http://10.0.0.1:8090", "nats": ["nats://10.0.0.1:4222"], "maxLag": "3s", "readWait": "500ms"},
+		"realtime": {"fanout": "grouped", "queueSize": 50, "writeTimeout": "3s"}
 	}`)
 
 	got, err := loadSettings(Settings{}, file, nil)
@@ -68,7 +69,8 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 		Cache: CacheSettings{MaxBytes: 2 << 20, MinTTL: "1s", MaxTTL: "5m",
 			Collections: map[string]CollectionCacheSettings{"posts": {HTTP: true, TTL: "30s"}}},
 		Routes:  RoutesSettings{Dir: "js", Prefix: "/js", Reload: got.Routes.Reload, Timeout: "2s", VMs: 3},
-		Cluster: got.Cluster, // compared below
+		Cluster:  got.Cluster, // compared below
+		Realtime: RealtimeSettings{Fanout: "grouped", QueueSize: 50, WriteTimeout: "3s"},
 	}
 	wantCluster := ClusterSettings{Role: "edge", Primary: "http://10.0.0.1:8090", NATS: NATSServers{"nats://10.0.0.1:4222"}, MaxLag: "3s", ReadWait: "500ms"}
 	if got.Cluster == nil || fmt.Sprintf("%#v", *got.Cluster) != fmt.Sprintf("%#v", wantCluster) {
@@ -84,8 +86,11 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 	if got.Routes.Reload == nil || *got.Routes.Reload {
 		t.Fatalf("routes.reload: %v", got.Routes.Reload)
 	}
-	if len(settingKeys) != 15 {
-		t.Fatalf("this test covers 15 keys, there are %d", len(settingKeys))
+	if got.realtime == nil || got.realtime.QueueSize != 50 || got.realtime.WriteTimeout != 3*time.Second {
+		t.Fatalf("realtime options: %+v", got.realtime)
+	}
+	if len(settingKeys) != 16 {
+		t.Fatalf("this test covers 16 keys, there are %d", len(settingKeys))
 	}
 }
 
@@ -240,6 +245,11 @@ func TestLoadSettingsRejectsBadConfiguration(t *testing.T) {
 		{"cluster lag", `{"cluster": {"nats": "embedded", "maxLag": "10ms"}}`, nil, []string{"cluster", "maxLag must be a duration from 500ms to 1m"}},
 		{"cluster unknown field", `{"cluster": {"nats": "embedded", "lag": "1s"}}`, nil, []string{"cluster", `unknown field "lag"`}},
 		{"env cluster", `{}`, []string{`HAPTA_CLUSTER={"role": "edge"}`}, []string{"cluster (from HAPTA_CLUSTER)", "nats is required"}},
+		{"realtime fanout", `{"realtime": {"fanout": "fast"}}`, nil, []string{"realtime (from ", `fanout must be "grouped" or "pocketbase", got "fast"`}},
+		{"realtime queue", `{"realtime": {"queueSize": -1}}`, nil, []string{"realtime", "queueSize must be from 1 to 1000000, got -1"}},
+		{"realtime write timeout", `{"realtime": {"writeTimeout": "1ms"}}`, nil, []string{"realtime", "writeTimeout must be a duration from 100ms to 1m"}},
+		{"realtime unknown field", `{"realtime": {"queue": 5}}`, nil, []string{"realtime", `unknown field "queue"`}},
+		{"env realtime", `{}`, []string{`HAPTA_REALTIME={"fanout": 1}`}, []string{"realtime (from HAPTA_REALTIME)"}},
 		{"env short secret", `{}`, []string{"HAPTA_JWT_SECRET=" + jwtSecret[:31]}, []string{"JWT_SECRET (from HAPTA_JWT_SECRET)", "shorter than 32 bytes"}},
 	}
 

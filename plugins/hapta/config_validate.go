@@ -29,6 +29,7 @@ func (l *loadedSettings) validate() error {
 		{"cache", l.checkCache},
 		{"routes", l.checkRoutes},
 		{"cluster", l.checkCluster}, // after cache, whose collections it reads
+		{"realtime", l.checkRealtime},
 	}
 	for _, c := range checks {
 		if problem := c.check(); problem != "" {
@@ -173,4 +174,17 @@ func (l *loadedSettings) checkRoutes() string {
 		return fmt.Sprintf("vms must not be negative, got %d", r.VMs)
 	}
 	return ""
+}
+
+// parseBoundedDuration reads a duration key's text (fallback when empty)
+// between least and a minute; the problem names the key.
+func parseBoundedDuration(name, text, fallback string, least time.Duration) (time.Duration, string) {
+	if text == "" {
+		text = fallback
+	}
+	d, err := time.ParseDuration(text)
+	if err != nil || d < least || d > time.Minute {
+		return 0, fmt.Sprintf("%s must be a duration from %s to 1m such as %q, got %q", name, least, fallback, text)
+	}
+	return d, ""
 }

@@ -8,6 +8,7 @@ import (
 	"log"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"reflect"
@@ -19,6 +20,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/postr-inc/hapta/internal/testsupport"
+	"github.com/postr-inc/hapta/plugins/hapta/internal/inproc"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
@@ -108,7 +110,11 @@ func newDifferentialWorld(t *testing.T, seed uint64) *differentialWorld {
 		t.Fatal(err)
 	}
 	w.cached = cached.URL
-	w.plain = testsupport.ServePocketBase(t, w.app).URL
+	// PocketBase's router built as hapta's private ones are: a second
+	// apis.NewRouter would bind PocketBase's realtime broadcasts again
+	plain := httptest.NewServer(inproc.New(w.app, false))
+	t.Cleanup(plain.Close)
+	w.plain = plain.URL
 	w.createCallersAndRecords()
 	return w
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/postr-inc/hapta/plugins/hapta/internal/cluster"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/inproc"
+	"github.com/postr-inc/hapta/plugins/hapta/internal/realtime"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 
@@ -135,6 +136,9 @@ type plugin struct {
 	// the JavaScript routes being served, nil for none
 	jsRoutes *jsRoutes
 
+	// hapta's realtime fan-out; nil for PocketBase's own
+	realtime *realtime.Broadcaster
+
 	// this node's part in its cluster: at most one is set
 	primary *cluster.Primary
 	edge    *cluster.Edge
@@ -185,6 +189,9 @@ func (p *plugin) setUp(app core.App) error {
 		lockout:  newLockout(p.config.Lockout),
 		oauth2:   &oauth2States{states: map[string]oauth2State{}},
 	}
+	if p.realtime == nil && p.settings.realtime != nil { // one for the life of the process
+		p.realtime = realtime.Bind(app, *p.settings.realtime)
+	}
 	inproc.BindDryRunReads(app) // the reads through a unit of work
 	internal := inproc.New(app, true, p.cache.Middleware(true))
 	if p.deferred == nil { // one writer of the journal for the life of the process
@@ -205,6 +212,9 @@ func (p *plugin) onServe(se *core.ServeEvent) error {
 		}))
 	}
 	se.Router.Bind(requestIDMiddleware())
+	if p.realtime != nil {
+		se.Router.Bind(p.realtime.Middleware(RealtimeMiddlewareId, RequestIDMiddlewarePriority))
+	}
 	se.Router.Bind(p.tokens.middleware())
 	se.Router.Bind(p.authenticate.lockout.middleware())
 	p.openAPI = &openAPIDocument{} // built from the routes of this start

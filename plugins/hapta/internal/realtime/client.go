@@ -1,0 +1,165 @@
+package realtime
+
+import (
+	"sync"
+
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/subscriptions"
+)
+
+// Client wraps the client PocketBase made for a realtime connection. It
+// keeps PocketBase's subscriptions and store (the inner client), hides its
+// record subscriptions from PocketBase's broadcast loop, tells the
+// broadcaster about them and about the client's auth, and gives the SSE
+// loop a bounded queue.
+type Client struct {
+	subscriptions.Client
+	b   *Broadcaster
+	out chan subscriptions.Message
+	cut func() // makes a write in progress fail at once
+
+	mu        sync.RWMutex
+	discarded bool
+	records   map[string]recordSub // the subscriptions this package serves
+	others    int              // the subscriptions PocketBase's loop serves
+}
+
+// Channel is the client's bounded queue, which the SSE loop reads.
+func (c *Client) Channel() chan subscriptions.Message { return c.out }
+
+// Subscriptions hides the record subscriptions from prefix lookups, which
+// only PocketBase's broadcasts make; with no prefix it returns them all.
+func (c *Client) Subscriptions(prefixes ...string) map[string]subscriptions.SubscriptionOptions {
+	if len(prefixes) == 0 {
+		return c.Client.Subscriptions()
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.others == 0 {
+		return nil
+	}
+	found := c.Client.Subscriptions(prefixes...)
+	for name := range c.records {
+		delete(found, name)
+	}
+	return found
+}
+
+func (c *Client) Subscribe(subs ...string) {
+	c.Client.Subscribe(subs...)
+	all := c.Client.Subscriptions()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, name := range subs {
+		options, ok := all[name]
+		if !ok {
+			continue // PocketBase skipped it (empty)
+		}
+		if t, ok := parseTopic(c.b.app, name); ok {
+			c.forget(name)
+			sub := recordSub{topic: t, expands: options.Query["expand"] != ""}
+			c.records[name] = sub
+			c.b.counted(sub, 1)
+			c.b.enqueue(func(r *registry) { r.subscribe(c, name, t, options) })
+		}
+	}
+	c.others = len(all) - len(c.records)
+}
+
+func (c *Client) Unsubscribe(subs ...string) {
+	c.Client.Unsubscribe(subs...)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(subs) == 0 {
+		for name := range c.records {
+			c.forget(name)
+		}
+		c.others = 0
+		c.b.enqueue(func(r *registry) { r.unsubscribeAll(c) })
+		return
+	}
+	for _, name := range subs {
+		if c.forget(name) {
+			c.b.enqueue(func(r *registry) { r.unsubscribe(c, name) })
+		}
+	}
+	c.others = len(c.Client.Subscriptions()) - len(c.records)
+}
+
+func (c *Client) Set(key string, value any) {
+	c.Client.Set(key, value)
+	if key == apis.RealtimeClientAuthKey {
+		auth, _ := value.(*core.Record)
+		c.b.enqueue(func(r *registry) { r.setAuth(c, auth) })
+	}
+}
+
+func (c *Client) Unset(key string) {
+	c.Client.Unset(key)
+	if key == apis.RealtimeClientAuthKey {
+		c.b.enqueue(func(r *registry) { r.setAuth(c, nil) })
+	}
+}
+
+// Send queues m without waiting; a client whose queue is full has fallen
+// too far behind and is disconnected.
+func (c *Client) Send(m subscriptions.Message) {
+	c.mu.RLock()
+	if c.discarded {
+		c.mu.RUnlock()
+		return
+	}
+	full := false
+	select {
+	case c.out <- m:
+	default:
+		full = true
+	}
+	c.mu.RUnlock()
+	if full {
+		c.b.disconnect(c)
+	}
+}
+
+func (c *Client) Discard() {
+	c.mu.Lock()
+	if !c.discarded {
+		c.discarded = true
+		close(c.out)
+	}
+	c.mu.Unlock()
+	c.Client.Discard()
+}
+
+func (c *Client) IsDiscarded() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.discarded
+}
+
+// recordSub is a record subscription of the client's.
+type recordSub struct {
+	topic   topic
+	expands bool // with an expand option
+}
+
+// forget drops a record subscription from the client's count (c.mu held).
+func (c *Client) forget(name string) bool {
+	sub, ok := c.records[name]
+	if ok {
+		delete(c.records, name)
+		c.b.counted(sub, -1)
+	}
+	return ok
+}
+
+// gone drops the client's record subscriptions when its connection ends.
+func (c *Client) gone() {
+	c.mu.Lock()
+	for name := range c.records {
+		c.forget(name)
+	}
+	c.mu.Unlock()
+	c.b.enqueue(func(r *registry) { r.remove(c) })
+}

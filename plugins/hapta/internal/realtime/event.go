@@ -1,0 +1,148 @@
+package realtime
+
+import (
+	"sync"
+
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/subscriptions"
+)
+
+// event is one committed record change, waiting for the broadcaster.
+type event struct {
+	action string
+	record *core.Record // a copy taken at the commit
+	snap   *snapshot
+
+	// processed is closed when the event is processed (for a writer that
+	// waits), nil when nobody waits
+	processed chan struct{}
+	// a prepared delete's messages are made before the delete and sent at
+	// its commit
+	prepare    bool
+	deliveries []delivery
+}
+
+// delivery is one message for one client.
+type delivery struct {
+	client  *Client
+	message subscriptions.Message
+}
+
+// finish releases the event's snapshot and its waiting writer.
+func (ev *event) finish() {
+	ev.snap.done()
+	if ev.processed != nil {
+		close(ev.processed)
+	}
+}
+
+// drop forgets an event that will not be sent (its write failed): a
+// prepared delete was finished already.
+func (ev *event) drop() {
+	if !ev.prepare {
+		ev.snap.done()
+	}
+}
+
+// snapshot is a read transaction begun right after a commit (before it,
+// for a delete): the event's access checks read the data as the event
+// left it, however late the broadcaster gets to it. One read transaction
+// serves all the deletes of one write transaction.
+type snapshot struct {
+	db      dbx.Builder
+	release func()
+
+	mu   sync.Mutex
+	refs int
+}
+
+func (s *snapshot) done() {
+	s.mu.Lock()
+	s.refs--
+	last := s.refs == 0
+	s.mu.Unlock()
+	if last {
+		s.release()
+	}
+}
+
+// recordOf is the record of a model event: a record, or a record proxy.
+func recordOf(model core.Model) *core.Record {
+	switch m := model.(type) {
+	case *core.Record:
+		return m
+	case core.RecordProxy:
+		return m.ProxyRecord()
+	}
+	return nil
+}
+
+// pin begins a read transaction and reads from it, which fixes its view
+// of the data. It waits while the broadcaster already holds its limit of
+// them: writes then go at the broadcaster's pace. Without a transaction
+// (an unexpected database handle, or an error) the event is checked on
+// the live data, as PocketBase checks it.
+func (b *Broadcaster) pin() *snapshot {
+	live := &snapshot{db: b.app.ConcurrentDB(), release: func() {}, refs: 1}
+	db, ok := b.app.ConcurrentDB().(*dbx.DB)
+	if !ok {
+		return live
+	}
+	b.pins <- struct{}{}
+	unpin := func() { <-b.pins }
+	tx, err := db.Begin()
+	if err != nil {
+		unpin()
+		b.app.Logger().Warn("realtime: no read snapshot, the event is checked on live data", "error", err)
+		return live
+	}
+	var tables int
+	if err := tx.NewQuery("SELECT count(*) FROM sqlite_master").Row(&tables); err != nil {
+		_ = tx.Rollback()
+		unpin()
+		b.app.Logger().Warn("realtime: no read snapshot, the event is checked on live data", "error", err)
+		return live
+	}
+	return &snapshot{db: tx, refs: 1, release: func() { _ = tx.Rollback(); unpin() }}
+}
+
+// deleteSnapshot is the snapshot for a delete in app: the data before the
+// write transaction, shared by every delete in it (a cascade can delete
+// many records).
+func (b *Broadcaster) deleteSnapshot(app core.App) *snapshot {
+	if !app.IsTransactional() {
+		return b.pin()
+	}
+	key := app.NonconcurrentDB()
+	b.txMu.Lock()
+	if s := b.txSnaps[key]; s != nil {
+		s.mu.Lock()
+		alive := s.refs > 0
+		if alive {
+			s.refs++
+		}
+		s.mu.Unlock()
+		if alive {
+			b.txMu.Unlock()
+			return s
+		}
+	}
+	b.txMu.Unlock()
+	// pinned without the lock: pin can wait for the broadcaster, which
+	// takes the lock to release a snapshot
+	s := b.pin()
+	release := s.release
+	s.release = func() {
+		b.txMu.Lock()
+		if b.txSnaps[key] == s {
+			delete(b.txSnaps, key)
+		}
+		b.txMu.Unlock()
+		release()
+	}
+	b.txMu.Lock()
+	b.txSnaps[key] = s
+	b.txMu.Unlock()
+	return s
+}
