@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/postr-inc/hapta/plugins/hapta/internal/cluster"
-	"github.com/postr-inc/hapta/plugins/hapta/internal/realtime"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/jsonpos"
+	"github.com/postr-inc/hapta/plugins/hapta/internal/realtime"
 	"github.com/postr-inc/hapta/plugins/hapta/internal/recordcache"
 )
 

@@ -68,7 +68,7 @@ func TestLoadSettingsReadsEveryKey(t *testing.T) {
 		AIEnabled:     true,
 		Cache: CacheSettings{MaxBytes: 2 << 20, MinTTL: "1s", MaxTTL: "5m",
 			Collections: map[string]CollectionCacheSettings{"posts": {HTTP: true, TTL: "30s"}}},
-		Routes:  RoutesSettings{Dir: "js", Prefix: "/js", Reload: got.Routes.Reload, Timeout: "2s", VMs: 3},
+		Routes:   RoutesSettings{Dir: "js", Prefix: "/js", Reload: got.Routes.Reload, Timeout: "2s", VMs: 3},
 		Cluster:  got.Cluster, // compared below
 		Realtime: RealtimeSettings{Fanout: "grouped", QueueSize: 50, WriteTimeout: "3s"},
 	}

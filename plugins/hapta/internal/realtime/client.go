@@ -22,7 +22,7 @@ type Client struct {
 	mu        sync.RWMutex
 	discarded bool
 	records   map[string]recordSub // the subscriptions this package serves
-	others    int              // the subscriptions PocketBase's loop serves
+	others    int                  // the subscriptions PocketBase's loop serves
 }
 
 // Channel is the client's bounded queue, which the SSE loop reads.
