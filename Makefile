@@ -67,8 +67,9 @@ bench-cache: build
 bench-cluster: build
 	go run ./cmd/clusterbench -binary ./$(BINARY) -ttl 5m -write docs/benchmarks.md
 
-## bench-realtime: PocketBase's realtime broadcast to 1,000, 5,000 and
-## 10,000 signed-in subscribers, per rule kind
+## bench-realtime: the realtime broadcast to 1,000, 5,000 and 10,000
+## signed-in subscribers per rule kind, PocketBase's loop beside hapta's
+## grouped fan-out
 bench-realtime: build
 	go run ./cmd/realtimebench -binary ./$(BINARY) -write docs/benchmarks.md
 

@@ -6,24 +6,28 @@
 // that may see the record received it (p50, p99, max), the server's CPU
 // time for the event, and the server's memory per subscriber.
 //
-// This first version measures PocketBase's own broadcaster (the baseline of
-// issue 15); the users are written straight into the SQLite file with one
-// bcrypt hash (hashing 10,000 passwords would take minutes) and signed in
-// through the superuser impersonation endpoint.
+// Each measurement runs twice, on servers of the same binary: with
+// PocketBase's own broadcaster (`"realtime": {"fanout": "pocketbase"}`)
+// and with hapta's grouped fan-out (the default). The users are written
+// straight into the SQLite file with one bcrypt hash (hashing 10,000
+// passwords would take minutes) and signed in through the superuser
+// impersonation endpoint.
 //
 //	go build -o pocketbase . && go run ./cmd/realtimebench -binary ./pocketbase -subscribers 1000,5000,10000
 package main
 
 import (
-	"bufio"
 	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -35,6 +39,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/postr-inc/hapta/internal/benchserver"
+	"github.com/postr-inc/hapta/internal/sse"
 )
 
 // kinds are the rule kinds measured: one collection each, with the same
@@ -50,7 +55,17 @@ func main() {
 	binary := flag.String("binary", "./pocketbase", "the built Hapta binary")
 	sizes := flag.String("subscribers", "1000,5000,10000", "the numbers of subscribers, comma-separated")
 	write := flag.String("write", "", "a Markdown file whose realtimebench section gets the table")
+	only := flag.String("only", "", "measure one fan-out alone (pocketbase or grouped), for a profile; prints its rows")
+	post := flag.String("post", "", "(internal) POST -body with -token to this URL, print when it began and how long it took")
+	token := flag.String("token", "", "(internal) the -post's Authorization")
+	body := flag.String("body", "", "(internal) the -post's JSON body")
 	flag.Parse()
+	if *post != "" {
+		if err := postOnce(*post, *token, *body); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	raiseFileLimit()
 
 	var counts []int
@@ -65,13 +80,31 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	var rows []row
-	for _, n := range counts {
-		measured, err := measureAll(absolute, n)
-		if err != nil {
-			log.Fatalf("%d subscribers: %v", n, err)
+	if *only != "" {
+		for _, n := range counts {
+			measured, err := measureAll(absolute, n, *only)
+			if err != nil {
+				log.Fatal(err)
+			}
+			for _, r := range measured {
+				fmt.Printf("%+v\n", r)
+			}
 		}
-		rows = append(rows, measured...)
+		return
+	}
+	var rows [][2]row // PocketBase's, hapta's
+	for _, n := range counts {
+		var both [2][]row
+		for i, fanout := range []string{"pocketbase", "grouped"} {
+			measured, err := measureAll(absolute, n, fanout)
+			if err != nil {
+				log.Fatalf("%d subscribers, fan-out %s: %v", n, fanout, err)
+			}
+			both[i] = measured
+		}
+		for i := range both[0] {
+			rows = append(rows, [2]row{both[0][i], both[1][i]})
+		}
 	}
 	if err := benchserver.Publish(*write, "realtimebench", format(rows)); err != nil {
 		log.Fatal(err)
@@ -98,11 +131,12 @@ type row struct {
 	rssPerSubscriber      float64 // bytes
 }
 
-// measureAll starts a server, makes n users subscribed to each kind's
-// collection, and creates one record per kind.
-func measureAll(binary string, n int) ([]row, error) {
+// measureAll starts a server with the fan-out, makes n users subscribed
+// to each kind's collection, and creates one record per kind.
+func measureAll(binary string, n int, fanout string) ([]row, error) {
 	server, err := benchserver.Start(binary, map[string]any{
 		"logLevel": "warn", "ADMIN_EMAIL": benchserver.AdminEmail, "ADMIN_PASSWORD": benchserver.AdminPassword,
+		"realtime": map[string]any{"fanout": fanout},
 	}, 64)
 	if err != nil {
 		return nil, err
@@ -135,21 +169,53 @@ func measureAll(binary string, n int) ([]row, error) {
 		if i == 0 {
 			rssPerSubscriber = float64(server.RSS()-rssBefore) / float64(n)
 		}
-		r, err := broadcastOnce(server, admin, kind.collection, users[0].id, subscribers)
-		closeAll(subscribers)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", kind.name, err)
+		time.Sleep(time.Second) // the server settles the subscriptions
+		var each []row
+		for range eventsPerKind {
+			r, err := broadcastOnce(server, admin, kind.collection, users[0].id, subscribers)
+			if err != nil {
+				closeAll(subscribers)
+				return nil, fmt.Errorf("%s: %w", kind.name, err)
+			}
+			each = append(each, r)
 		}
+		closeAll(subscribers)
+		time.Sleep(2 * time.Second) // and their end
+		r := medians(each)
 		r.kind, r.subscribers, r.rssPerSubscriber = kind.name, n, rssPerSubscriber
 		rows = append(rows, r)
 	}
 	return rows, nil
 }
 
+// eventsPerKind are the creates measured per kind; a row has the median of
+// each figure.
+const eventsPerKind = 5
+
+func medians(each []row) row {
+	median := func(field func(row) time.Duration) time.Duration {
+		values := make([]time.Duration, len(each))
+		for i, r := range each {
+			values[i] = field(r)
+		}
+		slices.Sort(values)
+		return values[len(values)/2]
+	}
+	return row{
+		expected: each[0].expected,
+		writer:   median(func(r row) time.Duration { return r.writer }),
+		p50:      median(func(r row) time.Duration { return r.p50 }),
+		p99:      median(func(r row) time.Duration { return r.p99 }),
+		last:     median(func(r row) time.Duration { return r.last }),
+		cpu:      median(func(r row) time.Duration { return r.cpu }),
+	}
+}
+
 func createCollections(server *benchserver.Server, admin string) error {
 	if err := server.Call("POST", "/api/collections", admin, map[string]any{
 		"name": "rt_members", "type": "base", "listRule": "", "viewRule": "",
-		"fields": []map[string]any{{"name": "user", "type": "relation", "collectionId": "_pb_users_auth_", "maxSelect": 1}},
+		"fields":  []map[string]any{{"name": "user", "type": "relation", "collectionId": "_pb_users_auth_", "maxSelect": 1}},
+		"indexes": []string{"CREATE INDEX idx_rt_members_user ON rt_members (user)"},
 	}, nil); err != nil {
 		return err
 	}
@@ -224,99 +290,41 @@ func createUsers(server *benchserver.Server, admin string, n int) ([]user, error
 	return users, <-errs
 }
 
-// subscriber is one SSE connection and the events it received.
-type subscriber struct {
-	response *http.Response
-	events   chan time.Time // when a record event arrived
-}
-
 var sseClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: -1, DisableCompression: true}}
 
 // subscribeAll connects every user and subscribes it to collection/*.
-func subscribeAll(base, collection string, users []user) ([]*subscriber, error) {
-	subscribers := make([]*subscriber, len(users))
+func subscribeAll(base, collection string, users []user) ([]*sse.Stream, error) {
+	streams := make([]*sse.Stream, len(users))
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
 	for worker := range 32 {
 		wg.Go(func() {
 			for i := worker; i < len(users); i += 32 {
-				s, err := subscribe(base, collection, users[i].token)
+				stream, err := sse.Connect(sseClient, base, 4)
+				if err == nil {
+					err = stream.Subscribe(users[i].token, collection+"/*")
+					streams[i] = stream
+				}
 				if err != nil {
 					errs <- err
 					return
 				}
-				subscribers[i] = s
 			}
 		})
 	}
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
-		closeAll(subscribers)
+		closeAll(streams)
 		return nil, err
 	}
-	return subscribers, nil
+	return streams, nil
 }
 
-func subscribe(base, collection, token string) (*subscriber, error) {
-	response, err := sseClient.Get(base + "/api/realtime")
-	if err != nil {
-		return nil, err
-	}
-	s := &subscriber{response: response, events: make(chan time.Time, 4)}
-	connected := make(chan string, 1)
-	go func() {
-		scanner := bufio.NewScanner(response.Body)
-		var event, data string
-		for scanner.Scan() {
-			line := scanner.Text()
-			switch {
-			case strings.HasPrefix(line, "event:"):
-				event = strings.TrimSpace(line[len("event:"):])
-			case strings.HasPrefix(line, "data:"):
-				data = strings.TrimSpace(line[len("data:"):])
-			case line == "" && event == "PB_CONNECT":
-				var client struct{ ClientID string }
-				_ = json.Unmarshal([]byte(data), &client)
-				connected <- client.ClientID
-				event = ""
-			case line == "" && event != "":
-				select {
-				case s.events <- time.Now():
-				default:
-				}
-				event = ""
-			}
-		}
-	}()
-	var clientID string
-	select {
-	case clientID = <-connected:
-	case <-time.After(30 * time.Second):
-		response.Body.Close()
-		return nil, errors.New("no PB_CONNECT within 30s")
-	}
-	body, _ := json.Marshal(map[string]any{"clientId": clientID, "subscriptions": []string{collection + "/*"}})
-	req, _ := http.NewRequest("POST", base+"/api/realtime", strings.NewReader(string(body)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", token)
-	res, err := sseClient.Do(req)
-	if err != nil {
-		response.Body.Close()
-		return nil, err
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusNoContent {
-		response.Body.Close()
-		return nil, fmt.Errorf("subscribe: %d", res.StatusCode)
-	}
-	return s, nil
-}
-
-func closeAll(subscribers []*subscriber) {
-	for _, s := range subscribers {
+func closeAll(streams []*sse.Stream) {
+	for _, s := range streams {
 		if s != nil {
-			s.response.Body.Close()
+			s.Close()
 		}
 	}
 }
@@ -324,14 +332,21 @@ func closeAll(subscribers []*subscriber) {
 // broadcastOnce creates one record (public, owned by owner) and waits for
 // the subscribers that may see it: all of them but for the per-user rule,
 // where only the owner may.
-func broadcastOnce(server *benchserver.Server, admin, collection, owner string, subscribers []*subscriber) (row, error) {
+func broadcastOnce(server *benchserver.Server, admin, collection, owner string, subscribers []*sse.Stream) (row, error) {
 	cpuBefore := server.CPUTime()
-	began := time.Now()
-	if err := server.Call("POST", "/api/collections/"+collection+"/records", admin,
-		map[string]any{"title": "event", "public": true, "owner": owner}, nil); err != nil {
-		return row{}, err
+	body, _ := json.Marshal(map[string]any{"title": "event", "public": true, "owner": owner})
+	// the write from a process of its own: in this one, the subscribers'
+	// goroutines wake all at once and would delay the writer's
+	out, err := exec.Command(os.Args[0], "-post", server.Base+"/api/collections/"+collection+"/records",
+		"-token", admin, "-body", string(body)).Output()
+	if err != nil {
+		return row{}, fmt.Errorf("the write: %w", err)
 	}
-	writer := time.Since(began)
+	var beganNanos, writerNanos int64
+	if _, err := fmt.Sscan(string(out), &beganNanos, &writerNanos); err != nil {
+		return row{}, fmt.Errorf("the write's output %q: %w", out, err)
+	}
+	began, writer := time.Unix(0, beganNanos), time.Duration(writerNanos)
 	expected := subscribers
 	if collection == "rt_owner" {
 		expected = subscribers[:1] // users[0] owns it
@@ -340,8 +355,11 @@ func broadcastOnce(server *benchserver.Server, admin, collection, owner string, 
 	deadline := time.After(2 * time.Minute)
 	for _, s := range expected {
 		select {
-		case at := <-s.events:
-			delays = append(delays, at.Sub(began))
+		case event, ok := <-s.Events:
+			if !ok {
+				return row{}, errors.New("a subscriber's stream ended")
+			}
+			delays = append(delays, event.At.Sub(began))
 		case <-deadline:
 			return row{}, fmt.Errorf("%d of %d subscribers received the event within 2 minutes", len(delays), len(expected))
 		}
@@ -355,14 +373,42 @@ func broadcastOnce(server *benchserver.Server, admin, collection, owner string, 
 	}, nil
 }
 
-func format(rows []row) string {
+// postOnce sends one POST and prints when it began (Unix nanoseconds) and
+// how long it took (nanoseconds).
+func postOnce(url, token, body string) error {
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", token)
+	began := time.Now()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	answer, _ := io.ReadAll(res.Body)
+	took := time.Since(began)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST %s: %d %s", url, res.StatusCode, answer)
+	}
+	fmt.Println(began.UnixNano(), took.Nanoseconds())
+	return nil
+}
+
+func format(rows [][2]row) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Measured on %s: PocketBase's broadcaster in the built binary, one create per rule kind, every subscriber a distinct signed-in user subscribed to `<collection>/*`.\n\n", time.Now().Format("2006-01-02"))
-	b.WriteString("| subscribers | rule | receivers | writer's request | to receivers p50 / p99 / last | server CPU for the event | server RSS per subscriber |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "Measured on %s, the same binary with PocketBase's broadcaster (PB) and with hapta's grouped fan-out (hapta), every subscriber a distinct signed-in user subscribed to `<collection>/*` (`rt_members.user` indexed for the join); each figure the median of %d creates per rule kind, the write sent from a process of its own.\n\n", time.Now().Format("2006-01-02"), eventsPerKind)
+	b.WriteString("| subscribers | rule | receivers | writer's request PB / hapta | to receivers p50 / p99 / last, PB | same, hapta | server CPU for the event PB / hapta (ratio) | RSS per subscriber PB / hapta |\n|---|---|---|---|---|---|---|---|\n")
 	round := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
-	for _, r := range rows {
-		fmt.Fprintf(&b, "| %d | %s | %d | %v | %v / %v / %v | %v | %.1f KiB |\n", r.subscribers, r.kind, r.expected, round(r.writer),
-			round(r.p50), round(r.p99), round(r.last), round(r.cpu), r.rssPerSubscriber/1024)
+	for _, pair := range rows {
+		pb, ours := pair[0], pair[1]
+		fmt.Fprintf(&b, "| %d | %s | %d | %v / %v | %v / %v / %v | %v / %v / %v | %v / %v (%.2fx) | %.1f / %.1f KiB |\n",
+			pb.subscribers, pb.kind, pb.expected, round(pb.writer), round(ours.writer),
+			round(pb.p50), round(pb.p99), round(pb.last), round(ours.p50), round(ours.p99), round(ours.last),
+			round(pb.cpu), round(ours.cpu), float64(ours.cpu)/float64(pb.cpu),
+			pb.rssPerSubscriber/1024, ours.rssPerSubscriber/1024)
 	}
 	return b.String()
 }

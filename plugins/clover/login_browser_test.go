@@ -3,7 +3,6 @@ package clover_test
 import (
 	"context"
 	"net/url"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -16,25 +15,6 @@ import (
 	"github.com/postr-inc/hapta/internal/testsupport"
 	"github.com/postr-inc/hapta/plugins/clover"
 )
-
-// browser is a headless Chromium driven over the DevTools protocol.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("the login page's tests need Chromium: `apt-get install chromium` (make test installs it when it can)")
-	}
-	options := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox)
-	allocator, cancelAllocator := chromedp.NewExecAllocator(context.Background(), options...)
-	ctx, cancelBrowser := chromedp.NewContext(allocator)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 30*time.Second)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancelBrowser()
-		cancelAllocator()
-	})
-	return ctx
-}
 
 // waitForRedirect waits until the browser is at the tenant's redirect URI
 // and returns the code it carries.
@@ -78,7 +58,7 @@ func TestTheLoginPageSignsInWithAPassword(t *testing.T) {
 	s := newIdentityServer(t)
 	config := s.oauth2Config(s.tenantA)
 	verifier := oauth2.GenerateVerifier()
-	ctx := browser(t)
+	ctx := testsupport.Browser(t, 30*time.Second)
 
 	err := chromedp.Do(ctx, append([]chromedp.Action[chromedp.Void]{
 		chromedp.Navigate(config.AuthCodeURL("browser-state", oauth2.S256ChallengeOption(verifier))),
@@ -97,7 +77,7 @@ func TestTheLoginPageAsksForTheSecondFactor(t *testing.T) {
 	mails := s.requireMFA(t)
 	config := s.oauth2Config(s.tenantA)
 	verifier := oauth2.GenerateVerifier()
-	ctx := browser(t)
+	ctx := testsupport.Browser(t, 30*time.Second)
 
 	sent := mails.Count()
 	err := chromedp.Do(ctx, append(append([]chromedp.Action[chromedp.Void]{
@@ -133,7 +113,7 @@ func TestTheLoginPageSignsInWithOAuth2(t *testing.T) {
 	s.signInThroughUpstream(t, s.issuer+clover.LoginPath)
 	config := s.oauth2Config(s.tenantA)
 	verifier := oauth2.GenerateVerifier()
-	ctx := browser(t)
+	ctx := testsupport.Browser(t, 30*time.Second)
 
 	err := chromedp.Do(ctx, append([]chromedp.Action[chromedp.Void]{
 		chromedp.Navigate(config.AuthCodeURL("browser-state", oauth2.S256ChallengeOption(verifier))),

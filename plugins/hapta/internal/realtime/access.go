@@ -1,7 +1,9 @@
 package realtime
 
 import (
+	dbsql "database/sql"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"github.com/pocketbase/dbx"
@@ -19,14 +21,12 @@ import (
 // the query walks with json_each, so the group costs one query.
 type check struct {
 	db          dbx.Builder // the event's snapshot
+	plans       plans
 	app         core.App
 	record      *core.Record
 	expr        string
 	allowHidden bool // a rule: true; a client's filter: false
 }
-
-// callerColumn stands for the caller's id in a group's query.
-const callerColumn = "[[__rt_caller.value]]"
 
 // allowed returns the members (all of one group) that may see the record.
 func (c check) allowed(members []*subscriber) []*subscriber {
@@ -73,12 +73,16 @@ func (c check) one(ri *core.RequestInfo) bool {
 	return q.Limit(1).Row(&exists) == nil && exists > 0
 }
 
-// grouped runs the group's one query: the expression is built for a
-// stand-in caller whose id and email are random strings; a bound value
-// equal to the stand-in id becomes the json_each column. ok is false when
-// the stand-in shows up any other way (in a LIKE pattern, or the email,
-// which PocketBase binds from each caller's own record) or the query
-// fails: the members are then checked one by one, as PocketBase does.
+// grouped checks the group with the query PocketBase would run for one
+// caller, built once for a stand-in caller whose id and email are random
+// strings: a bound value equal to the stand-in id becomes the caller's id.
+// The query runs once for all, over the ids as a JSON array (json_each),
+// unless SQLite would then scan a table it searches by index for a single
+// caller (a LEFT JOIN without ON, as @collection makes, is one): then it
+// is prepared once and run per caller. ok is false when the stand-in shows
+// up any other way (in a LIKE pattern, or the email, which PocketBase
+// binds from each caller's own record) or the query fails: the members are
+// then checked one by one, as PocketBase does.
 func (c check) grouped(first *subscriber, members []*subscriber) (map[string]bool, bool) {
 	auth := first.state.auth
 	standIn := core.NewRecord(auth.Collection())
@@ -88,17 +92,8 @@ func (c check) grouped(first *subscriber, members []*subscriber) (map[string]boo
 	standIn.SetVerified(auth.Verified())
 	standIn.SetEmailVisibility(auth.EmailVisibility())
 
-	ids := make([]string, len(members))
-	for i, m := range members {
-		ids[i] = m.state.auth.Id
-	}
-	idsJSON, _ := json.Marshal(ids)
-
 	collection := c.record.Collection()
-	q := c.db.Select(callerColumn).Distinct(true).
-		From(collection.Name, "json_each({:rtCallers}) [[__rt_caller]]").
-		AndWhere(dbx.HashExp{collection.Name + ".id": c.record.Id}).
-		Bind(dbx.Params{"rtCallers": string(idsJSON)})
+	q := c.db.Select("(1)").From(collection.Name).AndWhere(dbx.HashExp{collection.Name + ".id": c.record.Id})
 	resolver := core.NewRecordFieldResolver(c.app, collection, first.requestInfo(standIn), c.allowHidden)
 	expr, err := search.FilterData(c.expr).BuildExpr(resolver)
 	if err != nil {
@@ -114,20 +109,89 @@ func (c check) grouped(first *subscriber, members []*subscriber) (map[string]boo
 		s, _ := value.(string)
 		switch {
 		case s == standIn.Id:
-			sql = strings.ReplaceAll(sql, "{:"+name+"}", callerColumn)
+			sql = strings.ReplaceAll(sql, "{:"+name+"}", callerPlaceholder)
 		case strings.Contains(s, standIn.Id) || strings.Contains(s, standInEmail):
 			return nil, false
 		default:
 			params[name] = value
 		}
 	}
-	var allowed []string
-	if err := c.db.NewQuery(sql).Bind(params).Column(&allowed); err != nil {
+
+	seen := make(map[string]bool, len(members))
+	ids := make([]string, 0, len(members))
+	for _, m := range members {
+		if id := m.state.auth.Id; !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	allowed := make(map[string]bool, len(ids))
+	if c.plans.scans(c.db, sql, params) {
+		stmt := c.db.NewQuery(sql).Prepare()
+		defer stmt.Close()
+		for _, id := range ids {
+			params[callerParam] = id
+			var exists int
+			if err := stmt.Bind(params).Row(&exists); err == nil && exists > 0 {
+				allowed[id] = true
+			} else if err != nil && !errors.Is(err, dbsql.ErrNoRows) {
+				return nil, false
+			}
+		}
+		return allowed, true
+	}
+	idsJSON, _ := json.Marshal(ids)
+	params[callersParam] = string(idsJSON)
+	var found []string
+	if err := c.db.NewQuery(forEachCaller(sql)).Bind(params).Column(&found); err != nil {
 		return nil, false
 	}
-	out := make(map[string]bool, len(allowed))
-	for _, id := range allowed {
-		out[id] = true
+	for _, id := range found {
+		allowed[id] = true
 	}
-	return out, true
+	return allowed, true
+}
+
+const (
+	callerParam       = "rtCaller"
+	callersParam      = "rtCallers"
+	callerPlaceholder = "{:" + callerParam + "}"
+)
+
+// forEachCaller turns a caller's query into the query of every caller in
+// the JSON array bound as rtCallers.
+func forEachCaller(sql string) string {
+	return "SELECT [[__rt_caller.value]] FROM json_each({:" + callersParam + "}) [[__rt_caller]] WHERE EXISTS (" +
+		strings.ReplaceAll(sql, callerPlaceholder, "[[__rt_caller.value]]") + ")"
+}
+
+// plans remembers, per query, whether SQLite's plan for all callers at once
+// scans a table.
+type plans map[string]bool
+
+func (p plans) scans(db dbx.Builder, sql string, params dbx.Params) bool {
+	if scans, ok := p[sql]; ok {
+		return scans
+	}
+	withCallers := dbx.Params{callersParam: "[]"}
+	for name, value := range params {
+		withCallers[name] = value
+	}
+	var steps []struct {
+		Detail string `db:"detail"`
+	}
+	scans := true // a plan that cannot be read: the per-caller form is safe
+	if db.NewQuery("EXPLAIN QUERY PLAN "+forEachCaller(sql)).Bind(withCallers).All(&steps) == nil {
+		scans = false
+		for _, step := range steps {
+			if strings.HasPrefix(step.Detail, "SCAN ") && !strings.Contains(step.Detail, "VIRTUAL TABLE") {
+				scans = true
+			}
+		}
+	}
+	if len(p) > 1000 { // rules and filters change: forget the old ones
+		clear(p)
+	}
+	p[sql] = scans
+	return scans
 }

@@ -121,7 +121,7 @@ func (b *Broadcaster) stage(ev *event, subs []*subscriber, allowHidden bool, ver
 	}
 	for _, key := range order {
 		members := groups[key]
-		c := check{db: ev.snap.db, app: b.app, record: ev.record, expr: exprs[key], allowHidden: allowHidden}
+		c := check{db: ev.snap.db, plans: b.plans, app: b.app, record: ev.record, expr: exprs[key], allowHidden: allowHidden}
 		if members[0].state.auth == nil {
 			b.stats.SingleChecks.Add(1)
 		} else {

@@ -11,7 +11,6 @@ import (
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
-	"github.com/pocketbase/pocketbase/tools/subscriptions"
 )
 
 // Options bound the broadcaster's memory and its wait for slow clients.
@@ -32,6 +31,7 @@ type Broadcaster struct {
 	app     core.App
 	options Options
 	reg     *registry // the worker's own
+	plans   plans     // the worker's own
 
 	countsMu sync.Mutex
 	counts   map[string]*subCount // by collection name or id, as the topics write it
@@ -118,7 +118,7 @@ func Bind(app core.App, options Options) *Broadcaster {
 		options.Snapshots = 32
 	}
 	b := &Broadcaster{
-		app: app, options: options, reg: newRegistry(),
+		app: app, options: options, reg: newRegistry(), plans: plans{},
 		pins: make(chan struct{}, options.Snapshots), txSnaps: map[dbx.Builder]*snapshot{},
 		pending: map[string]*event{}, done: make(chan struct{}), counts: map[string]*subCount{},
 	}
@@ -187,7 +187,7 @@ func (b *Broadcaster) connect(e *core.RealtimeConnectRequestEvent) error {
 	response := http.NewResponseController(e.Response)
 	c := &Client{
 		Client: e.Client, b: b, records: map[string]recordSub{},
-		out: make(chan subscriptions.Message, b.options.QueueSize),
+		box: newOutbox(b.options.QueueSize),
 		cut: func() { _ = response.SetWriteDeadline(time.Now()) },
 	}
 	e.Client = c

@@ -16,17 +16,16 @@ import (
 type Client struct {
 	subscriptions.Client
 	b   *Broadcaster
-	out chan subscriptions.Message
+	box *outbox
 	cut func() // makes a write in progress fail at once
 
-	mu        sync.RWMutex
-	discarded bool
-	records   map[string]recordSub // the subscriptions this package serves
-	others    int                  // the subscriptions PocketBase's loop serves
+	mu      sync.RWMutex
+	records map[string]recordSub // the subscriptions this package serves
+	others  int                  // the subscriptions PocketBase's loop serves
 }
 
 // Channel is the client's bounded queue, which the SSE loop reads.
-func (c *Client) Channel() chan subscriptions.Message { return c.out }
+func (c *Client) Channel() chan subscriptions.Message { return c.box.out }
 
 // Subscriptions hides the record subscriptions from prefix lookups, which
 // only PocketBase's broadcasts make; with no prefix it returns them all.
@@ -105,38 +104,17 @@ func (c *Client) Unset(key string) {
 // Send queues m without waiting; a client whose queue is full has fallen
 // too far behind and is disconnected.
 func (c *Client) Send(m subscriptions.Message) {
-	c.mu.RLock()
-	if c.discarded {
-		c.mu.RUnlock()
-		return
-	}
-	full := false
-	select {
-	case c.out <- m:
-	default:
-		full = true
-	}
-	c.mu.RUnlock()
-	if full {
+	if !c.box.push(m) {
 		c.b.disconnect(c)
 	}
 }
 
 func (c *Client) Discard() {
-	c.mu.Lock()
-	if !c.discarded {
-		c.discarded = true
-		close(c.out)
-	}
-	c.mu.Unlock()
+	c.box.close()
 	c.Client.Discard()
 }
 
-func (c *Client) IsDiscarded() bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.discarded
-}
+func (c *Client) IsDiscarded() bool { return c.box.isClosed() }
 
 // recordSub is a record subscription of the client's.
 type recordSub struct {

@@ -1,0 +1,219 @@
+package realtime
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
+
+	"github.com/postr-inc/hapta/internal/sse"
+	"github.com/postr-inc/hapta/internal/testsupport"
+)
+
+// served is an app with the broadcaster bound and its router served.
+func served(t *testing.T, options Options, listRule string) (core.App, *Broadcaster, string) {
+	t.Helper()
+	app := testsupport.NewApp(t, func(core.App) {})
+	b := Bind(app, options)
+	t.Cleanup(b.Close)
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		se.Router.Bind(b.Middleware("realtimeTest", 0))
+		return se.Next()
+	})
+	users, _ := app.FindCollectionByNameOrId("users")
+	notes := core.NewBaseCollection("notes")
+	notes.ListRule = types.Pointer(listRule)
+	notes.Fields.Add(&core.TextField{Name: "title", Max: 1 << 20}, &core.RelationField{Name: "owner", CollectionId: users.Id, MaxSelect: 1})
+	if err := app.Save(notes); err != nil {
+		t.Fatal(err)
+	}
+	server, err := testsupport.Serve(t, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app, b, server.URL
+}
+
+func subscribed(t *testing.T, base, token string, subs ...string) *sse.Stream {
+	t.Helper()
+	stream, err := sse.Connect(http.DefaultClient, base, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stream.Close)
+	if err := stream.Subscribe(token, subs...); err != nil {
+		t.Fatal(err)
+	}
+	return stream
+}
+
+// next is the stream's next record event: its action and title.
+func next(t *testing.T, stream *sse.Stream) string {
+	t.Helper()
+	select {
+	case event, ok := <-stream.Events:
+		if !ok {
+			t.Fatal("the stream ended")
+		}
+		var data struct {
+			Action string
+			Record struct{ Title string }
+		}
+		if err := json.Unmarshal([]byte(event.Data), &data); err != nil {
+			t.Fatal(err)
+		}
+		return data.Action + " " + data.Record.Title
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10s")
+	}
+	return ""
+}
+
+// Writes do not wait for the broadcaster, and an event delivered late is
+// still judged on the data its write committed: a note created for A then
+// given to B reaches A as created (as PocketBase, which checks at once,
+// sends it), and its update does not.
+func TestAnEventIsJudgedOnTheDataItCommitted(t *testing.T) {
+	t.Parallel()
+	app, _, base := served(t, Options{}, "owner = @request.auth.id")
+	a, tokenA := testsupport.NewAuthRecord(t, app, "users", "a@example.com")
+	b, _ := testsupport.NewAuthRecord(t, app, "users", "b@example.com")
+	release := make(chan struct{})
+	app.OnRecordEnrich().BindFunc(func(e *core.RecordEnrichEvent) error {
+		if e.Record.GetString("title") == "hold" {
+			<-release // the broadcaster's goroutine waits here
+		}
+		return e.Next()
+	})
+	stream := subscribed(t, base, tokenA, "notes/*")
+
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "hold", "owner": a.Id})
+		note := testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "mine", "owner": a.Id})
+		note.Set("owner", b.Id)
+		if err := app.Save(note); err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case <-written:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writes waited for the broadcaster")
+	}
+	close(release)
+	testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "last", "owner": a.Id})
+	for _, want := range []string{"create hold", "create mine", "create last"} {
+		if got := next(t, stream); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}
+
+// A client that stops reading is disconnected once its queue is full,
+// while another gets every message and the writes go on.
+func TestASlowSubscriberIsDisconnectedAndTheOthersKeepUp(t *testing.T) {
+	t.Parallel()
+	app, b, base := served(t, Options{QueueSize: 8, WriteTimeout: 2 * time.Second}, "")
+	slow := stalledSubscriber(t, base, "notes/*")
+	fast := subscribed(t, base, "", "notes/*")
+
+	big := strings.Repeat("x", 64<<10)
+	const writes = 200
+	received := make(chan error, 1)
+	go func() {
+		for i := range writes {
+			if got, want := next(t, fast), fmt.Sprintf("create %d%s", i, big); got != want {
+				received <- fmt.Errorf("message %d: got %.20q", i, got)
+				return
+			}
+		}
+		received <- nil
+	}()
+	for i := range writes {
+		testsupport.SaveRecord(t, app, "notes", map[string]any{"title": fmt.Sprint(i) + big})
+	}
+	if err := <-received; err != nil {
+		t.Fatal(err)
+	}
+	testsupport.Eventually(t, "the slow client disconnected", func() bool { return b.Stats().Disconnects.Load() == 1 })
+	testsupport.Eventually(t, "the slow client unregistered", func() bool { return app.SubscriptionsBroker().TotalClients() == 1 })
+	// the server closed the slow connection: reading it now comes to its end
+	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := bufio.NewReader(slow).WriteTo(discard{}); err != nil {
+		t.Fatalf("the slow client's connection is still open: %v", err)
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// stalledSubscriber connects and subscribes, then reads nothing more.
+func stalledSubscriber(t *testing.T, base string, subs ...string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET /api/realtime HTTP/1.1\r\nHost: test\r\n\r\n")
+	reader := bufio.NewReader(conn)
+	var clientID string
+	for clientID == "" {
+		line, err := reader.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if data, ok := strings.CutPrefix(strings.TrimSpace(line), "data:"); ok {
+			var connect struct{ ClientID string }
+			_ = json.Unmarshal([]byte(data), &connect)
+			clientID = connect.ClientID
+		}
+	}
+	body, _ := json.Marshal(map[string]any{"clientId": clientID, "subscriptions": subs})
+	res, err := http.Post(base+"/api/realtime", "application/json", strings.NewReader(string(body)))
+	if err != nil || res.StatusCode != http.StatusNoContent {
+		t.Fatalf("subscribe: %v %v", res, err)
+	}
+	res.Body.Close()
+	return conn
+}
+
+// A subscriber whose user changed its password (a new token key) is a
+// guest from then on, as in PocketBase: the per-user events stop, public
+// ones go on.
+func TestASubscriberWhoseTokenWasRevokedStopsReceiving(t *testing.T) {
+	t.Parallel()
+	app, _, base := served(t, Options{}, "owner = @request.auth.id")
+	marks := core.NewBaseCollection("marks")
+	marks.ListRule = types.Pointer("")
+	marks.Fields.Add(&core.TextField{Name: "title"})
+	if err := app.Save(marks); err != nil {
+		t.Fatal(err)
+	}
+	user, token := testsupport.NewAuthRecord(t, app, "users", "a@example.com")
+	stream := subscribed(t, base, token, "notes/*", "marks/*")
+
+	testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "before", "owner": user.Id})
+	if got := next(t, stream); got != "create before" {
+		t.Fatalf("got %q", got)
+	}
+	user.SetPassword("a-new-password-123")
+	if err := app.Save(user); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "after", "owner": user.Id})
+	testsupport.SaveRecord(t, app, "marks", map[string]any{"title": "mark"})
+	if got := next(t, stream); got != "create mark" {
+		t.Fatalf("got %q after the password change, want only the public mark", got)
+	}
+}
