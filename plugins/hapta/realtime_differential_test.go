@@ -29,7 +29,8 @@ var (
 // served by hapta's fan-out, the other through PocketBase's own router,
 // served by PocketBase's loop, on the same app. Then it makes the cache
 // differential's random writes (creates, updates inside and outside
-// transactions, deletes, users' flags, rule changes, PATCHes over HTTP),
+// transactions, deletes, users' flags, rule changes, PATCHes over HTTP)
+// and password changes (which revoke a user's realtime auth),
 // and checks that each pair received the same messages (names and bytes)
 // after each write.
 func TestRealtimeDifferential(t *testing.T) {
@@ -55,7 +56,11 @@ func TestRealtimeDifferential(t *testing.T) {
 	for step := range *realtimeSteps + 1 {
 		w.step = step
 		if step < *realtimeSteps {
-			w.write()
+			if w.rng.IntN(50) == 0 {
+				w.changePassword()
+			} else {
+				w.write()
+			}
 		}
 		mark := core.NewRecord(marks)
 		mark.Set("step", step)
@@ -88,6 +93,17 @@ func TestRealtimeDifferential(t *testing.T) {
 	if total < *realtimeSteps {
 		t.Fatalf("only %d messages: the test no longer exercises the fan-out", total)
 	}
+}
+
+// changePassword gives a user a new password: its token key changes, and
+// PocketBase turns its realtime connections into guests'.
+func (w *differentialWorld) changePassword() {
+	user := w.users[w.rng.IntN(len(w.users))]
+	user.SetPassword(fmt.Sprintf("new-password-%d", w.step))
+	if err := w.app.Save(user); err != nil {
+		w.t.Fatal(err)
+	}
+	w.log("changed the password of %s", user.Email())
 }
 
 type realtimePair struct {

@@ -4,6 +4,7 @@ import (
 	dbsql "database/sql"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/pocketbase/dbx"
@@ -126,7 +127,10 @@ func (c check) grouped(first *subscriber, members []*subscriber) (map[string]boo
 		}
 	}
 	allowed := make(map[string]bool, len(ids))
-	if c.plans.scans(c.db, sql, params) {
+	// the plan's shape follows from the expression and the collections; the
+	// SQL text has random names in it
+	planKey := collection.Id + "\x00" + auth.Collection().Id + "\x00" + strconv.FormatBool(c.allowHidden) + "\x00" + c.expr
+	if c.plans.scans(c.db, planKey, sql, params) {
 		stmt := c.db.NewQuery(sql).Prepare()
 		defer stmt.Close()
 		for _, id := range ids {
@@ -165,12 +169,13 @@ func forEachCaller(sql string) string {
 		strings.ReplaceAll(sql, callerPlaceholder, "[[__rt_caller.value]]") + ")"
 }
 
-// plans remembers, per query, whether SQLite's plan for all callers at once
-// scans a table.
+// plans remembers, per expression, collection and caller's collection,
+// whether SQLite's plan for all callers at once scans a table; forgotten
+// when a collection changes.
 type plans map[string]bool
 
-func (p plans) scans(db dbx.Builder, sql string, params dbx.Params) bool {
-	if scans, ok := p[sql]; ok {
+func (p plans) scans(db dbx.Builder, key, sql string, params dbx.Params) bool {
+	if scans, ok := p[key]; ok {
 		return scans
 	}
 	withCallers := dbx.Params{callersParam: "[]"}
@@ -189,9 +194,9 @@ func (p plans) scans(db dbx.Builder, sql string, params dbx.Params) bool {
 			}
 		}
 	}
-	if len(p) > 1000 { // rules and filters change: forget the old ones
+	if len(p) > 1000 { // filters vary: forget the old ones
 		clear(p)
 	}
-	p[sql] = scans
+	p[key] = scans
 	return scans
 }

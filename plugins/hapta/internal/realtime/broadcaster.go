@@ -125,6 +125,7 @@ func Bind(app core.App, options Options) *Broadcaster {
 	b.qCond = sync.NewCond(&b.qMu)
 	b.bindHooks()
 	go b.run()
+	go b.sweep()
 	return b
 }
 
@@ -161,17 +162,30 @@ func (b *Broadcaster) bindHooks() {
 	b.app.OnModelDelete().Bind(&hook.Handler[*core.ModelEvent]{
 		Id: "haptaRealtimeDelete", Priority: after, Func: b.deleting,
 	})
+	// where PocketBase makes its own messages of a delete: a delete that a
+	// hook stops before (a soft delete) sends none, as in PocketBase
+	b.app.OnModelDelete().Bind(&hook.Handler[*core.ModelEvent]{
+		Id: "haptaRealtimeDeleteReached", Priority: 99, Func: b.deleteReached,
+	})
 	b.app.OnModelAfterDeleteSuccess().Bind(&hook.Handler[*core.ModelEvent]{
 		Id: "haptaRealtimeDeleted", Priority: after, Func: b.deleted,
 	})
 	b.app.OnModelAfterDeleteError().Bind(&hook.Handler[*core.ModelErrorEvent]{
 		Id: "haptaRealtimeDeleteFailed", Priority: after, Func: func(e *core.ModelErrorEvent) error {
 			if ev := b.takePending(e.Model); ev != nil {
-				ev.drop()
+				b.cancel(ev)
 			}
 			return e.Next()
 		},
 	})
+	// plans depend on the schema (indexes, rules): forget them when it changes
+	forgetPlans := func(e *core.CollectionEvent) error {
+		b.enqueue(func(*registry) { clear(b.plans) })
+		return e.Next()
+	}
+	b.app.OnCollectionAfterCreateSuccess().BindFunc(forgetPlans)
+	b.app.OnCollectionAfterUpdateSuccess().BindFunc(forgetPlans)
+	b.app.OnCollectionAfterDeleteSuccess().BindFunc(forgetPlans)
 	b.app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{
 		Id: "haptaRealtimeStop", Func: func(e *core.TerminateEvent) error {
 			b.Close()
@@ -219,91 +233,6 @@ func (b *Broadcaster) disconnect(c *Client) {
 	c.cut()
 }
 
-func (b *Broadcaster) committed(action string) func(*core.ModelEvent) error {
-	return func(e *core.ModelEvent) error {
-		err := e.Next()
-		record := recordOf(e.Model)
-		if err != nil || record == nil {
-			return err
-		}
-		any, expands := b.interest(record)
-		if !any {
-			return nil
-		}
-		ev := &event{action: action, record: record.Fresh(), snap: b.pin()}
-		if expands {
-			// expanded relations are read as the event is delivered:
-			// the writer waits, so that they are read as it left them
-			ev.processed = make(chan struct{})
-		}
-		b.push(item{event: ev})
-		if ev.processed != nil {
-			<-ev.processed
-		}
-		return nil
-	}
-}
-
-func pendingKey(model core.Model) string {
-	id, _ := model.PK().(string)
-	return model.TableName() + "/" + id
-}
-
-func (b *Broadcaster) deleting(e *core.ModelEvent) error {
-	record := recordOf(e.Model)
-	if record == nil {
-		return e.Next()
-	}
-	any, expands := b.interest(record)
-	if !any {
-		return e.Next()
-	}
-	ev := &event{action: "delete", record: record.Fresh(), snap: b.deleteSnapshot(e.App)}
-	if expands {
-		// the messages are made now, while the relations to expand are
-		// there, and sent at the commit
-		ev.processed = make(chan struct{})
-		ev.prepare = true
-		b.push(item{event: ev})
-		<-ev.processed
-	}
-	key := pendingKey(e.Model)
-	b.pendingMu.Lock()
-	if old := b.pending[key]; old != nil {
-		old.drop()
-	}
-	b.pending[key] = ev
-	b.pendingMu.Unlock()
-	if err := e.Next(); err != nil {
-		if ev := b.takePending(e.Model); ev != nil {
-			ev.drop()
-		}
-		return err
-	}
-	return nil
-}
-
-func (b *Broadcaster) takePending(model core.Model) *event {
-	key := pendingKey(model)
-	b.pendingMu.Lock()
-	defer b.pendingMu.Unlock()
-	ev := b.pending[key]
-	delete(b.pending, key)
-	return ev
-}
-
-func (b *Broadcaster) deleted(e *core.ModelEvent) error {
-	err := e.Next()
-	if ev := b.takePending(e.Model); ev != nil {
-		if ev.prepare {
-			b.push(item{release: ev})
-		} else {
-			b.push(item{event: ev})
-		}
-	}
-	return err
-}
-
 // enqueue queues a registry change; it never waits.
 func (b *Broadcaster) enqueue(mutate func(*registry)) { b.push(item{mutate: mutate}) }
 
@@ -336,7 +265,9 @@ func (b *Broadcaster) run() {
 			case it.mutate != nil:
 				it.mutate(b.reg)
 			case it.release != nil:
-				b.sendAll(it.release.deliveries)
+				if !it.release.cancelled {
+					b.sendAll(it.release.deliveries)
+				}
 			case closed:
 				it.event.finish()
 			default:
@@ -373,6 +304,19 @@ func (b *Broadcaster) sendAll(deliveries []delivery) {
 	b.stats.Messages.Add(int64(len(deliveries)))
 	for _, d := range deliveries {
 		d.client.Send(d.message)
+	}
+}
+
+func (b *Broadcaster) sweep() {
+	ticker := time.NewTicker(time.Minute)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			b.sweepPending()
+		case <-b.done:
+			return
+		}
 	}
 }
 

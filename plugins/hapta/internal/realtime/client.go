@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
@@ -21,7 +22,12 @@ type Client struct {
 
 	mu      sync.RWMutex
 	records map[string]recordSub // the subscriptions this package serves
-	others  int                  // the subscriptions PocketBase's loop serves
+	// others counts the subscriptions PocketBase's loop serves: its check
+	// runs six times per client per event, on the writer's goroutine
+	others atomic.Int64
+	// ended is set when the connection ended: a subscribe request that
+	// raced the end changes nothing then
+	ended bool
 }
 
 // Channel is the client's bounded queue, which the SSE loop reads.
@@ -33,11 +39,11 @@ func (c *Client) Subscriptions(prefixes ...string) map[string]subscriptions.Subs
 	if len(prefixes) == 0 {
 		return c.Client.Subscriptions()
 	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.others == 0 {
+	if c.others.Load() == 0 {
 		return nil
 	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	found := c.Client.Subscriptions(prefixes...)
 	for name := range c.records {
 		delete(found, name)
@@ -50,6 +56,9 @@ func (c *Client) Subscribe(subs ...string) {
 	all := c.Client.Subscriptions()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.ended {
+		return
+	}
 	for _, name := range subs {
 		options, ok := all[name]
 		if !ok {
@@ -63,18 +72,21 @@ func (c *Client) Subscribe(subs ...string) {
 			c.b.enqueue(func(r *registry) { r.subscribe(c, name, t, options) })
 		}
 	}
-	c.others = len(all) - len(c.records)
+	c.others.Store(int64(len(all) - len(c.records)))
 }
 
 func (c *Client) Unsubscribe(subs ...string) {
 	c.Client.Unsubscribe(subs...)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.ended {
+		return
+	}
 	if len(subs) == 0 {
 		for name := range c.records {
 			c.forget(name)
 		}
-		c.others = 0
+		c.others.Store(0)
 		c.b.enqueue(func(r *registry) { r.unsubscribeAll(c) })
 		return
 	}
@@ -83,21 +95,29 @@ func (c *Client) Unsubscribe(subs ...string) {
 			c.b.enqueue(func(r *registry) { r.unsubscribe(c, name) })
 		}
 	}
-	c.others = len(c.Client.Subscriptions()) - len(c.records)
+	c.others.Store(int64(len(c.Client.Subscriptions()) - len(c.records)))
 }
 
 func (c *Client) Set(key string, value any) {
 	c.Client.Set(key, value)
 	if key == apis.RealtimeClientAuthKey {
 		auth, _ := value.(*core.Record)
-		c.b.enqueue(func(r *registry) { r.setAuth(c, auth) })
+		c.authChanged(auth)
 	}
 }
 
 func (c *Client) Unset(key string) {
 	c.Client.Unset(key)
 	if key == apis.RealtimeClientAuthKey {
-		c.b.enqueue(func(r *registry) { r.setAuth(c, nil) })
+		c.authChanged(nil)
+	}
+}
+
+func (c *Client) authChanged(auth *core.Record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ended {
+		c.b.enqueue(func(r *registry) { r.setAuth(c, auth) })
 	}
 }
 
@@ -135,9 +155,10 @@ func (c *Client) forget(name string) bool {
 // gone drops the client's record subscriptions when its connection ends.
 func (c *Client) gone() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ended = true
 	for name := range c.records {
 		c.forget(name)
 	}
-	c.mu.Unlock()
 	c.b.enqueue(func(r *registry) { r.remove(c) })
 }

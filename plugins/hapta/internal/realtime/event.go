@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"sync"
+	"time"
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -17,10 +18,12 @@ type event struct {
 	// processed is closed when the event is processed (for a writer that
 	// waits), nil when nobody waits
 	processed chan struct{}
-	// a prepared delete's messages are made before the delete and sent at
-	// its commit
-	prepare    bool
-	deliveries []delivery
+	// a delete's messages are made before the delete (prepare; queued
+	// once they are asked for) and sent at its commit, or cancelled
+	prepare           bool
+	queued, cancelled bool
+	deliveries        []delivery
+	since             time.Time
 }
 
 // delivery is one message for one client.
@@ -34,14 +37,6 @@ func (ev *event) finish() {
 	ev.snap.done()
 	if ev.processed != nil {
 		close(ev.processed)
-	}
-}
-
-// drop forgets an event that will not be sent (its write failed): a
-// prepared delete was finished already.
-func (ev *event) drop() {
-	if !ev.prepare {
-		ev.snap.done()
 	}
 }
 
@@ -79,18 +74,23 @@ func recordOf(model core.Model) *core.Record {
 }
 
 // pin begins a read transaction and reads from it, which fixes its view
-// of the data. It waits while the broadcaster already holds its limit of
-// them: writes then go at the broadcaster's pace. Without a transaction
-// (an unexpected database handle, or an error) the event is checked on
-// the live data, as PocketBase checks it.
-func (b *Broadcaster) pin() *snapshot {
+// of the data. A counted pin waits while the broadcaster already holds its
+// limit of them: writes then go at the broadcaster's pace (a delete's pin
+// is not counted: it is taken inside the write transaction, and waiting
+// there could wait for itself). Without a transaction (an unexpected
+// database handle, or an error) the event is checked on the live data, as
+// PocketBase checks it.
+func (b *Broadcaster) pin(counted bool) *snapshot {
 	live := &snapshot{db: b.app.ConcurrentDB(), release: func() {}, refs: 1}
 	db, ok := b.app.ConcurrentDB().(*dbx.DB)
 	if !ok {
 		return live
 	}
-	b.pins <- struct{}{}
-	unpin := func() { <-b.pins }
+	unpin := func() {}
+	if counted {
+		b.pins <- struct{}{}
+		unpin = func() { <-b.pins }
+	}
 	tx, err := db.Begin()
 	if err != nil {
 		unpin()
@@ -112,7 +112,7 @@ func (b *Broadcaster) pin() *snapshot {
 // many records).
 func (b *Broadcaster) deleteSnapshot(app core.App) *snapshot {
 	if !app.IsTransactional() {
-		return b.pin()
+		return b.pin(false)
 	}
 	key := app.NonconcurrentDB()
 	b.txMu.Lock()
@@ -131,7 +131,7 @@ func (b *Broadcaster) deleteSnapshot(app core.App) *snapshot {
 	b.txMu.Unlock()
 	// pinned without the lock: pin can wait for the broadcaster, which
 	// takes the lock to release a snapshot
-	s := b.pin()
+	s := b.pin(false)
 	release := s.release
 	s.release = func() {
 		b.txMu.Lock()

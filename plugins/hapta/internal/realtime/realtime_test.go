@@ -7,10 +7,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/subscriptions"
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/postr-inc/hapta/internal/sse"
@@ -82,24 +85,19 @@ func next(t *testing.T, stream *sse.Stream) string {
 // sends it), and its update does not.
 func TestAnEventIsJudgedOnTheDataItCommitted(t *testing.T) {
 	t.Parallel()
-	app, _, base := served(t, Options{}, "owner = @request.auth.id")
+	app, b, base := served(t, Options{}, "owner = @request.auth.id")
 	a, tokenA := testsupport.NewAuthRecord(t, app, "users", "a@example.com")
-	b, _ := testsupport.NewAuthRecord(t, app, "users", "b@example.com")
-	release := make(chan struct{})
-	app.OnRecordEnrich().BindFunc(func(e *core.RecordEnrichEvent) error {
-		if e.Record.GetString("title") == "hold" {
-			<-release // the broadcaster's goroutine waits here
-		}
-		return e.Next()
-	})
+	other, _ := testsupport.NewAuthRecord(t, app, "users", "b@example.com")
 	stream := subscribed(t, base, tokenA, "notes/*")
+	testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "hold", "owner": a.Id})
+	release := make(chan struct{})
+	b.enqueue(func(*registry) { <-release }) // the broadcaster's goroutine waits here
 
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "hold", "owner": a.Id})
 		note := testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "mine", "owner": a.Id})
-		note.Set("owner", b.Id)
+		note.Set("owner", other.Id)
 		if err := app.Save(note); err != nil {
 			t.Error(err)
 		}
@@ -215,5 +213,157 @@ func TestASubscriberWhoseTokenWasRevokedStopsReceiving(t *testing.T) {
 	testsupport.SaveRecord(t, app, "marks", map[string]any{"title": "mark"})
 	if got := next(t, stream); got != "create mark" {
 		t.Fatalf("got %q after the password change, want only the public mark", got)
+	}
+}
+
+// A user who deletes itself hears of it, as in PocketBase, which makes a
+// delete's messages before the delete, while the caller is still signed in.
+func TestAUserWhoDeletesItselfGetsItsDelete(t *testing.T) {
+	t.Parallel()
+	app, _, base := served(t, Options{}, "")
+	users, _ := app.FindCollectionByNameOrId("users")
+	users.ListRule = types.Pointer("id = @request.auth.id")
+	if err := app.Save(users); err != nil {
+		t.Fatal(err)
+	}
+	user, token := testsupport.NewAuthRecord(t, app, "users", "a@example.com")
+	stream := subscribed(t, base, token, "users/*")
+	if err := app.Delete(user); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(t, stream); got != "delete " {
+		t.Fatalf("got %q, want the delete", got)
+	}
+}
+
+// A hook that keeps the row (a soft delete: it returns without e.Next())
+// sends no delete, as in PocketBase.
+func TestASoftDeleteSendsNoDelete(t *testing.T) {
+	t.Parallel()
+	app, _, base := served(t, Options{}, "")
+	app.OnRecordDelete("notes").BindFunc(func(e *core.RecordEvent) error {
+		e.Record.Set("title", "archived")
+		return e.App.Save(e.Record)
+	})
+	stream := subscribed(t, base, "", "notes/*")
+	note := testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "x"})
+	if err := app.Delete(note); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "last"})
+	for _, want := range []string{"create x", "update archived", "create last"} {
+		if got := next(t, stream); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}
+
+// Deletes that panic in a hook (which a router recovers) release their
+// snapshots: with a limit of two, writes still go through after two.
+func TestADeleteThatPanicsReleasesItsSnapshot(t *testing.T) {
+	t.Parallel()
+	app, b, base := served(t, Options{Snapshots: 2}, "")
+	subscribed(t, base, "", "notes/*")
+	app.OnRecordDelete("notes").BindFunc(func(e *core.RecordEvent) error {
+		panic("a hook's bug")
+	})
+	for range 3 {
+		note := testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "x"})
+		func() {
+			defer func() { _ = recover() }()
+			_ = app.Delete(note)
+		}()
+	}
+	b.pendingMu.Lock()
+	pending := len(b.pending)
+	b.pendingMu.Unlock()
+	if pending != 0 {
+		t.Fatalf("%d deletes still pending", pending)
+	}
+	saved := make(chan struct{})
+	go func() {
+		defer close(saved)
+		testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "after"})
+	}()
+	select {
+	case <-saved:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write waits for snapshots that are never released")
+	}
+}
+
+// Many deletes at once, each cascading into another subscribed collection:
+// a delete never waits for a snapshot inside its transaction, so they all
+// end.
+func TestConcurrentCascadingDeletesEnd(t *testing.T) {
+	t.Parallel()
+	app, _, base := served(t, Options{Snapshots: 4}, "")
+	notes, _ := app.FindCollectionByNameOrId("notes")
+	comments := core.NewBaseCollection("comments")
+	comments.ListRule = types.Pointer("")
+	comments.Fields.Add(&core.RelationField{Name: "note", CollectionId: notes.Id, MaxSelect: 1, CascadeDelete: true})
+	if err := app.Save(comments); err != nil {
+		t.Fatal(err)
+	}
+	stream := subscribed(t, base, "", "notes/*", "comments/*")
+	const n = 80
+	var all []*core.Record
+	for i := range n {
+		note := testsupport.SaveRecord(t, app, "notes", map[string]any{"title": fmt.Sprint(i)})
+		testsupport.SaveRecord(t, app, "comments", map[string]any{"note": note.Id})
+		all = append(all, note)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for _, note := range all {
+			wg.Go(func() {
+				<-start
+				if err := app.Delete(note); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the deletes did not end")
+	}
+	deletes := 0
+	for deletes < 2*n {
+		select {
+		case event := <-stream.Events:
+			if strings.Contains(event.Data, `"action":"delete"`) {
+				deletes++
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d delete events", deletes, 2*n)
+		}
+	}
+}
+
+// A subscribe request that raced the end of its connection leaves nothing
+// behind.
+func TestASubscribeAfterTheConnectionEndedLeavesNothing(t *testing.T) {
+	t.Parallel()
+	app, b, _ := served(t, Options{}, "")
+	c := &Client{Client: subscriptions.NewDefaultClient(), b: b, records: map[string]recordSub{}, box: newOutbox(10), cut: func() {}}
+	c.gone()
+	c.Discard()
+	c.Set(apis.RealtimeClientAuthKey, nil)
+	c.Subscribe("notes/*")
+	notes, _ := app.FindCollectionByNameOrId("notes")
+	if any, _ := b.interest(core.NewRecord(notes)); any {
+		t.Fatal("the collection still counts a subscriber")
+	}
+	clients := make(chan int)
+	b.enqueue(func(r *registry) { clients <- len(r.clients) })
+	if n := <-clients; n != 0 {
+		t.Fatalf("%d clients in the registry", n)
 	}
 }
