@@ -214,6 +214,7 @@ func (p *plugin) onServe(se *core.ServeEvent) error {
 	se.Router.Bind(requestIDMiddleware())
 	if p.realtime != nil {
 		se.Router.Bind(p.realtime.Middleware(RealtimeMiddlewareId, RequestIDMiddlewarePriority))
+		p.realtime.SealAfterRouter() // PocketBase's router has bound its broadcasts by now
 	}
 	se.Router.Bind(p.tokens.middleware())
 	se.Router.Bind(p.authenticate.lockout.middleware())

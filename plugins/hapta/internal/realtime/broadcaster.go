@@ -11,6 +11,7 @@ import (
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
+	"github.com/pocketbase/pocketbase/tools/subscriptions"
 )
 
 // Options bound the broadcaster's memory and its wait for slow clients.
@@ -48,6 +49,8 @@ type Broadcaster struct {
 	queue  []item
 	closed bool
 	done   chan struct{}
+
+	leftover bracket // around PocketBase's own broadcast handlers
 
 	stats Stats
 }
@@ -121,6 +124,7 @@ func Bind(app core.App, options Options) *Broadcaster {
 		app: app, options: options, reg: newRegistry(), plans: plans{},
 		pins: make(chan struct{}, options.Snapshots), txSnaps: map[dbx.Builder]*snapshot{},
 		pending: map[string]*event{}, done: make(chan struct{}), counts: map[string]*subCount{},
+		leftover: bracket{others: subscriptions.NewBroker(), byAuth: map[string]map[*Client]struct{}{}},
 	}
 	b.qCond = sync.NewCond(&b.qMu)
 	b.bindHooks()
@@ -186,6 +190,7 @@ func (b *Broadcaster) bindHooks() {
 	b.app.OnCollectionAfterCreateSuccess().BindFunc(forgetPlans)
 	b.app.OnCollectionAfterUpdateSuccess().BindFunc(forgetPlans)
 	b.app.OnCollectionAfterDeleteSuccess().BindFunc(forgetPlans)
+	b.bindBracketOpeners()
 	b.app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{
 		Id: "haptaRealtimeStop", Func: func(e *core.TerminateEvent) error {
 			b.Close()
@@ -196,6 +201,10 @@ func (b *Broadcaster) bindHooks() {
 
 func (b *Broadcaster) connect(e *core.RealtimeConnectRequestEvent) error {
 	if e.RequestEvent.Get(connectKey) != b {
+		// served by PocketBase's own handlers, which see only these
+		client := e.Client
+		b.leftover.others.Register(client)
+		defer b.leftover.others.Unregister(client.Id())
 		return e.Next()
 	}
 	response := http.NewResponseController(e.Response)

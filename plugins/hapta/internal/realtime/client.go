@@ -28,6 +28,7 @@ type Client struct {
 	// ended is set when the connection ended: a subscribe request that
 	// raced the end changes nothing then
 	ended bool
+	auth  *core.Record // as last set, for the broadcaster's index by auth
 }
 
 // Channel is the client's bounded queue, which the SSE loop reads.
@@ -117,6 +118,8 @@ func (c *Client) authChanged(auth *core.Record) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.ended {
+		c.b.authSet(c, c.auth, auth)
+		c.auth = auth
 		c.b.enqueue(func(r *registry) { r.setAuth(c, auth) })
 	}
 }
@@ -157,6 +160,8 @@ func (c *Client) gone() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ended = true
+	c.b.authSet(c, c.auth, nil)
+	c.auth = nil
 	for name := range c.records {
 		c.forget(name)
 	}
