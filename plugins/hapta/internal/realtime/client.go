@@ -22,7 +22,7 @@ type Client struct {
 
 	mu      sync.RWMutex
 	records map[string]recordSub // the subscriptions this package serves
-	// others counts the subscriptions PocketBase's loop serves: its check
+	// others counts the subscriptions prefix lookups see: PocketBase's check
 	// runs six times per client per event, on the writer's goroutine
 	others atomic.Int64
 	// ended is set when the connection ended: a subscribe request that
@@ -46,8 +46,10 @@ func (c *Client) Subscriptions(prefixes ...string) map[string]subscriptions.Subs
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	found := c.Client.Subscriptions(prefixes...)
-	for name := range c.records {
-		delete(found, name)
+	for name, sub := range c.records {
+		if sub.hidden {
+			delete(found, name)
+		}
 	}
 	return found
 }
@@ -65,15 +67,15 @@ func (c *Client) Subscribe(subs ...string) {
 		if !ok {
 			continue // PocketBase skipped it (empty)
 		}
-		if t, ok := parseTopic(c.b.app, name); ok {
+		if t, exists, ok := parseTopic(c.b.app, name); ok {
 			c.forget(name)
-			sub := recordSub{topic: t, expands: options.Query["expand"] != ""}
+			sub := recordSub{topic: t, expands: options.Query["expand"] != "", hidden: exists}
 			c.records[name] = sub
 			c.b.counted(sub, 1)
 			c.b.enqueue(func(r *registry) { r.subscribe(c, name, t, options) })
 		}
 	}
-	c.others.Store(int64(len(all) - len(c.records)))
+	c.others.Store(int64(len(all) - c.hiddenCount()))
 }
 
 func (c *Client) Unsubscribe(subs ...string) {
@@ -96,7 +98,7 @@ func (c *Client) Unsubscribe(subs ...string) {
 			c.b.enqueue(func(r *registry) { r.unsubscribe(c, name) })
 		}
 	}
-	c.others.Store(int64(len(c.Client.Subscriptions()) - len(c.records)))
+	c.others.Store(int64(len(c.Client.Subscriptions()) - c.hiddenCount()))
 }
 
 func (c *Client) Set(key string, value any) {
@@ -143,6 +145,19 @@ func (c *Client) IsDiscarded() bool { return c.box.isClosed() }
 type recordSub struct {
 	topic   topic
 	expands bool // with an expand option
+	hidden  bool // from prefix lookups: its collection existed when subscribed
+}
+
+// hiddenCount is how many subscriptions prefix lookups do not see (c.mu
+// held).
+func (c *Client) hiddenCount() int {
+	n := 0
+	for _, sub := range c.records {
+		if sub.hidden {
+			n++
+		}
+	}
+	return n
 }
 
 // forget drops a record subscription from the client's count (c.mu held).

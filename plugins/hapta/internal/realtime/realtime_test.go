@@ -412,3 +412,31 @@ func TestPocketBasesLoopDoesNotWalkTheWrappedClients(t *testing.T) {
 		t.Fatalf("PocketBase's loop looked the wrapped client up %d times", n)
 	}
 }
+
+// A subscription to a collection that does not exist yet gets its events
+// once it does (as in PocketBase), and custom topics of the same shape stay
+// visible to prefix lookups (custom broadcasts use them).
+func TestATopicOfACollectionCreatedLaterAndCustomTopics(t *testing.T) {
+	t.Parallel()
+	app, b, base := served(t, Options{}, "")
+	stream := subscribed(t, base, "", "later/*", "room/42")
+	later := core.NewBaseCollection("later")
+	later.ListRule = types.Pointer("")
+	later.Fields.Add(&core.TextField{Name: "title"})
+	if err := app.Save(later); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.SaveRecord(t, app, "later", map[string]any{"title": "late"})
+	if got := next(t, stream); got != "create late" {
+		t.Fatalf("got %q", got)
+	}
+	var found bool
+	for _, client := range app.SubscriptionsBroker().Clients() {
+		if c, ok := client.(*Client); ok && c.b == b {
+			_, found = c.Subscriptions("room/")["room/42"]
+		}
+	}
+	if !found {
+		t.Fatal("a custom topic is hidden from prefix lookups")
+	}
+}

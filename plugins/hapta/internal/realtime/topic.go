@@ -14,25 +14,25 @@ type topic struct {
 	recordID   string // "" for the list
 }
 
-// parseTopic reads sub as a record subscription; ok is false for any other
-// topic (custom topics, "@oauth2", a collection that does not exist yet).
-// A subscription to a collection created later stays PocketBase's to
-// serve, as it was when subscribed.
-func parseTopic(app core.App, sub string) (topic, bool) {
+// parseTopic reads sub as a record subscription if it has the shape of
+// one; ok is false for any other topic ("@oauth2", "a/b/c"). A custom topic
+// of that shape ("chat", "room/42") is kept too: PocketBase would send it
+// the record events of a collection of that name, even one created later.
+// exists tells whether the collection exists now (the topic is then hidden
+// from prefix lookups; other topics stay visible to custom broadcasts).
+func parseTopic(app core.App, sub string) (t topic, exists, ok bool) {
 	head, _, _ := strings.Cut(sub, "?")
 	name, id, hasID := strings.Cut(head, "/")
-	if name == "" || strings.Contains(id, "/") || (hasID && id == "") {
-		return topic{}, false
+	if name == "" || strings.HasPrefix(name, "@") || strings.Contains(id, "/") || (hasID && id == "") {
+		return topic{}, false, false
 	}
 	collection, err := app.FindCachedCollectionByNameOrId(name)
 	// PocketBase matches topics by prefix, case included
-	if err != nil || (collection.Name != name && collection.Id != name) {
-		return topic{}, false
-	}
+	exists = err == nil && (collection.Name == name || collection.Id == name)
 	if id == "*" {
 		id = ""
 	}
-	return topic{collection: name, recordID: id}, true
+	return topic{collection: name, recordID: id}, exists, true
 }
 
 // rule is the collection rule that guards t's events.
