@@ -4,7 +4,6 @@ package main
 // the built binary, on loopback, kept coherent over NATS JetStream.
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postr-inc/hapta/internal/sse"
 	"github.com/postr-inc/hapta/internal/testsupport"
 )
 
@@ -651,52 +651,25 @@ func TestClusterFaultsNATSAnEdgeAndThePrimaryGoAway(t *testing.T) {
 	}
 }
 
-// sseEvent is one server-sent event.
-type sseEvent struct{ name, data string }
-
 // subscribe opens PocketBase's realtime stream through url and subscribes
-// to topic; the events arrive on the channel.
-func subscribe(t *testing.T, url, topic string) <-chan sseEvent {
+// to topic, as a guest.
+func subscribe(t *testing.T, url, topic string) *sse.Stream {
 	t.Helper()
-	res, err := http.Get(url + "/api/realtime")
+	stream, err := sse.Connect(http.DefaultClient, url, 16)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("realtime through %s: %v", url, err)
 	}
-	t.Cleanup(func() { res.Body.Close() })
-	events := make(chan sseEvent, 16)
-	go func() {
-		defer close(events)
-		scanner := bufio.NewScanner(res.Body)
-		var event sseEvent
-		for scanner.Scan() {
-			line := scanner.Text()
-			switch {
-			case strings.HasPrefix(line, "event:"):
-				event.name = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
-			case strings.HasPrefix(line, "data:"):
-				event.data = strings.TrimSpace(strings.TrimPrefix(line, "data:"))
-			case line == "" && event.name != "":
-				events <- event
-				event = sseEvent{}
-			}
-		}
-	}()
-	connect := nextEvent(t, events)
-	var client struct{ ClientID string }
-	if connect.name != "PB_CONNECT" || json.Unmarshal([]byte(connect.data), &client) != nil || client.ClientID == "" {
-		t.Fatalf("realtime through %s: %+v", url, connect)
+	t.Cleanup(stream.Close)
+	if err := stream.Subscribe("", topic); err != nil {
+		t.Fatalf("subscribe through %s: %v", url, err)
 	}
-	res2 := testsupport.CallJSON(t, "POST", url+"/api/realtime", fmt.Sprintf(`{"clientId": %q, "subscriptions": [%q]}`, client.ClientID, topic))
-	if res2.Status != 204 {
-		t.Fatalf("subscribe through %s: %d %s", url, res2.Status, res2.Raw)
-	}
-	return events
+	return stream
 }
 
-func nextEvent(t *testing.T, events <-chan sseEvent) sseEvent {
+func nextEvent(t *testing.T, stream *sse.Stream) sse.Event {
 	t.Helper()
 	select {
-	case event, ok := <-events:
+	case event, ok := <-stream.Events:
 		if !ok {
 			t.Fatal("the realtime stream ended")
 		}
@@ -704,7 +677,7 @@ func nextEvent(t *testing.T, events <-chan sseEvent) sseEvent {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no realtime event within 10s")
 	}
-	return sseEvent{}
+	return sse.Event{}
 }
 
 func TestClusterRealtimeGoesThroughAnEdgeToThePrimary(t *testing.T) {
@@ -718,7 +691,7 @@ func TestClusterRealtimeGoesThroughAnEdgeToThePrimary(t *testing.T) {
 		Action string
 		Record struct{ ID, Title string }
 	}
-	if event.name != "posts" || json.Unmarshal([]byte(event.data), &message) != nil ||
+	if event.Name != "posts" || json.Unmarshal([]byte(event.Data), &message) != nil ||
 		message.Action != "create" || message.Record.ID != id || message.Record.Title != "live post" {
 		t.Fatalf("the event of a create through the other edge: %+v", event)
 	}

@@ -1,13 +1,12 @@
 package hapta
 
 import (
-	"bufio"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/postr-inc/hapta/internal/sse"
 	"github.com/postr-inc/hapta/internal/testsupport"
 )
 
@@ -24,42 +23,24 @@ func TestHaptasPrivateRoutersSendNoRealtimeMessageTwice(t *testing.T) {
 	}
 	_, _ = services.Authenticate.Password(Caller{RemoteAddr: "127.0.0.1:1"}, PasswordLogin{Identity: "rt@example.com", Password: "wrong-password"})
 
-	res, err := http.Get(server.URL + "/api/realtime")
+	stream, err := sse.Connect(http.DefaultClient, server.URL, 16)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	events := make(chan string, 16)
-	go func() {
-		scanner := bufio.NewScanner(res.Body)
-		for scanner.Scan() {
-			if line, ok := strings.CutPrefix(scanner.Text(), "data:"); ok {
-				events <- line
-			}
-		}
-		close(events)
-	}()
-	var connect struct {
-		ClientID string `json:"clientId"`
-	}
-	if err := json.Unmarshal([]byte(<-events), &connect); err != nil || connect.ClientID == "" {
-		t.Fatalf("no PB_CONNECT: %v", err)
-	}
-	subscribe := testsupport.CallJSON(t, "POST", server.URL+"/api/realtime",
-		`{"clientId": "`+connect.ClientID+`", "subscriptions": ["posts"]}`)
-	if subscribe.Status != 204 {
-		t.Fatalf("subscribe: %d %s", subscribe.Status, subscribe.Raw)
+	defer stream.Close()
+	if err := stream.Subscribe("", "posts"); err != nil {
+		t.Fatal(err)
 	}
 
 	testsupport.SaveRecord(t, app, "posts", map[string]any{"title": "Live", "author": author.Id})
 	received := 0
 	for timeout := time.After(time.Second); ; {
 		select {
-		case event, ok := <-events:
+		case event, ok := <-stream.Events:
 			if !ok {
 				t.Fatal("the realtime connection closed")
 			}
-			if strings.Contains(event, `"Live"`) {
+			if strings.Contains(event.Data, `"Live"`) {
 				received++
 			}
 			continue
