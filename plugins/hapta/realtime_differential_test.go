@@ -131,7 +131,7 @@ func (l *realtimeLog) until(t *testing.T, step int) {
 				t.Fatal("a realtime stream ended")
 			}
 			if event.Name != "marks/*" {
-				l.next = append(l.next, event.Name+" "+comparable(event))
+				l.next = append(l.next, event.Name+" "+comparedBody(event))
 				continue
 			}
 			var mark struct{ Record struct{ Step int } }
@@ -145,10 +145,10 @@ func (l *realtimeLog) until(t *testing.T, step int) {
 	}
 }
 
-// comparable is a message's body as the test compares it: its bytes, but
+// comparedBody is a message's body as the test compares it: its bytes, but
 // for a subscription with `fields`, whose body PocketBase encodes from a
 // map in random key order: then its JSON with sorted keys.
-func comparable(event sse.Event) string {
+func comparedBody(event sse.Event) string {
 	if !strings.Contains(event.Name, url.QueryEscape(`"fields"`)) {
 		return event.Data
 	}

@@ -105,7 +105,7 @@ func (b *Broadcaster) stage(ev *event, subs []*subscriber, allowHidden bool, ver
 		case allow:
 			passed = append(passed, s)
 		case query:
-			key := expr + "\x00" + s.callerKey()
+			key := expr + "\x00" + s.state.callerKey
 			// a rule reads the subscription's query and headers only by
 			// naming them; a filter also through the list rules of the
 			// collections it joins

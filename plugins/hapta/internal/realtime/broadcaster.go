@@ -207,12 +207,7 @@ func (b *Broadcaster) connect(e *core.RealtimeConnectRequestEvent) error {
 		defer b.leftover.others.Unregister(client.Id())
 		return e.Next()
 	}
-	response := http.NewResponseController(e.Response)
-	c := &Client{
-		Client: e.Client, b: b, records: map[string]recordSub{},
-		box: newOutbox(b.options.QueueSize),
-		cut: func() { _ = response.SetWriteDeadline(time.Now()) },
-	}
+	c := newClient(b, e.Client, http.NewResponseController(e.Response))
 	e.Client = c
 	defer c.gone()
 	return e.Next()
@@ -225,7 +220,7 @@ func (b *Broadcaster) beforeWrite(e *core.RealtimeMessageEvent) error {
 		if c.IsDiscarded() {
 			return errDisconnected
 		}
-		_ = http.NewResponseController(e.Response).SetWriteDeadline(time.Now().Add(b.options.WriteTimeout))
+		c.writeBy(time.Now().Add(b.options.WriteTimeout))
 	}
 	return e.Next()
 }
@@ -239,7 +234,7 @@ func (b *Broadcaster) disconnect(c *Client) {
 	b.app.Logger().Warn("realtime: a client fell too far behind and was disconnected",
 		slog.String("clientId", c.Id()), slog.Int("queued", b.options.QueueSize))
 	c.Discard()
-	c.cut()
+	c.writeBy(time.Now())
 }
 
 // enqueue queues a registry change; it never waits.

@@ -1,8 +1,10 @@
 package realtime
 
 import (
+	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
@@ -16,9 +18,9 @@ import (
 // loop a bounded queue.
 type Client struct {
 	subscriptions.Client
-	b   *Broadcaster
-	box *outbox
-	cut func() // makes a write in progress fail at once
+	b        *Broadcaster
+	box      *outbox
+	response *http.ResponseController // the SSE response; nil for none
 
 	mu      sync.RWMutex
 	records map[string]recordSub // the subscriptions this package serves
@@ -29,6 +31,19 @@ type Client struct {
 	// raced the end changes nothing then
 	ended bool
 	auth  *core.Record // as last set, for the broadcaster's index by auth
+}
+
+// newClient wraps inner, the client of the SSE response (nil for none).
+func newClient(b *Broadcaster, inner subscriptions.Client, response *http.ResponseController) *Client {
+	return &Client{Client: inner, b: b, box: newOutbox(b.options.QueueSize), response: response, records: map[string]recordSub{}}
+}
+
+// writeBy sets the deadline of the SSE writes; a past one makes a write in
+// progress fail at once.
+func (c *Client) writeBy(deadline time.Time) {
+	if c.response != nil {
+		_ = c.response.SetWriteDeadline(deadline)
+	}
 }
 
 // Channel is the client's bounded queue, which the SSE loop reads.

@@ -92,6 +92,8 @@ func (b *Broadcaster) openBracket(bookkeeping func(e *core.ModelEvent)) func(*co
 	}
 }
 
+// closeBracket gives the handlers after PocketBase's the real app back. (An
+// error event's handlers get its ModelEvent: the chain is the same.)
 func closeBracket(e *core.ModelEvent) error {
 	if hidden, ok := e.App.(otherClients); ok {
 		e.App = hidden.App
@@ -135,16 +137,9 @@ func (b *Broadcaster) bindBracketOpeners() {
 	b.app.OnModelAfterDeleteSuccess().Bind(&hook.Handler[*core.ModelEvent]{
 		Id: "haptaRealtimeHideDeleted", Priority: -99, Func: b.openBracket(b.authDeleted),
 	})
+	open := b.openBracket(nil)
 	b.app.OnModelAfterDeleteError().Bind(&hook.Handler[*core.ModelErrorEvent]{
-		Id: "haptaRealtimeHideDeleteFailed", Priority: -99, Func: func(e *core.ModelErrorEvent) error {
-			if !b.leftover.sealed.Load() {
-				return e.Next()
-			}
-			real := e.App
-			e.App = otherClients{App: real, broker: b.leftover.others}
-			defer func() { e.App = real }()
-			return e.Next()
-		},
+		Id: "haptaRealtimeHideDeleteFailed", Priority: -99, Func: func(e *core.ModelErrorEvent) error { return open(&e.ModelEvent) },
 	})
 }
 
@@ -162,11 +157,6 @@ func (b *Broadcaster) bindBracketClosers() {
 	b.app.OnModelDelete().Bind(&hook.Handler[*core.ModelEvent]{Id: "haptaRealtimeShowDelete", Priority: 99, Func: closeBracket})
 	b.app.OnModelAfterDeleteSuccess().Bind(&hook.Handler[*core.ModelEvent]{Id: "haptaRealtimeShowDeleted", Priority: -99, Func: closeBracket})
 	b.app.OnModelAfterDeleteError().Bind(&hook.Handler[*core.ModelErrorEvent]{
-		Id: "haptaRealtimeShowDeleteFailed", Priority: -99, Func: func(e *core.ModelErrorEvent) error {
-			if hidden, ok := e.App.(otherClients); ok {
-				e.App = hidden.App
-			}
-			return e.Next()
-		},
+		Id: "haptaRealtimeShowDeleteFailed", Priority: -99, Func: func(e *core.ModelErrorEvent) error { return closeBracket(&e.ModelEvent) },
 	})
 }

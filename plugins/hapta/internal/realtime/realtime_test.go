@@ -368,7 +368,7 @@ func TestConcurrentCascadingDeletesEnd(t *testing.T) {
 func TestASubscribeAfterTheConnectionEndedLeavesNothing(t *testing.T) {
 	t.Parallel()
 	app, b, _ := served(t, Options{}, "")
-	c := &Client{Client: subscriptions.NewDefaultClient(), b: b, records: map[string]recordSub{}, box: newOutbox(10), cut: func() {}}
+	c := newClient(b, subscriptions.NewDefaultClient(), nil)
 	c.gone()
 	c.Discard()
 	c.Set(apis.RealtimeClientAuthKey, nil)
@@ -404,7 +404,7 @@ func TestPocketBasesLoopDoesNotWalkTheWrappedClients(t *testing.T) {
 	t.Parallel()
 	app, b, _ := served(t, Options{}, "")
 	lookups := &atomic.Int64{}
-	c := &Client{Client: countingClient{subscriptions.NewDefaultClient(), lookups}, b: b, records: map[string]recordSub{}, box: newOutbox(10), cut: func() {}}
+	c := newClient(b, countingClient{subscriptions.NewDefaultClient(), lookups}, nil)
 	c.Subscribe("custom-topic")
 	app.SubscriptionsBroker().Register(c)
 	testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "x"})

@@ -20,7 +20,10 @@ type registry struct {
 type clientState struct {
 	client *Client
 	auth   *core.Record
-	subs   map[string]*subscriber
+	// callerKey names what a check can read of the caller besides its id
+	// ("" for a guest); made when the auth is set, not per event
+	callerKey string
+	subs      map[string]*subscriber
 }
 
 // subscriber is one record subscription of one client.
@@ -85,7 +88,10 @@ func (r *registry) unsubscribeAll(c *Client) {
 	}
 }
 
-func (r *registry) setAuth(c *Client, auth *core.Record) { r.state(c).auth = auth }
+func (r *registry) setAuth(c *Client, auth *core.Record) {
+	s := r.state(c)
+	s.auth, s.callerKey = auth, callerKey(auth)
+}
 
 func (r *registry) remove(c *Client) {
 	r.unsubscribeAll(c)
@@ -125,10 +131,9 @@ func (s *subscriber) requestInfo(auth *core.Record) *core.RequestInfo {
 
 func (s *subscriber) superuser() bool { return s.state.auth != nil && s.state.auth.IsSuperuser() }
 
-// callerKey names what a check can read of the caller besides its id:
-// "" for a guest.
-func (s *subscriber) callerKey() string {
-	auth := s.state.auth
+// callerKey is the key of what a check can read of auth besides its id:
+// its collection and its verified and emailVisibility flags.
+func callerKey(auth *core.Record) string {
 	if auth == nil {
 		return ""
 	}
