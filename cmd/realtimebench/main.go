@@ -42,9 +42,11 @@ import (
 	"github.com/postr-inc/hapta/internal/sse"
 )
 
+type kind struct{ name, collection, rule string }
+
 // kinds are the rule kinds measured: one collection each, with the same
 // list and view rule.
-var kinds = []struct{ name, collection, rule string }{
+var kinds = []kind{
 	{"public", "rt_public", ""},
 	{"public = true", "rt_flag", "public = true"},
 	{"per-user", "rt_owner", "owner = @request.auth.id"},
@@ -56,6 +58,7 @@ func main() {
 	sizes := flag.String("subscribers", "1000,5000,10000", "the numbers of subscribers, comma-separated")
 	write := flag.String("write", "", "a Markdown file whose realtimebench section gets the table")
 	only := flag.String("only", "", "measure one fan-out alone (pocketbase or grouped), for a profile; prints its rows")
+	rules := flag.String("rules", "", "measure these rule kinds only (comma-separated collection names, as rt_public), for a profile")
 	post := flag.String("post", "", "(internal) POST -body with -token to this URL, print when it began and how long it took")
 	token := flag.String("token", "", "(internal) the -post's Authorization")
 	body := flag.String("body", "", "(internal) the -post's JSON body")
@@ -67,6 +70,13 @@ func main() {
 		return
 	}
 	raiseFileLimit()
+	if *rules != "" {
+		wanted := strings.Split(*rules, ",")
+		kinds = slices.DeleteFunc(kinds, func(k kind) bool { return !slices.Contains(wanted, k.collection) })
+		if len(kinds) == 0 {
+			log.Fatalf("-rules: none of %q is a measured collection", *rules)
+		}
+	}
 
 	var counts []int
 	for _, text := range strings.Split(*sizes, ",") {

@@ -155,6 +155,8 @@ func (b *Broadcaster) messages(ev *event, audience []*subscriber, managers map[*
 	perSubscriber := b.app.OnRecordEnrich().Length() > 0
 	bodies := map[payloadKey][]byte{}
 	deliveries := make([]delivery, 0, len(audience))
+	var lastKey payloadKey
+	var lastBody []byte
 	for _, s := range audience {
 		key := payloadKey{
 			superuser: s.superuser(), showEmail: managers[s],
@@ -169,10 +171,15 @@ func (b *Broadcaster) messages(ev *event, audience []*subscriber, managers map[*
 		if perSubscriber {
 			key.each = s
 		}
-		body, ok := bodies[key]
+		// subscribers with the same key come in runs: compare with the
+		// last before hashing the key
+		body, ok := lastBody, len(deliveries) > 0 && key == lastKey
 		if !ok {
-			body = b.body(ev, s, key)
-			bodies[key] = body
+			if body, ok = bodies[key]; !ok {
+				body = b.body(ev, s, key)
+				bodies[key] = body
+			}
+			lastKey, lastBody = key, body
 		}
 		if body != nil {
 			deliveries = append(deliveries, delivery{s.state.client, subscriptions.Message{Name: s.name, Data: body}})

@@ -19,8 +19,8 @@ type Options struct {
 	// QueueSize is how many messages a subscriber may have waiting before
 	// it is disconnected; default 1000.
 	QueueSize int
-	// WriteTimeout fails one SSE write that takes longer (a client that
-	// stopped reading); default 10s.
+	// WriteTimeout ends a connection whose SSE write takes longer (a
+	// client that stopped reading), within a tenth more; default 10s.
 	WriteTimeout time.Duration
 	// Snapshots is how many committed events may wait for the broadcaster
 	// (each holds a read transaction) before writes wait; default 32.
@@ -51,6 +51,7 @@ type Broadcaster struct {
 	done   chan struct{}
 
 	leftover bracket // around PocketBase's own broadcast handlers
+	streams  streams // the open streams, for the watchdog
 
 	stats Stats
 }
@@ -102,7 +103,9 @@ func (b *Broadcaster) interest(record *core.Record) (any, expands bool) {
 
 // Stats count the broadcaster's work since it started.
 type Stats struct {
-	Events, Messages, GroupQueries, SingleChecks, Disconnects atomic.Int64
+	Events, Messages, GroupQueries, SingleChecks atomic.Int64
+	Disconnects atomic.Int64 // for a full queue
+	Stalls      atomic.Int64 // for a write longer than WriteTimeout
 }
 
 // connectKey marks a realtime connection that came through Middleware.
@@ -130,6 +133,7 @@ func Bind(app core.App, options Options) *Broadcaster {
 	b.bindHooks()
 	go b.run()
 	go b.sweep()
+	go b.watch()
 	return b
 }
 
@@ -151,8 +155,15 @@ func (b *Broadcaster) bindHooks() {
 	b.app.OnRealtimeConnectRequest().Bind(&hook.Handler[*core.RealtimeConnectRequestEvent]{
 		Id: "haptaRealtimeConnect", Func: b.connect,
 	})
-	b.app.OnRealtimeMessageSend().Bind(&hook.Handler[*core.RealtimeMessageEvent]{
-		Id: "haptaRealtimeSend", Func: b.beforeWrite,
+	// last of the handlers: it serves the stream instead of PocketBase's
+	// loop, so it calls no handler after it
+	b.app.OnRealtimeConnectRequest().Bind(&hook.Handler[*core.RealtimeConnectRequestEvent]{
+		Id: "haptaRealtimeStream", Priority: streamPriority, Func: func(e *core.RealtimeConnectRequestEvent) error {
+			if c, ok := e.Client.(*Client); ok && c.b == b {
+				return b.stream(e, c)
+			}
+			return e.Next()
+		},
 	})
 	// below PocketBase's -99: the events are taken after PocketBase's own
 	// handlers (the auth updates of its clients among them) have run
@@ -215,16 +226,6 @@ func (b *Broadcaster) connect(e *core.RealtimeConnectRequestEvent) error {
 
 var errDisconnected = errors.New("disconnected: too many messages waiting")
 
-func (b *Broadcaster) beforeWrite(e *core.RealtimeMessageEvent) error {
-	if c, ok := e.Client.(*Client); ok && c.b == b {
-		if c.IsDiscarded() {
-			return errDisconnected
-		}
-		c.writeBy(time.Now().Add(b.options.WriteTimeout))
-	}
-	return e.Next()
-}
-
 // disconnect ends a client that fell too far behind.
 func (b *Broadcaster) disconnect(c *Client) {
 	if c.IsDiscarded() {
@@ -234,7 +235,7 @@ func (b *Broadcaster) disconnect(c *Client) {
 	b.app.Logger().Warn("realtime: a client fell too far behind and was disconnected",
 		slog.String("clientId", c.Id()), slog.Int("queued", b.options.QueueSize))
 	c.Discard()
-	c.writeBy(time.Now())
+	c.failWrites()
 }
 
 // enqueue queues a registry change; it never waits.

@@ -31,6 +31,12 @@ type Client struct {
 	// raced the end changes nothing then
 	ended bool
 	auth  *core.Record // as last set, for the broadcaster's index by auth
+
+	frame []byte // the stream's write buffer, its goroutine's own
+	// when the write in progress began (Unix nanoseconds), for the
+	// watchdog; 0 between writes
+	writingSince atomic.Int64
+	lastSent     atomic.Int64 // when the last write began, for the idle timeout
 }
 
 // newClient wraps inner, the client of the SSE response (nil for none).
@@ -38,15 +44,16 @@ func newClient(b *Broadcaster, inner subscriptions.Client, response *http.Respon
 	return &Client{Client: inner, b: b, box: newOutbox(b.options.QueueSize), response: response, records: map[string]recordSub{}}
 }
 
-// writeBy sets the deadline of the SSE writes; a past one makes a write in
-// progress fail at once.
-func (c *Client) writeBy(deadline time.Time) {
+// failWrites makes the SSE write in progress, and every later one, fail
+// at once.
+func (c *Client) failWrites() {
 	if c.response != nil {
-		_ = c.response.SetWriteDeadline(deadline)
+		_ = c.response.SetWriteDeadline(time.Now())
 	}
 }
 
-// Channel is the client's bounded queue, which the SSE loop reads.
+// Channel is the client's bounded queue, which its stream reads (or
+// PocketBase's loop, when a connect handler wrapped the client again).
 func (c *Client) Channel() chan subscriptions.Message { return c.box.out }
 
 // Subscriptions hides the record subscriptions from prefix lookups, which

@@ -2,12 +2,13 @@ package realtime
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/pocketbase/pocketbase/tools/subscriptions"
 )
 
 // outbox is a client's queue of messages, up to a limit: a small channel
-// that PocketBase's SSE loop reads and, when the client reads slower than
+// that the client's stream reads and, when the client reads slower than
 // messages come, a backlog behind it that a goroutine (running only then)
 // moves into the channel in order. A full-size buffered channel per client
 // would hold its whole limit in memory from the start.
@@ -19,7 +20,7 @@ type outbox struct {
 	mu      sync.Mutex
 	backlog []subscriptions.Message
 	pumping chan struct{} // closed when the running pump ends; nil for none
-	closed  bool
+	closed  atomic.Bool // set with mu held; read without it by the stream per message
 }
 
 const outboxChannel = 16
@@ -33,7 +34,7 @@ func newOutbox(limit int) *outbox {
 func (o *outbox) push(m subscriptions.Message) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.closed {
+	if o.closed.Load() {
 		return true
 	}
 	if len(o.backlog) == 0 {
@@ -59,7 +60,7 @@ func (o *outbox) pump(done chan struct{}) {
 	defer close(done)
 	for {
 		o.mu.Lock()
-		if len(o.backlog) == 0 || o.closed {
+		if len(o.backlog) == 0 || o.closed.Load() {
 			o.backlog, o.pumping = nil, nil
 			o.mu.Unlock()
 			return
@@ -78,15 +79,15 @@ func (o *outbox) pump(done chan struct{}) {
 	}
 }
 
-// close stops the queue; the SSE loop reads what the channel holds, then
+// close stops the queue; the stream reads what the channel holds, then
 // finds it closed.
 func (o *outbox) close() {
 	o.mu.Lock()
-	if o.closed {
+	if o.closed.Load() {
 		o.mu.Unlock()
 		return
 	}
-	o.closed = true
+	o.closed.Store(true)
 	close(o.stop)
 	pumping := o.pumping
 	o.mu.Unlock()
@@ -96,8 +97,4 @@ func (o *outbox) close() {
 	close(o.out)
 }
 
-func (o *outbox) isClosed() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.closed
-}
+func (o *outbox) isClosed() bool { return o.closed.Load() }
