@@ -200,7 +200,7 @@ func measureAll(binary string, n int, fanout string) ([]row, error) {
 
 // eventsPerKind are the creates measured per kind; a row has the median of
 // each figure.
-const eventsPerKind = 5
+const eventsPerKind = 9
 
 func medians(each []row) row {
 	median := func(field func(row) time.Duration) time.Duration {
@@ -343,6 +343,10 @@ func closeAll(streams []*sse.Stream) {
 // the subscribers that may see it: all of them but for the per-user rule,
 // where only the owner may.
 func broadcastOnce(server *benchserver.Server, admin, collection, owner string, subscribers []*sse.Stream) (row, error) {
+	// from a quiet server (the setup's and the last event's work, a GC
+	// cycle among them, done) until it is quiet again: all the CPU the
+	// event caused, its GC included
+	server.WaitIdle()
 	cpuBefore := server.CPUTime()
 	body, _ := json.Marshal(map[string]any{"title": "event", "public": true, "owner": owner})
 	// the write from a process of its own: in this one, the subscribers'
@@ -374,7 +378,7 @@ func broadcastOnce(server *benchserver.Server, admin, collection, owner string, 
 			return row{}, fmt.Errorf("%d of %d subscribers received the event within 2 minutes", len(delays), len(expected))
 		}
 	}
-	time.Sleep(200 * time.Millisecond) // the broadcast's checks of the others end too
+	server.WaitIdle() // the broadcast's checks of the others end too
 	slices.Sort(delays)
 	return row{
 		expected: len(expected), writer: writer,

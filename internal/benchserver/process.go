@@ -47,3 +47,18 @@ func (s *Server) CPUTime() time.Duration {
 	system, _ := strconv.ParseInt(fields[12], 10, 64)
 	return time.Duration(user+system) * time.Second / clockTicks
 }
+
+// WaitIdle returns once the server has used at most one clock tick of CPU
+// in 300 ms (or after 15 s): the work of what came before is done.
+func (s *Server) WaitIdle() {
+	const period = 300 * time.Millisecond
+	before := s.CPUTime()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(period)
+		now := s.CPUTime()
+		if now-before <= time.Second/clockTicks {
+			return
+		}
+		before = now
+	}
+}

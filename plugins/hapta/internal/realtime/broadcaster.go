@@ -1,7 +1,6 @@
 package realtime
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -224,7 +223,6 @@ func (b *Broadcaster) connect(e *core.RealtimeConnectRequestEvent) error {
 	return e.Next()
 }
 
-var errDisconnected = errors.New("disconnected: too many messages waiting")
 
 // disconnect ends a client that fell too far behind.
 func (b *Broadcaster) disconnect(c *Client) {

@@ -14,8 +14,8 @@ import (
 // Client wraps the client PocketBase made for a realtime connection. It
 // keeps PocketBase's subscriptions and store (the inner client), hides its
 // record subscriptions from PocketBase's broadcast loop, tells the
-// broadcaster about them and about the client's auth, and gives the SSE
-// loop a bounded queue.
+// broadcaster about them and about the client's auth, and queues its
+// messages for its stream (stream.go) in a bounded queue.
 type Client struct {
 	subscriptions.Client
 	b        *Broadcaster
@@ -33,7 +33,7 @@ type Client struct {
 	auth  *core.Record // as last set, for the broadcaster's index by auth
 
 	frame []byte // the stream's write buffer, its goroutine's own
-	// when the write in progress began (Unix nanoseconds), for the
+	// when the write in progress began (nanoseconds since epoch), for the
 	// watchdog; 0 between writes
 	writingSince atomic.Int64
 	lastSent     atomic.Int64 // when the last write began, for the idle timeout

@@ -15,6 +15,8 @@
 // PocketBase binds its broadcasts without handler ids, so they cannot be
 // unbound. Instead every realtime client is wrapped (Client): its record
 // subscriptions are hidden from PocketBase's loop, which then finds nothing
-// to send, while the subscriptions, the auth bookkeeping and the SSE
-// protocol stay PocketBase's.
+// to send, while the subscriptions and the auth bookkeeping stay
+// PocketBase's. The SSE stream of a wrapped client is served here
+// (stream.go), with PocketBase's bytes, hooks and timeouts and less work
+// per message than PocketBase's loop.
 package realtime

@@ -3,6 +3,8 @@ package realtime
 import (
 	"context"
 	"log/slog"
+	"math"
+	"net/http"
 	"sync"
 	"time"
 
@@ -11,18 +13,29 @@ import (
 )
 
 // streamPriority puts the stream's handler after every other handler of
-// OnRealtimeConnectRequest (which run before and after it as they would
-// around PocketBase's loop).
-const streamPriority = 1 << 30
+// OnRealtimeConnectRequest, which run around it as they would around
+// PocketBase's loop (but for one bound at this very priority after it).
+const streamPriority = math.MaxInt
+
+// epoch makes the stream's timestamps monotonic: nanoseconds since it.
+var epoch = time.Now()
+
+func sinceEpoch() int64 { return int64(time.Since(epoch)) }
 
 // stream serves the SSE stream of a client the broadcaster wraps, in place
 // of PocketBase's loop (the final function of OnRealtimeConnectRequest,
-// in apis/realtime.go), with the same registration, messages, hooks and
-// timeouts, and less work per message: PocketBase's loop resets its idle
-// timer, selects over four channels, makes a response controller and five
-// writes per message, which at 10,000 subscribers cost more than all the
-// rest of a public event's fan-out.
+// in apis/realtime.go), with the same registration, messages, hooks,
+// timeouts and logs, and less work per message: PocketBase's loop resets
+// its idle timer, selects over four channels, makes a response controller
+// and five writes per message, which at 10,000 subscribers cost more than
+// all the rest of a public event's fan-out.
 func (b *Broadcaster) stream(e *core.RealtimeConnectRequestEvent, c *Client) error {
+	// as in PocketBase, a timeout ends the request's context
+	ctx, cancel := context.WithCancel(e.Request.Context())
+	defer cancel()
+	e.Request = e.Request.WithContext(ctx)
+	flusher := http.NewResponseController(e.Response)
+
 	b.streams.add(c)
 	defer b.streams.remove(c)
 	broker := e.App.SubscriptionsBroker()
@@ -31,66 +44,82 @@ func (b *Broadcaster) stream(e *core.RealtimeConnectRequestEvent, c *Client) err
 	e.App.Logger().Debug("Realtime connection established", slog.String("clientId", c.Id()))
 
 	connected := subscriptions.Message{Name: "PB_CONNECT", Data: []byte(`{"clientId":"` + c.Id() + `"}`)}
-	if err := c.deliver(e.RequestEvent, &connected); err != nil {
+	if err := c.deliver(e.RequestEvent, flusher, &connected); err != nil {
 		e.App.Logger().Debug("Realtime connection closed (failed to deliver PB_CONNECT)",
 			slog.String("clientId", c.Id()), slog.String("error", err.Error()))
 		return nil
 	}
 
-	// the loop waits on the queue alone: the request's end and the
-	// timeouts close the queue instead of being selected on per message
-	stopOnEnd := context.AfterFunc(e.Request.Context(), func() {
-		e.App.Logger().Debug("Realtime connection closed (cancelled request)", slog.String("clientId", c.Id()))
-		c.box.close()
-	})
+	// the loop waits on the queue alone: the request's end (the client
+	// gone, or a timeout) closes the queue instead of being selected on
+	// per message
+	stopOnEnd := context.AfterFunc(ctx, c.box.close)
 	defer stopOnEnd()
-	timeouts := c.endAfterTimeouts(e)
-	defer timeouts.Stop()
+	stopTimeouts := c.cancelAfterTimeouts(e, cancel)
+	defer stopTimeouts()
 	for msg := range c.box.out {
-		if err := c.deliver(e.RequestEvent, &msg); err != nil {
+		if c.IsDiscarded() {
+			break // ended: what is still queued is not sent
+		}
+		if err := c.deliver(e.RequestEvent, flusher, &msg); err != nil {
 			e.App.Logger().Debug("Realtime connection closed (failed to deliver message)",
 				slog.String("clientId", c.Id()), slog.String("error", err.Error()))
 			return nil
 		}
 	}
-	e.App.Logger().Debug("Realtime connection closed (closed channel)", slog.String("clientId", c.Id()))
+	if ctx.Err() != nil {
+		e.App.Logger().Debug("Realtime connection closed (cancelled request)", slog.String("clientId", c.Id()))
+	} else {
+		e.App.Logger().Debug("Realtime connection closed (closed channel)", slog.String("clientId", c.Id()))
+	}
 	return nil
 }
 
-// endAfterTimeouts closes the client's queue when the connection has
-// lived e.MaxTimeout or sent nothing for e.IdleTimeout, as PocketBase's
-// two timers do; one timer, which a message does not reset (the timer
-// reads when the last one was sent when it fires).
-func (c *Client) endAfterTimeouts(e *core.RealtimeConnectRequestEvent) *time.Timer {
-	endOfLife := time.Now().Add(e.MaxTimeout)
+// cancelAfterTimeouts ends the request once the connection has lived
+// e.MaxTimeout or sent nothing for e.IdleTimeout, as PocketBase's two
+// timers do, with one timer that a message does not reset: when it fires
+// it reads when the last message was sent. stop stops it.
+func (c *Client) cancelAfterTimeouts(e *core.RealtimeConnectRequestEvent, cancel context.CancelFunc) (stop func()) {
+	began := sinceEpoch()
+	var mu sync.Mutex // orders the timer's first firing after its assignment
+	stopped := false
 	var timer *time.Timer
+	mu.Lock()
+	defer mu.Unlock()
 	timer = time.AfterFunc(min(e.IdleTimeout, e.MaxTimeout), func() {
-		now := time.Now()
-		idleEnd := time.Unix(0, c.lastSent.Load()).Add(e.IdleTimeout)
-		if !now.Before(endOfLife) || !now.Before(idleEnd) {
-			c.box.close()
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
 			return
 		}
-		timer.Reset(min(idleEnd.Sub(now), endOfLife.Sub(now)))
+		left := min(c.lastSent.Load()+int64(e.IdleTimeout), began+int64(e.MaxTimeout)) - sinceEpoch()
+		if left <= 0 {
+			cancel()
+			return
+		}
+		timer.Reset(time.Duration(left))
 	})
-	return timer
+	return func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		timer.Stop()
+	}
 }
 
 // deliver writes m through OnRealtimeMessageSend, as PocketBase's loop
 // does; with no handlers bound, straight to the response.
-func (c *Client) deliver(re *core.RequestEvent, m *subscriptions.Message) error {
-	if c.IsDiscarded() {
-		return errDisconnected
-	}
-	now := time.Now().UnixNano()
+func (c *Client) deliver(re *core.RequestEvent, flusher *http.ResponseController, m *subscriptions.Message) error {
+	now := sinceEpoch()
 	c.lastSent.Store(now)
-	// the watchdog ends a write that takes longer than WriteTimeout;
-	// a deadline set per write would change a runtime timer per message
+	// the watchdog ends a write (with its hooks) that takes longer than
+	// WriteTimeout; a deadline set per write would change a runtime timer
+	// per message
 	c.writingSince.Store(now)
 	defer c.writingSince.Store(0)
 	sendHook := re.App.OnRealtimeMessageSend()
 	if sendHook.Length() == 0 {
-		return c.writeSSE(re, m)
+		return c.writeSSE(re, flusher, m)
 	}
 	event := &core.RealtimeMessageEvent{RequestEvent: re, Client: c, Message: m}
 	return sendHook.Trigger(event, func(e *core.RealtimeMessageEvent) error {
@@ -102,7 +131,7 @@ func (c *Client) deliver(re *core.RequestEvent, m *subscriptions.Message) error 
 }
 
 // writeSSE writes m as Message.WriteSSE does, in one write, and flushes.
-func (c *Client) writeSSE(re *core.RequestEvent, m *subscriptions.Message) error {
+func (c *Client) writeSSE(re *core.RequestEvent, flusher *http.ResponseController, m *subscriptions.Message) error {
 	frame := c.frame[:0]
 	frame = append(frame, "id:"...)
 	frame = append(frame, c.Id()...)
@@ -117,7 +146,7 @@ func (c *Client) writeSSE(re *core.RequestEvent, m *subscriptions.Message) error
 	if _, err := re.Response.Write(frame); err != nil {
 		return err
 	}
-	return c.response.Flush()
+	return flusher.Flush()
 }
 
 // maxKeptFrame is the largest write buffer a client keeps between messages.
@@ -144,13 +173,14 @@ func (s *streams) remove(c *Client) {
 	delete(s.all, c)
 }
 
-// stalled are the clients whose write in progress began before since.
-func (s *streams) stalled(since time.Time) []*Client {
+// stalled are the clients whose write in progress began before since
+// (nanoseconds since epoch).
+func (s *streams) stalled(since int64) []*Client {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var found []*Client
 	for c := range s.all {
-		if began := c.writingSince.Load(); began != 0 && began < since.UnixNano() {
+		if began := c.writingSince.Load(); began != 0 && began < since {
 			found = append(found, c)
 		}
 	}
@@ -161,12 +191,12 @@ func (s *streams) stalled(since time.Time) []*Client {
 // has taken longer than WriteTimeout (whose reader stopped reading): the
 // deadline it sets fails the write at once.
 func (b *Broadcaster) watch() {
-	ticker := time.NewTicker(b.options.WriteTimeout / 10)
+	ticker := time.NewTicker(max(b.options.WriteTimeout/10, time.Millisecond))
 	defer ticker.Stop()
 	for {
 		select {
-		case now := <-ticker.C:
-			for _, c := range b.streams.stalled(now.Add(-b.options.WriteTimeout)) {
+		case <-ticker.C:
+			for _, c := range b.streams.stalled(sinceEpoch() - int64(b.options.WriteTimeout)) {
 				b.stats.Stalls.Add(1)
 				b.app.Logger().Warn("realtime: a client took no message for the write timeout and was disconnected",
 					slog.String("clientId", c.Id()), slog.Duration("writeTimeout", b.options.WriteTimeout))
