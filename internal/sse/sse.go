@@ -84,8 +84,15 @@ func read(body io.Reader, events chan<- Event) {
 // Subscribe sets the stream's subscriptions as the caller of token ("" for
 // a guest), as the JS SDK does.
 func (s *Stream) Subscribe(token string, subscriptions ...string) error {
-	body, _ := json.Marshal(map[string]any{"clientId": s.ClientID, "subscriptions": subscriptions})
-	req, err := http.NewRequest(http.MethodPost, s.base+"/api/realtime", strings.NewReader(string(body)))
+	return Subscribe(s.client, s.base, s.ClientID, token, subscriptions...)
+}
+
+// Subscribe sets the subscriptions of the realtime client clientID of
+// base, as the caller of token ("" for a guest): for a stream read some
+// other way than Connect.
+func Subscribe(client *http.Client, base, clientID, token string, subscriptions ...string) error {
+	body, _ := json.Marshal(map[string]any{"clientId": clientID, "subscriptions": subscriptions})
+	req, err := http.NewRequest(http.MethodPost, base+"/api/realtime", strings.NewReader(string(body)))
 	if err != nil {
 		return err
 	}
@@ -93,7 +100,7 @@ func (s *Stream) Subscribe(token string, subscriptions ...string) error {
 	if token != "" {
 		req.Header.Set("Authorization", token)
 	}
-	res, err := s.client.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		return err
 	}

@@ -103,6 +103,7 @@ func (b *Broadcaster) interest(record *core.Record) (any, expands bool) {
 // Stats count the broadcaster's work since it started.
 type Stats struct {
 	Events, Messages, GroupQueries, SingleChecks atomic.Int64
+
 	Disconnects atomic.Int64 // for a full queue
 	Stalls      atomic.Int64 // for a write longer than WriteTimeout
 }
@@ -217,12 +218,11 @@ func (b *Broadcaster) connect(e *core.RealtimeConnectRequestEvent) error {
 		defer b.leftover.others.Unregister(client.Id())
 		return e.Next()
 	}
-	c := newClient(b, e.Client, http.NewResponseController(e.Response))
+	c := newClient(b, e.Client)
 	e.Client = c
 	defer c.gone()
 	return e.Next()
 }
-
 
 // disconnect ends a client that fell too far behind.
 func (b *Broadcaster) disconnect(c *Client) {

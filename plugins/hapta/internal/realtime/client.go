@@ -20,7 +20,7 @@ type Client struct {
 	subscriptions.Client
 	b        *Broadcaster
 	box      *outbox
-	response *http.ResponseController // the SSE response; nil for none
+	response *http.ResponseController // the stream's response, set before the client is seen; nil for none
 
 	mu      sync.RWMutex
 	records map[string]recordSub // the subscriptions this package serves
@@ -39,9 +39,9 @@ type Client struct {
 	lastSent     atomic.Int64 // when the last write began, for the idle timeout
 }
 
-// newClient wraps inner, the client of the SSE response (nil for none).
-func newClient(b *Broadcaster, inner subscriptions.Client, response *http.ResponseController) *Client {
-	return &Client{Client: inner, b: b, box: newOutbox(b.options.QueueSize), response: response, records: map[string]recordSub{}}
+// newClient wraps inner.
+func newClient(b *Broadcaster, inner subscriptions.Client) *Client {
+	return &Client{Client: inner, b: b, box: newOutbox(b.options.QueueSize), records: map[string]recordSub{}}
 }
 
 // failWrites makes the SSE write in progress, and every later one, fail

@@ -20,7 +20,7 @@ type outbox struct {
 	mu      sync.Mutex
 	backlog []subscriptions.Message
 	pumping chan struct{} // closed when the running pump ends; nil for none
-	closed  atomic.Bool // set with mu held; read without it by the stream per message
+	closed  atomic.Bool   // set with mu held; read without it by the stream per message
 }
 
 const outboxChannel = 16

@@ -193,12 +193,9 @@ func stalledSubscriber(t *testing.T, base string, subs ...string) net.Conn {
 			clientID = connect.ClientID
 		}
 	}
-	body, _ := json.Marshal(map[string]any{"clientId": clientID, "subscriptions": subs})
-	res, err := http.Post(base+"/api/realtime", "application/json", strings.NewReader(string(body)))
-	if err != nil || res.StatusCode != http.StatusNoContent {
-		t.Fatalf("subscribe: %v %v", res, err)
+	if err := sse.Subscribe(http.DefaultClient, base, clientID, "", subs...); err != nil {
+		t.Fatal(err)
 	}
-	res.Body.Close()
 	return conn
 }
 
@@ -368,7 +365,7 @@ func TestConcurrentCascadingDeletesEnd(t *testing.T) {
 func TestASubscribeAfterTheConnectionEndedLeavesNothing(t *testing.T) {
 	t.Parallel()
 	app, b, _ := served(t, Options{}, "")
-	c := newClient(b, subscriptions.NewDefaultClient(), nil)
+	c := newClient(b, subscriptions.NewDefaultClient())
 	c.gone()
 	c.Discard()
 	c.Set(apis.RealtimeClientAuthKey, nil)
@@ -404,7 +401,7 @@ func TestPocketBasesLoopDoesNotWalkTheWrappedClients(t *testing.T) {
 	t.Parallel()
 	app, b, _ := served(t, Options{}, "")
 	lookups := &atomic.Int64{}
-	c := newClient(b, countingClient{subscriptions.NewDefaultClient(), lookups}, nil)
+	c := newClient(b, countingClient{subscriptions.NewDefaultClient(), lookups})
 	c.Subscribe("custom-topic")
 	app.SubscriptionsBroker().Register(c)
 	testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "x"})

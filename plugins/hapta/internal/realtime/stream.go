@@ -34,7 +34,9 @@ func (b *Broadcaster) stream(e *core.RealtimeConnectRequestEvent, c *Client) err
 	ctx, cancel := context.WithCancel(e.Request.Context())
 	defer cancel()
 	e.Request = e.Request.WithContext(ctx)
-	flusher := http.NewResponseController(e.Response)
+	// before the client is registered: the worker and the watchdog, which
+	// find it through the broker and streams, fail its writes through this
+	c.response = http.NewResponseController(e.Response)
 
 	b.streams.add(c)
 	defer b.streams.remove(c)
@@ -44,7 +46,7 @@ func (b *Broadcaster) stream(e *core.RealtimeConnectRequestEvent, c *Client) err
 	e.App.Logger().Debug("Realtime connection established", slog.String("clientId", c.Id()))
 
 	connected := subscriptions.Message{Name: "PB_CONNECT", Data: []byte(`{"clientId":"` + c.Id() + `"}`)}
-	if err := c.deliver(e.RequestEvent, flusher, &connected); err != nil {
+	if err := c.deliver(e.RequestEvent, &connected); err != nil {
 		e.App.Logger().Debug("Realtime connection closed (failed to deliver PB_CONNECT)",
 			slog.String("clientId", c.Id()), slog.String("error", err.Error()))
 		return nil
@@ -61,7 +63,7 @@ func (b *Broadcaster) stream(e *core.RealtimeConnectRequestEvent, c *Client) err
 		if c.IsDiscarded() {
 			break // ended: what is still queued is not sent
 		}
-		if err := c.deliver(e.RequestEvent, flusher, &msg); err != nil {
+		if err := c.deliver(e.RequestEvent, &msg); err != nil {
 			e.App.Logger().Debug("Realtime connection closed (failed to deliver message)",
 				slog.String("clientId", c.Id()), slog.String("error", err.Error()))
 			return nil
@@ -109,7 +111,7 @@ func (c *Client) cancelAfterTimeouts(e *core.RealtimeConnectRequestEvent, cancel
 
 // deliver writes m through OnRealtimeMessageSend, as PocketBase's loop
 // does; with no handlers bound, straight to the response.
-func (c *Client) deliver(re *core.RequestEvent, flusher *http.ResponseController, m *subscriptions.Message) error {
+func (c *Client) deliver(re *core.RequestEvent, m *subscriptions.Message) error {
 	now := sinceEpoch()
 	c.lastSent.Store(now)
 	// the watchdog ends a write (with its hooks) that takes longer than
@@ -119,7 +121,7 @@ func (c *Client) deliver(re *core.RequestEvent, flusher *http.ResponseController
 	defer c.writingSince.Store(0)
 	sendHook := re.App.OnRealtimeMessageSend()
 	if sendHook.Length() == 0 {
-		return c.writeSSE(re, flusher, m)
+		return c.writeSSE(re, m)
 	}
 	event := &core.RealtimeMessageEvent{RequestEvent: re, Client: c, Message: m}
 	return sendHook.Trigger(event, func(e *core.RealtimeMessageEvent) error {
@@ -131,7 +133,7 @@ func (c *Client) deliver(re *core.RequestEvent, flusher *http.ResponseController
 }
 
 // writeSSE writes m as Message.WriteSSE does, in one write, and flushes.
-func (c *Client) writeSSE(re *core.RequestEvent, flusher *http.ResponseController, m *subscriptions.Message) error {
+func (c *Client) writeSSE(re *core.RequestEvent, m *subscriptions.Message) error {
 	frame := c.frame[:0]
 	frame = append(frame, "id:"...)
 	frame = append(frame, c.Id()...)
@@ -146,7 +148,7 @@ func (c *Client) writeSSE(re *core.RequestEvent, flusher *http.ResponseControlle
 	if _, err := re.Response.Write(frame); err != nil {
 		return err
 	}
-	return flusher.Flush()
+	return c.response.Flush()
 }
 
 // maxKeptFrame is the largest write buffer a client keeps between messages.

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -70,7 +68,7 @@ func TestTheStreamWritesPocketBasesFrames(t *testing.T) {
 	if connect != want(subscriptions.Message{Name: "PB_CONNECT", Data: []byte(`{"clientId":"` + clientID + `"}`)}) {
 		t.Fatalf("PB_CONNECT frame %q", connect)
 	}
-	if err := subscribeAs(base, clientID, "notes/*"); err != nil {
+	if err := sse.Subscribe(http.DefaultClient, base, clientID, "", "notes/*"); err != nil {
 		t.Fatal(err)
 	}
 	record := testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "a"})
@@ -79,21 +77,6 @@ func TestTheStreamWritesPocketBasesFrames(t *testing.T) {
 	if got != want(subscriptions.Message{Name: "notes/*", Data: []byte(data)}) || !strings.Contains(data, `"id":"`+record.Id+`"`) {
 		t.Fatalf("record frame %q", got)
 	}
-}
-
-// subscribeAs sets the subscriptions of a stream read raw, as a guest.
-func subscribeAs(base, clientID string, subs ...string) error {
-	body := fmt.Sprintf(`{"clientId":%q,"subscriptions":["%s"]}`, clientID, strings.Join(subs, `","`))
-	res, err := http.Post(base+"/api/realtime", "application/json", strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusNoContent {
-		answer, _ := io.ReadAll(res.Body)
-		return fmt.Errorf("subscribe: %d %s", res.StatusCode, answer)
-	}
-	return nil
 }
 
 // OnRealtimeMessageSend sees every message, PB_CONNECT included, and may
