@@ -4,7 +4,9 @@
 // collection per rule kind, then one create per kind. For each kind and N
 // it reports the writer's request latency, the time until each subscriber
 // that may see the record received it (p50, p99, max), the server's CPU
-// time for the event, and the server's memory per subscriber.
+// time per event (the mean: the garbage collector's cycles, which come
+// every few events, belong to them all), the collector's cycles, and the
+// server's memory per subscriber.
 //
 // Each measurement runs twice, on servers of the same binary: with
 // PocketBase's own broadcaster (`"realtime": {"fanout": "pocketbase"}`)
@@ -137,8 +139,10 @@ type row struct {
 	subscribers, expected int
 	writer                time.Duration
 	p50, p99, last        time.Duration
-	cpu                   time.Duration
-	rssPerSubscriber      float64 // bytes
+	cpu                   time.Duration  // the median event's
+	meanCPU               time.Duration  // all the events' over their number
+	gc                    benchserver.GC // the collector's cycles during the events
+	rssPerSubscriber      float64        // bytes
 }
 
 // measureAll starts a server with the fan-out, makes n users subscribed
@@ -180,6 +184,8 @@ func measureAll(binary string, n int, fanout string) ([]row, error) {
 			rssPerSubscriber = float64(server.RSS()-rssBefore) / float64(n)
 		}
 		time.Sleep(time.Second) // the server settles the subscriptions
+		server.WaitIdle()
+		gcBefore := server.GC()
 		var each []row
 		for range eventsPerKind {
 			r, err := broadcastOnce(server, admin, kind.collection, users[0].id, subscribers)
@@ -189,18 +195,22 @@ func measureAll(binary string, n int, fanout string) ([]row, error) {
 			}
 			each = append(each, r)
 		}
+		gc := server.GC() // broadcastOnce waited for a quiet server: a cycle an event began has ended
 		closeAll(subscribers)
 		time.Sleep(2 * time.Second) // and their end
 		r := medians(each)
 		r.kind, r.subscribers, r.rssPerSubscriber = kind.name, n, rssPerSubscriber
+		r.gc = benchserver.GC{Cycles: gc.Cycles - gcBefore.Cycles, CPU: gc.CPU - gcBefore.CPU}
 		rows = append(rows, r)
 	}
 	return rows, nil
 }
 
 // eventsPerKind are the creates measured per kind; a row has the median of
-// each figure.
-const eventsPerKind = 9
+// each figure, and the mean of the CPU times: the collector's cycles come
+// every few events, as their allocations add up, and belong to the cost of
+// them all, which a median leaves out.
+const eventsPerKind = 15
 
 func medians(each []row) row {
 	median := func(field func(row) time.Duration) time.Duration {
@@ -211,8 +221,13 @@ func medians(each []row) row {
 		slices.Sort(values)
 		return values[len(values)/2]
 	}
+	var total time.Duration
+	for _, r := range each {
+		total += r.cpu
+	}
 	return row{
 		expected: each[0].expected,
+		meanCPU:  total / time.Duration(len(each)),
 		writer:   median(func(r row) time.Duration { return r.writer }),
 		p50:      median(func(r row) time.Duration { return r.p50 }),
 		p99:      median(func(r row) time.Duration { return r.p99 }),
@@ -413,15 +428,16 @@ func postOnce(url, token, body string) error {
 
 func format(rows [][2]row) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Measured on %s, the same binary with PocketBase's broadcaster (PB) and with hapta's grouped fan-out (hapta), every subscriber a distinct signed-in user subscribed to `<collection>/*` (`rt_members.user` indexed for the join); each figure the median of %d creates per rule kind, the write sent from a process of its own.\n\n", time.Now().Format("2006-01-02"), eventsPerKind)
-	b.WriteString("| subscribers | rule | receivers | writer's request PB / hapta | to receivers p50 / p99 / last, PB | same, hapta | server CPU for the event PB / hapta (ratio) | RSS per subscriber PB / hapta |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "Measured on %s, the same binary with PocketBase's broadcaster (PB) and with hapta's grouped fan-out (hapta), every subscriber a distinct signed-in user subscribed to `<collection>/*` (`rt_members.user` indexed for the join); %d creates per rule kind, the write sent from a process of its own; the server's CPU per event is the mean over them (from a quiet server to a quiet server, the garbage collector's cycles among them, whose number and CPU are given), every other figure the median.\n\n", time.Now().Format("2006-01-02"), eventsPerKind)
+	b.WriteString("| subscribers | rule | receivers | writer's request PB / hapta | to receivers p50 / p99 / last, PB | same, hapta | server CPU per event PB / hapta (ratio) | the median event's ratio | GC cycles (their CPU) PB / hapta | RSS per subscriber PB / hapta |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	round := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
 	for _, pair := range rows {
 		pb, ours := pair[0], pair[1]
-		fmt.Fprintf(&b, "| %d | %s | %d | %v / %v | %v / %v / %v | %v / %v / %v | %v / %v (%.2fx) | %.1f / %.1f KiB |\n",
+		fmt.Fprintf(&b, "| %d | %s | %d | %v / %v | %v / %v / %v | %v / %v / %v | %v / %v (**%.2fx**) | %.2fx | %d (%v) / %d (%v) | %.1f / %.1f KiB |\n",
 			pb.subscribers, pb.kind, pb.expected, round(pb.writer), round(ours.writer),
 			round(pb.p50), round(pb.p99), round(pb.last), round(ours.p50), round(ours.p99), round(ours.last),
-			round(pb.cpu), round(ours.cpu), float64(ours.cpu)/float64(pb.cpu),
+			round(pb.meanCPU), round(ours.meanCPU), float64(ours.meanCPU)/float64(pb.meanCPU), float64(ours.cpu)/float64(pb.cpu),
+			pb.gc.Cycles, round(pb.gc.CPU), ours.gc.Cycles, round(ours.gc.CPU),
 			pb.rssPerSubscriber/1024, ours.rssPerSubscriber/1024)
 	}
 	return b.String()

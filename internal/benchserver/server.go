@@ -42,12 +42,15 @@ type Server struct {
 	client *http.Client
 	cmd    *exec.Cmd
 	dir    string
+	gc     gcTrace
+	stderr *io.PipeWriter // into gc, which passes it on to this process's
 }
 
 // Start runs binary serve with config as hapta-config.json (its port set
 // here) and waits until it answers; clients is how many concurrent callers
 // its HTTP client keeps connections for, env variables added to its
-// environment (PPROF_LISTEN, say).
+// environment (PPROF_LISTEN, say). The server's garbage collector writes
+// a trace of its cycles, which GC sums.
 func Start(binary string, config map[string]any, clients int, env ...string) (*Server, error) {
 	dir, err := os.MkdirTemp("", "hapta-bench")
 	if err != nil {
@@ -64,15 +67,18 @@ func Start(binary string, config map[string]any, clients int, env ...string) (*S
 	}
 	cmd := exec.Command(binary, "serve", "--dir", filepath.Join(dir, "pb_data"), "--dev=false")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
+	cmd.Env = withGCTrace(append(os.Environ(), env...))
 	s := &Server{Base: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd, dir: dir, client: &http.Client{
 		Transport: &http.Transport{MaxIdleConnsPerHost: clients * 2},
 		Timeout:   60 * time.Second,
 	}}
+	stderr, into := io.Pipe()
+	cmd.Stderr, s.stderr = into, into
+	go s.gc.read(stderr, os.Stderr)
+	if err := cmd.Start(); err != nil {
+		into.Close()
+		return nil, err
+	}
 	if err := s.waitHealthy(); err != nil {
 		s.Stop()
 		return nil, err
@@ -84,6 +90,7 @@ func Start(binary string, config map[string]any, clients int, env ...string) (*S
 func (s *Server) Stop() {
 	_ = s.cmd.Process.Signal(os.Interrupt)
 	_ = s.cmd.Wait()
+	s.stderr.Close()
 	os.RemoveAll(s.dir)
 }
 
