@@ -429,7 +429,7 @@ func postOnce(url, token, body string) error {
 func format(rows [][2]row) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Measured on %s, the same binary with PocketBase's broadcaster (PB) and with hapta's grouped fan-out (hapta), every subscriber a distinct signed-in user subscribed to `<collection>/*` (`rt_members.user` indexed for the join); %d creates per rule kind, the write sent from a process of its own; the server's CPU per event is the mean over them (from a quiet server to a quiet server, the garbage collector's cycles among them, whose number and CPU are given), every other figure the median.\n\n", time.Now().Format("2006-01-02"), eventsPerKind)
-	b.WriteString("| subscribers | rule | receivers | writer's request PB / hapta | to receivers p50 / p99 / last, PB | same, hapta | server CPU per event PB / hapta (ratio) | the median event's ratio | GC cycles (their CPU) PB / hapta | RSS per subscriber PB / hapta |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| subscribers | rule | receivers | writer's request PB / hapta | to receivers p50 / p99 / last, PB | same, hapta | server CPU per event PB / hapta (ratio) | ratio of the median events | GC cycles (their CPU) PB / hapta | RSS per subscriber PB / hapta |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	round := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
 	for _, pair := range rows {
 		pb, ours := pair[0], pair[1]

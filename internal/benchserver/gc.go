@@ -3,9 +3,10 @@ package benchserver
 import (
 	"bufio"
 	"io"
-	"os"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -31,26 +32,31 @@ type gcTrace struct {
 var gcLine = regexp.MustCompile(`^gc \d+ @.* ([\d.]+)\+([\d.]+)/([\d.]+)/([\d.]+)\+([\d.]+) ms cpu,`)
 
 func (t *gcTrace) read(in io.Reader, out io.Writer) {
-	lines := bufio.NewScanner(in)
-	lines.Buffer(make([]byte, 64<<10), 1<<20)
-	for lines.Scan() {
-		line := lines.Text()
-		parts := gcLine.FindStringSubmatch(line)
-		if parts == nil {
-			_, _ = io.WriteString(out, line+"\n")
-			continue
+	lines := bufio.NewReader(in)
+	for {
+		line, err := lines.ReadString('\n')
+		if parts := gcLine.FindStringSubmatch(line); parts != nil {
+			t.add(parts[1:])
+		} else if line != "" {
+			_, _ = io.WriteString(out, line)
 		}
-		var ms float64
-		for _, part := range parts[1:] {
-			value, _ := strconv.ParseFloat(part, 64)
-			ms += value
+		if err != nil {
+			return // the server's end
 		}
-		t.mu.Lock()
-		t.total.Cycles++
-		t.total.CPU += time.Duration(ms * float64(time.Millisecond))
-		t.mu.Unlock()
 	}
-	_, _ = io.Copy(out, in) // a line too long for the scanner: the rest as it is
+}
+
+// add counts a cycle whose CPU is the sum of parts, in milliseconds.
+func (t *gcTrace) add(parts []string) {
+	var ms float64
+	for _, part := range parts {
+		value, _ := strconv.ParseFloat(part, 64)
+		ms += value
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.total.Cycles++
+	t.total.CPU += time.Duration(ms * float64(time.Millisecond))
 }
 
 func (t *gcTrace) get() GC {
@@ -59,17 +65,23 @@ func (t *gcTrace) get() GC {
 	return t.total
 }
 
-// GC is what the server's garbage collector has done so far; its cycles
-// are counted from the trace the runtime writes once the line is written,
-// at the end of the cycle.
+// GC is what the server's garbage collector has done so far: the cycles
+// whose trace line the runtime has written, at each cycle's end. The CPU
+// is the trace's (its pauses counted on every processor), without the
+// sweeping and the returning of memory that follow a cycle.
 func (s *Server) GC() GC { return s.gc.get() }
 
-// withGCTrace sets GODEBUG=gctrace=1 in env, keeping other GODEBUG
-// settings of the environment.
+// withGCTrace sets GODEBUG=gctrace=1 in env, keeping the other GODEBUG
+// settings env has (its last GODEBUG is the one a process gets).
 func withGCTrace(env []string) []string {
 	debug := "gctrace=1"
-	if current := os.Getenv("GODEBUG"); current != "" {
-		debug = current + ",gctrace=1"
+	for _, variable := range slices.Backward(env) {
+		if current, ok := strings.CutPrefix(variable, "GODEBUG="); ok {
+			if current != "" {
+				debug = current + "," + debug
+			}
+			break
+		}
 	}
 	return append(env, "GODEBUG="+debug)
 }

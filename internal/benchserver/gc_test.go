@@ -75,3 +75,28 @@ func TestGCTraceSumsEveryPartOfACyclesCPU(t *testing.T) {
 		t.Errorf("passed on %q", passed.String())
 	}
 }
+
+func TestGCTracePassesOnALongLineWhole(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 3<<20) + "\n"
+	var trace gcTrace
+	var passed strings.Builder
+	trace.read(strings.NewReader(long+"gc 1 @0.1s 1%: 0+1+0 ms clock, 1+2/3/4+5 ms cpu, 4->4->0 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)\nlast words"), &passed)
+	if passed.String() != long+"last words" {
+		t.Errorf("passed on %d bytes, want the long line and the last words (%d)", passed.Len(), len(long)+len("last words"))
+	}
+	if got := trace.get(); got.Cycles != 1 || got.CPU != 15*time.Millisecond {
+		t.Errorf("got %+v after the long line, want the cycle of 15ms", got)
+	}
+}
+
+func TestWithGCTraceKeepsTheOtherSettings(t *testing.T) {
+	t.Parallel()
+	env := withGCTrace([]string{"A=1", "GODEBUG=madvdontneed=1", "GODEBUG=http2debug=1"})
+	if got := env[len(env)-1]; got != "GODEBUG=http2debug=1,gctrace=1" {
+		t.Errorf("got %q, want the last GODEBUG's settings and gctrace", got)
+	}
+	if got := withGCTrace([]string{"A=1"}); got[len(got)-1] != "GODEBUG=gctrace=1" {
+		t.Errorf("got %q", got)
+	}
+}

@@ -1,6 +1,7 @@
 package benchserver
 
 import (
+	"log"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -49,7 +50,8 @@ func (s *Server) CPUTime() time.Duration {
 }
 
 // WaitIdle returns once the server has used at most one clock tick of CPU
-// in 300 ms (or after 15 s): the work of what came before is done.
+// in 300 ms (or after 15 s, said in the log): the work of what came before
+// is done.
 func (s *Server) WaitIdle() {
 	const period = 300 * time.Millisecond
 	before := s.CPUTime()
@@ -61,4 +63,5 @@ func (s *Server) WaitIdle() {
 		}
 		before = now
 	}
+	log.Print("benchserver: the server was still busy after 15 s of waiting for it to be quiet")
 }

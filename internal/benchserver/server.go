@@ -43,7 +43,7 @@ type Server struct {
 	cmd    *exec.Cmd
 	dir    string
 	gc     gcTrace
-	stderr *io.PipeWriter // into gc, which passes it on to this process's
+	traced chan struct{} // closed when gc has read the server's last line
 }
 
 // Start runs binary serve with config as hapta-config.json (its port set
@@ -72,13 +72,25 @@ func Start(binary string, config map[string]any, clients int, env ...string) (*S
 		Transport: &http.Transport{MaxIdleConnsPerHost: clients * 2},
 		Timeout:   60 * time.Second,
 	}}
-	stderr, into := io.Pipe()
-	cmd.Stderr, s.stderr = into, into
-	go s.gc.read(stderr, os.Stderr)
-	if err := cmd.Start(); err != nil {
-		into.Close()
+	// the server's standard error goes through gc, which passes on to
+	// this process's what is not the collector's trace
+	stderr, into, err := os.Pipe()
+	if err != nil {
 		return nil, err
 	}
+	cmd.Stderr = into
+	err = cmd.Start()
+	into.Close() // the server's copy is the only writer left
+	if err != nil {
+		stderr.Close()
+		return nil, err
+	}
+	s.traced = make(chan struct{})
+	go func() {
+		defer close(s.traced)
+		defer stderr.Close()
+		s.gc.read(stderr, os.Stderr)
+	}()
 	if err := s.waitHealthy(); err != nil {
 		s.Stop()
 		return nil, err
@@ -90,7 +102,7 @@ func Start(binary string, config map[string]any, clients int, env ...string) (*S
 func (s *Server) Stop() {
 	_ = s.cmd.Process.Signal(os.Interrupt)
 	_ = s.cmd.Wait()
-	s.stderr.Close()
+	<-s.traced
 	os.RemoveAll(s.dir)
 }
 
