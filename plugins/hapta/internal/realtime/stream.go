@@ -30,10 +30,17 @@ func sinceEpoch() int64 { return int64(time.Since(epoch)) }
 // and five writes per message, which at 10,000 subscribers cost more than
 // all the rest of a public event's fan-out.
 func (b *Broadcaster) stream(e *core.RealtimeConnectRequestEvent, c *Client) error {
-	// as in PocketBase, a timeout ends the request's context
-	ctx, cancel := context.WithCancel(e.Request.Context())
-	defer cancel()
-	e.Request = e.Request.WithContext(ctx)
+	// as in PocketBase, a timeout ends the request's context; any other
+	// end leaves the handlers around the stream the request they gave it
+	request := e.Request
+	ctx, cancel := context.WithCancel(request.Context())
+	e.Request = request.WithContext(ctx)
+	defer func() {
+		if timedOut := ctx.Err() != nil && request.Context().Err() == nil; !timedOut {
+			e.Request = request
+		}
+		cancel()
+	}()
 	// before the client is registered: the worker and the watchdog, which
 	// find it through the broker and streams, fail its writes through this
 	c.response = http.NewResponseController(e.Response)

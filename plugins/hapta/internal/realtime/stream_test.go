@@ -225,3 +225,46 @@ func TestAClientThatStopsReadingIsEndedAfterTheWriteTimeout(t *testing.T) {
 		t.Fatalf("the slow client's connection is still open: %v", err)
 	}
 }
+
+// The handlers around the stream see the request's context as they see it
+// around PocketBase's loop: ended after a timeout, and not after the
+// client was discarded while its connection stays open.
+func TestHandlersAfterTheStreamSeeTheRequestAsAroundPocketBasesLoop(t *testing.T) {
+	t.Parallel()
+	for _, loop := range []string{"hapta's stream", "PocketBase's loop"} {
+		for _, end := range []string{"discarded", "idle timeout"} {
+			t.Run(loop+", "+end, func(t *testing.T) {
+				t.Parallel()
+				app, _, base := served(t, Options{}, "")
+				after := make(chan error, 1)
+				app.OnRealtimeConnectRequest().BindFunc(func(e *core.RealtimeConnectRequestEvent) error {
+					if loop == "PocketBase's loop" {
+						e.Client = wrappedAgain{e.Client}
+					}
+					if end == "idle timeout" {
+						e.IdleTimeout = 200 * time.Millisecond
+					}
+					err := e.Next()
+					after <- e.Request.Context().Err()
+					return err
+				})
+				stream := subscribed(t, base, "", "notes/*")
+				if end == "discarded" {
+					client, err := app.SubscriptionsBroker().ClientById(stream.ClientID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					client.Discard()
+				}
+				select {
+				case err := <-after:
+					if timedOut := end == "idle timeout"; timedOut != (err != nil) {
+						t.Fatalf("the request's context after the stream: %v", err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("the stream did not end")
+				}
+			})
+		}
+	}
+}
