@@ -41,7 +41,9 @@ type Broadcaster struct {
 	txSnaps map[dbx.Builder]*snapshot
 
 	pendingMu sync.Mutex
-	pending   map[string]*event // deletes awaiting their commit
+	pending   map[*core.ModelEvent]*event // deletes awaiting their commit, by their event
+
+	worker atomic.Uint64 // the worker goroutine's number (goroutine.go)
 
 	qMu    sync.Mutex
 	qCond  *sync.Cond
@@ -126,7 +128,7 @@ func Bind(app core.App, options Options) *Broadcaster {
 	b := &Broadcaster{
 		app: app, options: options, reg: newRegistry(), plans: plans{},
 		pins: make(chan struct{}, options.Snapshots), txSnaps: map[dbx.Builder]*snapshot{},
-		pending: map[string]*event{}, done: make(chan struct{}), counts: map[string]*subCount{},
+		pending: map[*core.ModelEvent]*event{}, done: make(chan struct{}), counts: map[string]*subCount{},
 		leftover: bracket{others: subscriptions.NewBroker(), byAuth: map[string]map[*Client]struct{}{}},
 	}
 	b.qCond = sync.NewCond(&b.qMu)
@@ -187,7 +189,7 @@ func (b *Broadcaster) bindHooks() {
 	})
 	b.app.OnModelAfterDeleteError().Bind(&hook.Handler[*core.ModelErrorEvent]{
 		Id: "haptaRealtimeDeleteFailed", Priority: after, Func: func(e *core.ModelErrorEvent) error {
-			if ev := b.takePending(e.Model); ev != nil {
+			if ev := b.takeFailed(e.Model); ev != nil {
 				b.cancel(ev)
 			}
 			return e.Next()
@@ -255,6 +257,7 @@ func (b *Broadcaster) push(it item) {
 
 func (b *Broadcaster) run() {
 	defer close(b.done)
+	b.worker.Store(goroutineID())
 	for {
 		b.qMu.Lock()
 		for len(b.queue) == 0 && !b.closed {

@@ -30,8 +30,12 @@ func (b *Broadcaster) committed(action string) func(*core.ModelEvent) error {
 			return nil
 		}
 		// no lock is held after a commit: waiting for a snapshot here only
-		// slows writes to the broadcaster's pace
-		ev := &event{action: action, record: record.Fresh(), snap: b.pin(true)}
+		// slows writes to the broadcaster's pace; a write of the worker's
+		// own (an enrich hook's) waits for nothing, or it would wait for
+		// itself
+		fromWorker := b.fromWorker()
+		waits = waits && !fromWorker
+		ev := &event{action: action, record: record.Fresh(), snap: b.pin(!fromWorker)}
 		if waits {
 			ev.processed = make(chan struct{})
 		}
@@ -41,11 +45,6 @@ func (b *Broadcaster) committed(action string) func(*core.ModelEvent) error {
 		}
 		return nil
 	}
-}
-
-func pendingKey(model core.Model) string {
-	id, _ := model.PK().(string)
-	return model.TableName() + "/" + id
 }
 
 // deleting takes a delete's snapshot before it runs; its messages are
@@ -60,18 +59,15 @@ func (b *Broadcaster) deleting(e *core.ModelEvent) error {
 		return e.Next()
 	}
 	ev := &event{action: "delete", record: record.Fresh(), snap: b.deleteSnapshot(e.App), prepare: true, since: time.Now()}
-	key := pendingKey(e.Model)
+	// by the delete's own event, which PocketBase passes on to the delete's
+	// later hooks: two deletes of one record at once keep an event each
 	b.pendingMu.Lock()
-	old := b.pending[key]
-	b.pending[key] = ev
+	b.pending[e] = ev
 	b.pendingMu.Unlock()
-	if old != nil {
-		b.cancel(old)
-	}
 	ok := false
 	defer func() {
 		if !ok { // an error, or a panic that a router will recover
-			if ev := b.takePending(e.Model); ev != nil {
+			if ev := b.takePending(e); ev != nil {
 				b.cancel(ev)
 			}
 		}
@@ -86,12 +82,12 @@ func (b *Broadcaster) deleting(e *core.ModelEvent) error {
 // deletes itself still hears of it, as in PocketBase).
 func (b *Broadcaster) deleteReached(e *core.ModelEvent) error {
 	b.pendingMu.Lock()
-	ev := b.pending[pendingKey(e.Model)]
+	ev := b.pending[e]
 	b.pendingMu.Unlock()
 	if ev != nil && !ev.queued {
 		ev.queued = true
 		_, waits := b.interested(ev.record)
-		if waits { // inside the write transaction: see README, Realtime
+		if waits && !b.fromWorker() { // inside the write transaction: see README, Realtime
 			ev.processed = make(chan struct{})
 		}
 		b.push(item{event: ev})
@@ -102,18 +98,31 @@ func (b *Broadcaster) deleteReached(e *core.ModelEvent) error {
 	return e.Next()
 }
 
-func (b *Broadcaster) takePending(model core.Model) *event {
-	key := pendingKey(model)
+func (b *Broadcaster) takePending(e *core.ModelEvent) *event {
 	b.pendingMu.Lock()
 	defer b.pendingMu.Unlock()
-	ev := b.pending[key]
-	delete(b.pending, key)
+	ev := b.pending[e]
+	delete(b.pending, e)
 	return ev
+}
+
+// takeFailed is the pending delete of model whose transaction failed:
+// PocketBase reports that on a copy of the delete's event, with its model.
+func (b *Broadcaster) takeFailed(model core.Model) *event {
+	b.pendingMu.Lock()
+	defer b.pendingMu.Unlock()
+	for e, ev := range b.pending {
+		if e.Model == model {
+			delete(b.pending, e)
+			return ev
+		}
+	}
+	return nil
 }
 
 func (b *Broadcaster) deleted(e *core.ModelEvent) error {
 	err := e.Next()
-	if ev := b.takePending(e.Model); ev != nil {
+	if ev := b.takePending(e); ev != nil {
 		if ev.queued {
 			b.push(item{release: ev})
 		} else { // stopped before PocketBase's own step: no message

@@ -101,7 +101,10 @@ func (c *Client) cancelAfterTimeouts(e *core.RealtimeConnectRequestEvent, cancel
 		if stopped {
 			return
 		}
-		left := min(c.lastSent.Load()+int64(e.IdleTimeout), began+int64(e.MaxTimeout)) - sinceEpoch()
+		// what is left of each, without a sum that a huge timeout (one
+		// that turns its limit off) would overflow
+		now := sinceEpoch()
+		left := min(int64(e.IdleTimeout)-(now-c.lastSent.Load()), int64(e.MaxTimeout)-(now-began))
 		if left <= 0 {
 			cancel()
 			return

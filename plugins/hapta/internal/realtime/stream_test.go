@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -266,5 +267,34 @@ func TestHandlersAfterTheStreamSeeTheRequestAsAroundPocketBasesLoop(t *testing.T
 				}
 			})
 		}
+	}
+}
+
+// A timeout set as long as it goes (its limit turned off) leaves the other
+// one ending the stream.
+func TestAnEndlessTimeoutLeavesTheOtherOne(t *testing.T) {
+	t.Parallel()
+	const short = 300 * time.Millisecond
+	for _, endless := range []string{"idle timeout", "lifetime"} {
+		t.Run(endless, func(t *testing.T) {
+			t.Parallel()
+			app, _, base := served(t, Options{}, "")
+			app.OnRealtimeConnectRequest().BindFunc(func(e *core.RealtimeConnectRequestEvent) error {
+				e.IdleTimeout, e.MaxTimeout = math.MaxInt64, short
+				if endless == "lifetime" {
+					e.IdleTimeout, e.MaxTimeout = short, math.MaxInt64
+				}
+				return e.Next()
+			})
+			stream := subscribed(t, base, "", "notes/*")
+			select {
+			case _, open := <-stream.Events:
+				if open {
+					t.Fatal("a message on a quiet stream")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("the stream is still open, %v after its connection", 10*time.Second)
+			}
+		})
 	}
 }
