@@ -206,7 +206,11 @@ func (b *Broadcaster) bindHooks() {
 	b.bindBracketOpeners()
 	b.app.OnTerminate().Bind(&hook.Handler[*core.TerminateEvent]{
 		Id: "haptaRealtimeStop", Func: func(e *core.TerminateEvent) error {
-			b.Close()
+			// a restart replaces the process, or when that fails PocketBase
+			// bootstraps the same app again, which this broadcaster serves on
+			if !e.IsRestart {
+				b.Close()
+			}
 			return e.Next()
 		},
 	})

@@ -444,3 +444,18 @@ func TestATopicOfACollectionCreatedLaterAndCustomTopics(t *testing.T) {
 		t.Fatal("a custom topic is hidden from prefix lookups")
 	}
 }
+
+// A restart that failed (PocketBase then bootstraps the same app again)
+// leaves the broadcaster working.
+func TestTheBroadcasterOutlivesAFailedRestart(t *testing.T) {
+	t.Parallel()
+	app, _, base := served(t, Options{}, "")
+	if err := app.OnTerminate().Trigger(&core.TerminateEvent{App: app, IsRestart: true}); err != nil {
+		t.Fatal(err)
+	}
+	stream := subscribed(t, base, "", "notes/*")
+	saveNoteWithin10s(t, app, "a", "the write waits for a broadcaster that stopped")
+	if got := next(t, stream); got != "create a" {
+		t.Fatalf("got %q", got)
+	}
+}
