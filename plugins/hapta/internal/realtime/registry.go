@@ -132,7 +132,8 @@ func (s *subscriber) requestInfo(auth *core.Record) *core.RequestInfo {
 func (s *subscriber) superuser() bool { return s.state.auth != nil && s.state.auth.IsSuperuser() }
 
 // callerKey is the key of what a check can read of auth besides its id:
-// its collection and its verified and emailVisibility flags.
+// its collection (id, and name: a client keeps the collection it signed in
+// with, renamed since or not) and its verified and emailVisibility flags.
 func callerKey(auth *core.Record) string {
 	if auth == nil {
 		return ""
@@ -144,5 +145,5 @@ func callerKey(auth *core.Record) string {
 	if auth.EmailVisibility() {
 		flags[1] = 'e'
 	}
-	return auth.Collection().Id + "/" + string(flags)
+	return auth.Collection().Id + "/" + auth.Collection().Name + "/" + string(flags)
 }
