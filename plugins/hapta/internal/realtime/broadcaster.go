@@ -227,6 +227,7 @@ func (b *Broadcaster) connect(e *core.RealtimeConnectRequestEvent) error {
 	c := newClient(b, e.Client)
 	e.Client = c
 	defer c.gone()
+	defer b.connected(c)()
 	return e.Next()
 }
 

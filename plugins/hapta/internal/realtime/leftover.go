@@ -33,7 +33,11 @@ func (a otherClients) SubscriptionsBroker() *subscriptions.Broker { return a.bro
 type bracket struct {
 	seal   sync.Once
 	sealed atomic.Bool           // the closing handlers are bound
-	others *subscriptions.Broker // the clients not wrapped
+	others *subscriptions.Broker // the clients not wrapped that connected
+	// the wrapped clients' ids while their connection lasts, and how many:
+	// the app's broker holds them, others and what code registered itself
+	wrapped      sync.Map
+	wrappedCount atomic.Int64
 
 	mu     sync.Mutex
 	byAuth map[string]map[*Client]struct{} // wrapped clients by auth collection name + "/" + id
@@ -86,9 +90,39 @@ func (b *Broadcaster) openBracket(bookkeeping func(e *core.ModelEvent)) func(*co
 			return e.Next()
 		}
 		real := e.App
-		e.App = otherClients{App: real, broker: b.leftover.others}
+		e.App = otherClients{App: real, broker: b.unwrapped(real.SubscriptionsBroker())}
 		defer func() { e.App = real }()
 		return e.Next()
+	}
+}
+
+// unwrapped is a broker of the clients in all that the broadcaster does
+// not wrap: others, unless code registered clients of its own in all (as
+// PocketBase allows), which PocketBase's handlers must see too: then they
+// are walked for, as PocketBase walks every client.
+func (b *Broadcaster) unwrapped(all *subscriptions.Broker) *subscriptions.Broker {
+	others := b.leftover.others
+	if all.TotalClients() <= others.TotalClients()+int(b.leftover.wrappedCount.Load()) {
+		return others
+	}
+	found := subscriptions.NewBroker()
+	for id, client := range all.Clients() {
+		_, ours := client.(*Client)
+		if _, wrapped := b.leftover.wrapped.Load(id); !ours && !wrapped {
+			found.Register(client)
+		}
+	}
+	return found
+}
+
+// connected counts a wrapped client from before its registration in the
+// app's broker until after its end; done uncounts it.
+func (b *Broadcaster) connected(c *Client) (done func()) {
+	b.leftover.wrapped.Store(c.Id(), struct{}{})
+	b.leftover.wrappedCount.Add(1)
+	return func() {
+		b.leftover.wrapped.Delete(c.Id())
+		b.leftover.wrappedCount.Add(-1)
 	}
 }
 

@@ -459,3 +459,30 @@ func TestTheBroadcasterOutlivesAFailedRestart(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// A client that code registers in the app's broker itself (PocketBase
+// allows it) gets the record events PocketBase sends it, and a connected
+// subscriber still gets each event once.
+func TestAClientRegisteredByCodeGetsItsEvents(t *testing.T) {
+	t.Parallel()
+	app, _, base := served(t, Options{}, "")
+	stream := subscribed(t, base, "", "notes/*")
+	own := subscriptions.NewDefaultClient()
+	own.Subscribe("notes/*")
+	app.SubscriptionsBroker().Register(own)
+	testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "a"})
+	select {
+	case m := <-own.Channel():
+		if m.Name != "notes/*" || !strings.Contains(string(m.Data), `"title":"a"`) {
+			t.Fatalf("got %s %s", m.Name, m.Data)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client registered by code got no event")
+	}
+	testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "b"})
+	for _, want := range []string{"create a", "create b"} {
+		if got := next(t, stream); got != want {
+			t.Fatalf("the connected subscriber got %q, want %q", got, want)
+		}
+	}
+}
