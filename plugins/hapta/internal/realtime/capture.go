@@ -21,7 +21,7 @@ func (b *Broadcaster) interested(record *core.Record) (any, waits bool) {
 func (b *Broadcaster) committed(action string) func(*core.ModelEvent) error {
 	return func(e *core.ModelEvent) error {
 		err := e.Next()
-		record := recordOf(e.Model)
+		record := recordOf(e.App, e.Model)
 		if err != nil || record == nil {
 			return err
 		}
@@ -51,7 +51,7 @@ func (b *Broadcaster) committed(action string) func(*core.ModelEvent) error {
 // made where PocketBase makes its own (deleteReached) and sent at its
 // commit (deleted), or dropped.
 func (b *Broadcaster) deleting(e *core.ModelEvent) error {
-	record := recordOf(e.Model)
+	record := recordOf(e.App, e.Model)
 	if record == nil {
 		return e.Next()
 	}

@@ -62,15 +62,29 @@ func (s *snapshot) done() {
 	}
 }
 
-// recordOf is the record of a model event: a record, or a record proxy.
-func recordOf(model core.Model) *core.Record {
+// recordOf is the record of a model event, found as PocketBase finds it
+// (realtimeResolveRecord): a record, a record proxy, or a custom model
+// struct of a collection's table, read from app (nil for logs).
+func recordOf(app core.App, model core.Model) *core.Record {
 	switch m := model.(type) {
 	case *core.Record:
 		return m
 	case core.RecordProxy:
 		return m.ProxyRecord()
 	}
-	return nil
+	if model.TableName() == core.LogsTableName {
+		return nil
+	}
+	collection, err := app.FindCachedCollectionByNameOrId(model.TableName())
+	if err != nil {
+		return nil
+	}
+	id, _ := model.PK().(string)
+	record, err := app.FindRecordById(collection, id)
+	if err != nil {
+		return nil
+	}
+	return record
 }
 
 // pin begins a read transaction and reads from it, which fixes its view

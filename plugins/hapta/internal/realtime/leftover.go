@@ -136,7 +136,7 @@ func closeBracket(e *core.ModelEvent) error {
 }
 
 func (b *Broadcaster) authUpdated(e *core.ModelEvent) {
-	record := recordOf(e.Model)
+	record := recordOf(e.App, e.Model)
 	if record == nil || !record.Collection().IsAuth() {
 		return
 	}
