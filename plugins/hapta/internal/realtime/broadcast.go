@@ -137,7 +137,8 @@ type payloadKey struct {
 	superuser, showEmail bool
 	fields, expand       string
 	// with an expand, the related records are loaded as the caller may
-	// see them: per caller and options
+	// see them: per caller (with what the rules can read of it besides
+	// its id) and options
 	caller, options string
 	// with enrich hooks bound, each subscriber's own
 	each *subscriber
@@ -165,7 +166,7 @@ func (b *Broadcaster) messages(ev *event, audience []*subscriber, managers map[*
 		if key.expand != "" {
 			key.options = s.optionsKey
 			if auth := s.state.auth; auth != nil {
-				key.caller = auth.Collection().Id + "/" + auth.Id
+				key.caller = s.state.callerKey + "/" + auth.Id
 			}
 		}
 		if perSubscriber {

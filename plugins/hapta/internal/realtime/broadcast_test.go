@@ -1,10 +1,16 @@
 package realtime
 
 import (
+	"net/url"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
 
+	"github.com/postr-inc/hapta/internal/sse"
 	"github.com/postr-inc/hapta/internal/testsupport"
 )
 
@@ -58,5 +64,39 @@ func TestClientsSignedInBeforeAndAfterARenameAreJudgedApart(t *testing.T) {
 	case event := <-stale.Events:
 		t.Fatalf("the client signed in as a %q got %+v", "users", event)
 	default:
+	}
+}
+
+// An expand loads the related records as each client's own auth record
+// may see them, flags and all: two clients of one user, signed in before
+// and after its verified flag changed (without hooks, which would refresh
+// the first), get the bodies PocketBase would give each.
+func TestAnExpandIsMadePerCallersFlags(t *testing.T) {
+	t.Parallel()
+	app, _, base := served(t, Options{}, "")
+	testsupport.UpdateCollection(t, app, "users", func(c *core.Collection) {
+		c.ViewRule = types.Pointer("@request.auth.verified = true")
+	})
+	user, token := testsupport.NewAuthRecord(t, app, "users", "a@example.com")
+	topic := "notes/*?options=" + url.QueryEscape(`{"query":{"expand":"owner"}}`)
+	unverified := subscribed(t, base, token, topic)
+	if _, err := app.NonconcurrentDB().NewQuery("UPDATE users SET verified = TRUE WHERE id = {:id}").
+		Bind(dbx.Params{"id": user.Id}).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	verified := subscribed(t, base, token, topic)
+	testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "a", "owner": user.Id})
+	for _, c := range []struct {
+		stream   *sse.Stream
+		expanded bool
+	}{{unverified, false}, {verified, true}} {
+		select {
+		case event := <-c.stream.Events:
+			if got := strings.Contains(event.Data, `"expand":{"owner"`); got != c.expanded {
+				t.Fatalf("expanded %v, want %v: %s", got, c.expanded, event.Data)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event within 10s")
+		}
 	}
 }
