@@ -87,7 +87,8 @@ func (b *Broadcaster) deleteReached(e *core.ModelEvent) error {
 	if ev != nil && !ev.queued {
 		ev.queued = true
 		_, waits := b.interested(ev.record)
-		if waits && !b.fromWorker() { // inside the write transaction: see README, Realtime
+		waits = waits && !b.fromWorker() // the worker's own delete (an enrich hook's) waits for nothing
+		if waits {                       // inside the write transaction: see README, Realtime
 			ev.processed = make(chan struct{})
 		}
 		b.push(item{event: ev})

@@ -64,12 +64,14 @@ func TestTwoDeletesOfOneRecordAtOnceSendItsDelete(t *testing.T) {
 	}
 }
 
-// An enrich hook that writes (a log of what was seen) stops neither the
-// broadcaster nor the writes: its write, made on the broadcaster's own
-// worker, waits neither for its event nor for a snapshot.
+// An enrich hook that writes (a log of what was seen, the removal of what
+// it replaces) stops neither the broadcaster nor the writes: its writes,
+// made on the broadcaster's own worker, wait neither for their events nor
+// for a snapshot.
 func TestAnEnrichHookThatWritesDoesNotHoldTheWrites(t *testing.T) {
 	t.Parallel()
 	app, _, base := served(t, Options{Snapshots: 1}, "")
+	old := testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "old"})
 	app.OnRecordEnrich("notes").BindFunc(func(e *core.RecordEnrichEvent) error {
 		if e.Record.GetString("title") == "a" {
 			notes, err := e.App.FindCollectionByNameOrId("notes")
@@ -81,15 +83,26 @@ func TestAnEnrichHookThatWritesDoesNotHoldTheWrites(t *testing.T) {
 			if err := e.App.Save(seen); err != nil {
 				return err
 			}
+			replaced, err := e.App.FindRecordById(notes, old.Id)
+			if err != nil {
+				return err
+			}
+			if err := e.App.Delete(replaced); err != nil {
+				return err
+			}
 		}
 		return e.Next()
 	})
 	stream := subscribed(t, base, "", "notes/*")
-	saveNoteWithin10s(t, app, "a", "the write waits for its event, whose enrich hook's write waits for the broadcaster")
-	for _, want := range []string{"create a", "create seen"} {
+	saveNoteWithin10s(t, app, "a", "the write waits for its event, whose enrich hook's writes wait for the broadcaster")
+	for _, want := range []string{"create a", "create seen", "delete old"} {
 		if got := next(t, stream); got != want {
 			t.Fatalf("got %q, want %q", got, want)
 		}
+	}
+	saveNoteWithin10s(t, app, "after", "the broadcaster hangs on its own delete")
+	if got := next(t, stream); got != "create after" {
+		t.Fatalf("got %q", got)
 	}
 }
 
