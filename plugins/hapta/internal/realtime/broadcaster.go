@@ -164,6 +164,15 @@ func (b *Broadcaster) bindHooks() {
 			if c, ok := e.Client.(*Client); ok && c.b == b {
 				return b.stream(e, c)
 			}
+			// PocketBase's loop serves it and registers it in the app's
+			// broker; registered here first (the same id again), it is
+			// counted from then on
+			ours := e.RequestEvent.Get(connectKey) == b // wrapped again by a handler
+			if !ours {
+				b.leftover.others.Register(e.Client)
+				defer b.leftover.others.Unregister(e.Client.Id())
+			}
+			defer b.registered(e.App.SubscriptionsBroker(), e.Client, ours)()
 			return e.Next()
 		},
 	})
@@ -218,16 +227,11 @@ func (b *Broadcaster) bindHooks() {
 
 func (b *Broadcaster) connect(e *core.RealtimeConnectRequestEvent) error {
 	if e.RequestEvent.Get(connectKey) != b {
-		// served by PocketBase's own handlers, which see only these
-		client := e.Client
-		b.leftover.others.Register(client)
-		defer b.leftover.others.Unregister(client.Id())
-		return e.Next()
+		return e.Next() // served by PocketBase's own handlers (and counted among others by the last one)
 	}
 	c := newClient(b, e.Client)
 	e.Client = c
 	defer c.gone()
-	defer b.connected(c)()
 	return e.Next()
 }
 

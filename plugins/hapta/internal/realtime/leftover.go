@@ -34,10 +34,11 @@ type bracket struct {
 	seal   sync.Once
 	sealed atomic.Bool           // the closing handlers are bound
 	others *subscriptions.Broker // the clients not wrapped that connected
-	// the wrapped clients' ids while their connection lasts, and how many:
-	// the app's broker holds them, others and what code registered itself
-	wrapped      sync.Map
-	wrappedCount atomic.Int64
+	// the ids of the wrapped clients in the app's broker, and how many
+	// clients the broadcaster registered there (wrapped ones and others):
+	// the broker also holds what code registered itself
+	wrapped sync.Map
+	known   atomic.Int64
 
 	mu     sync.Mutex
 	byAuth map[string]map[*Client]struct{} // wrapped clients by auth collection name + "/" + id
@@ -102,7 +103,7 @@ func (b *Broadcaster) openBracket(bookkeeping func(e *core.ModelEvent)) func(*co
 // are walked for, as PocketBase walks every client.
 func (b *Broadcaster) unwrapped(all *subscriptions.Broker) *subscriptions.Broker {
 	others := b.leftover.others
-	if all.TotalClients() <= others.TotalClients()+int(b.leftover.wrappedCount.Load()) {
+	if all.TotalClients() <= int(b.leftover.known.Load()) {
 		return others
 	}
 	found := subscriptions.NewBroker()
@@ -115,14 +116,24 @@ func (b *Broadcaster) unwrapped(all *subscriptions.Broker) *subscriptions.Broker
 	return found
 }
 
-// connected counts a wrapped client from before its registration in the
-// app's broker until after its end; done uncounts it.
-func (b *Broadcaster) connected(c *Client) (done func()) {
-	b.leftover.wrapped.Store(c.Id(), struct{}{})
-	b.leftover.wrappedCount.Add(1)
+// registered puts a client the broadcaster knows of in the app's broker
+// and counts it; the returned func takes it out before uncounting it. So
+// the count never exceeds what the broker holds of these clients, and a
+// client registered by code is never hidden by one that is connecting.
+// A wrapped client's id stays known while it is in the broker.
+func (b *Broadcaster) registered(broker *subscriptions.Broker, client subscriptions.Client, wrapped bool) (unregister func()) {
+	id := client.Id()
+	if wrapped {
+		b.leftover.wrapped.Store(id, struct{}{})
+	}
+	broker.Register(client)
+	b.leftover.known.Add(1)
 	return func() {
-		b.leftover.wrapped.Delete(c.Id())
-		b.leftover.wrappedCount.Add(-1)
+		b.leftover.known.Add(-1)
+		broker.Unregister(id)
+		if wrapped {
+			b.leftover.wrapped.Delete(id)
+		}
 	}
 }
 

@@ -2,8 +2,10 @@ package realtime
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -461,12 +463,32 @@ func TestTheBroadcasterOutlivesAFailedRestart(t *testing.T) {
 }
 
 // A client that code registers in the app's broker itself (PocketBase
-// allows it) gets the record events PocketBase sends it, and a connected
-// subscriber still gets each event once.
+// allows it) gets the record events PocketBase sends it, also while
+// another client is still connecting (in a slow connect handler), and a
+// connected subscriber still gets each event once.
 func TestAClientRegisteredByCodeGetsItsEvents(t *testing.T) {
 	t.Parallel()
 	app, _, base := served(t, Options{}, "")
 	stream := subscribed(t, base, "", "notes/*")
+	var holding atomic.Bool
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	app.OnRealtimeConnectRequest().BindFunc(func(e *core.RealtimeConnectRequestEvent) error {
+		if holding.CompareAndSwap(false, true) {
+			<-release
+		}
+		return e.Next()
+	})
+	connecting, hangUp := context.WithCancel(context.Background())
+	t.Cleanup(hangUp) // before the release: the server's end waits for this stream
+	go func() {
+		req, _ := http.NewRequestWithContext(connecting, http.MethodGet, base+"/api/realtime", nil)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+	}()
+	testsupport.Eventually(t, "a connection held in its connect handler", holding.Load)
 	own := subscriptions.NewDefaultClient()
 	own.Subscribe("notes/*")
 	app.SubscriptionsBroker().Register(own)

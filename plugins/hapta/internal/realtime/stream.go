@@ -47,9 +47,7 @@ func (b *Broadcaster) stream(e *core.RealtimeConnectRequestEvent, c *Client) err
 
 	b.streams.add(c)
 	defer b.streams.remove(c)
-	broker := e.App.SubscriptionsBroker()
-	broker.Register(c)
-	defer broker.Unregister(c.Id())
+	defer b.registered(e.App.SubscriptionsBroker(), c, true)()
 	e.App.Logger().Debug("Realtime connection established", slog.String("clientId", c.Id()))
 
 	connected := subscriptions.Message{Name: "PB_CONNECT", Data: []byte(`{"clientId":"` + c.Id() + `"}`)}
