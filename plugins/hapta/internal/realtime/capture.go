@@ -20,10 +20,12 @@ func (b *Broadcaster) interested(record *core.Record) (any, waits bool) {
 
 func (b *Broadcaster) committed(action string) func(*core.ModelEvent) error {
 	return func(e *core.ModelEvent) error {
-		err := e.Next()
-		record := recordOf(e.App, e.Model)
-		if err != nil || record == nil {
+		if err := e.Next(); err != nil {
 			return err
+		}
+		record := recordOf(e.App, e.Model, b.subscribed)
+		if record == nil {
+			return nil
 		}
 		any, waits := b.interested(record)
 		if !any {
@@ -51,7 +53,7 @@ func (b *Broadcaster) committed(action string) func(*core.ModelEvent) error {
 // made where PocketBase makes its own (deleteReached) and sent at its
 // commit (deleted), or dropped.
 func (b *Broadcaster) deleting(e *core.ModelEvent) error {
-	record := recordOf(e.App, e.Model)
+	record := recordOf(e.App, e.Model, b.subscribed)
 	if record == nil {
 		return e.Next()
 	}

@@ -64,8 +64,9 @@ func (s *snapshot) done() {
 
 // recordOf is the record of a model event, found as PocketBase finds it
 // (realtimeResolveRecord): a record, a record proxy, or a custom model
-// struct of a collection's table, read from app (nil for logs).
-func recordOf(app core.App, model core.Model) *core.Record {
+// struct of a collection's table, read from app when its collection is
+// wanted (nil for logs).
+func recordOf(app core.App, model core.Model, wanted func(*core.Collection) bool) *core.Record {
 	switch m := model.(type) {
 	case *core.Record:
 		return m
@@ -76,7 +77,7 @@ func recordOf(app core.App, model core.Model) *core.Record {
 		return nil
 	}
 	collection, err := app.FindCachedCollectionByNameOrId(model.TableName())
-	if err != nil {
+	if err != nil || !wanted(collection) {
 		return nil
 	}
 	id, _ := model.PK().(string)

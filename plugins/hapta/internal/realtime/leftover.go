@@ -147,7 +147,7 @@ func closeBracket(e *core.ModelEvent) error {
 }
 
 func (b *Broadcaster) authUpdated(e *core.ModelEvent) {
-	record := recordOf(e.App, e.Model)
+	record := recordOf(e.App, e.Model, (*core.Collection).IsAuth)
 	if record == nil || !record.Collection().IsAuth() {
 		return
 	}
