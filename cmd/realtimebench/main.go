@@ -183,8 +183,7 @@ func measureAll(binary string, n int, fanout string) ([]row, error) {
 		if i == 0 {
 			rssPerSubscriber = float64(server.RSS()-rssBefore) / float64(n)
 		}
-		time.Sleep(time.Second) // the server settles the subscriptions
-		server.WaitIdle()
+		server.WaitIdle() // the subscriptions settled, the setup's GC done
 		gcBefore := server.GC()
 		var each []row
 		for range eventsPerKind {
@@ -198,7 +197,7 @@ func measureAll(binary string, n int, fanout string) ([]row, error) {
 		gc := server.GC() // broadcastOnce waited for a quiet server: a cycle an event began has ended
 		closeAll(subscribers)
 		time.Sleep(2 * time.Second) // and their end
-		r := medians(each)
+		r := summarize(each)
 		r.kind, r.subscribers, r.rssPerSubscriber = kind.name, n, rssPerSubscriber
 		r.gc = benchserver.GC{Cycles: gc.Cycles - gcBefore.Cycles, CPU: gc.CPU - gcBefore.CPU}
 		rows = append(rows, r)
@@ -206,13 +205,14 @@ func measureAll(binary string, n int, fanout string) ([]row, error) {
 	return rows, nil
 }
 
-// eventsPerKind are the creates measured per kind; a row has the median of
-// each figure, and the mean of the CPU times: the collector's cycles come
-// every few events, as their allocations add up, and belong to the cost of
-// them all, which a median leaves out.
+// eventsPerKind are the creates measured per kind.
 const eventsPerKind = 15
 
-func medians(each []row) row {
+// summarize is the row of a kind's events: the median of each figure, but
+// the mean of the CPU times: the collector's cycles come every few events,
+// as their allocations add up, and belong to the cost of them all, which a
+// median leaves out.
+func summarize(each []row) row {
 	median := func(field func(row) time.Duration) time.Duration {
 		values := make([]time.Duration, len(each))
 		for i, r := range each {

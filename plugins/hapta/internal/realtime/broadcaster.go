@@ -87,19 +87,15 @@ func (b *Broadcaster) counted(sub recordSub, delta int) {
 	}
 }
 
-// interest tells whether record's collection has record subscriptions,
-// and whether one of them expands relations.
-func (b *Broadcaster) interest(record *core.Record) (any, expands bool) {
-	return b.interestIn(record.Collection())
-}
-
 // subscribed tells whether collection has record subscriptions.
 func (b *Broadcaster) subscribed(collection *core.Collection) bool {
-	any, _ := b.interestIn(collection)
+	any, _ := b.interest(collection)
 	return any
 }
 
-func (b *Broadcaster) interestIn(collection *core.Collection) (any, expands bool) {
+// interest tells whether collection has record subscriptions, and whether
+// one of them expands relations.
+func (b *Broadcaster) interest(collection *core.Collection) (any, expands bool) {
 	b.countsMu.Lock()
 	defer b.countsMu.Unlock()
 	for _, key := range []string{collection.Name, collection.Id} {

@@ -14,7 +14,7 @@ import (
 // live data (expanded relations, whatever the hooks read), which the wait
 // keeps as the write left it, as in PocketBase.
 func (b *Broadcaster) interested(record *core.Record) (any, waits bool) {
-	any, expands := b.interest(record)
+	any, expands := b.interest(record.Collection())
 	return any, any && (expands || b.app.OnRecordEnrich().Length() > 0)
 }
 

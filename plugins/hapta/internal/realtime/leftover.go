@@ -108,8 +108,7 @@ func (b *Broadcaster) unwrapped(all *subscriptions.Broker) *subscriptions.Broker
 	}
 	found := subscriptions.NewBroker()
 	for id, client := range all.Clients() {
-		_, ours := client.(*Client)
-		if _, wrapped := b.leftover.wrapped.Load(id); !ours && !wrapped {
+		if _, wrapped := b.leftover.wrapped.Load(id); !wrapped {
 			found.Register(client)
 		}
 	}

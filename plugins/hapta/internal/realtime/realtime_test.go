@@ -201,35 +201,62 @@ func stalledSubscriber(t *testing.T, base string, subs ...string) net.Conn {
 	return conn
 }
 
-// A subscriber whose user changed its password (a new token key) is a
-// guest from then on, as in PocketBase: the per-user events stop, public
-// ones go on.
+// A subscriber whose token was revoked (its user's password changed, or
+// its token key through a custom model struct) is a guest from then on,
+// as in PocketBase: the per-user events stop, public ones go on.
 func TestASubscriberWhoseTokenWasRevokedStopsReceiving(t *testing.T) {
 	t.Parallel()
-	app, _, base := served(t, Options{}, "owner = @request.auth.id")
-	marks := core.NewBaseCollection("marks")
-	marks.ListRule = types.Pointer("")
-	marks.Fields.Add(&core.TextField{Name: "title"})
-	if err := app.Save(marks); err != nil {
-		t.Fatal(err)
+	revokes := map[string]func(t *testing.T, app core.App, user *core.Record){
+		"a new password": func(t *testing.T, app core.App, user *core.Record) {
+			user.SetPassword("a-new-password-123")
+			if err := app.Save(user); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"a token key changed through a custom model": func(t *testing.T, app core.App, user *core.Record) {
+			changed := &userTokenKey{TokenKey: "a-new-token-key-0123456789abcdefghij"}
+			changed.Id = user.Id
+			changed.MarkAsNotNew()
+			if err := app.Save(changed); err != nil {
+				t.Fatal(err)
+			}
+		},
 	}
-	user, token := testsupport.NewAuthRecord(t, app, "users", "a@example.com")
-	stream := subscribed(t, base, token, "notes/*", "marks/*")
+	for name, revoke := range revokes {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			app, _, base := served(t, Options{}, "owner = @request.auth.id")
+			marks := core.NewBaseCollection("marks")
+			marks.ListRule = types.Pointer("")
+			marks.Fields.Add(&core.TextField{Name: "title"})
+			if err := app.Save(marks); err != nil {
+				t.Fatal(err)
+			}
+			user, token := testsupport.NewAuthRecord(t, app, "users", "a@example.com")
+			stream := subscribed(t, base, token, "notes/*", "marks/*")
 
-	testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "before", "owner": user.Id})
-	if got := next(t, stream); got != "create before" {
-		t.Fatalf("got %q", got)
-	}
-	user.SetPassword("a-new-password-123")
-	if err := app.Save(user); err != nil {
-		t.Fatal(err)
-	}
-	testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "after", "owner": user.Id})
-	testsupport.SaveRecord(t, app, "marks", map[string]any{"title": "mark"})
-	if got := next(t, stream); got != "create mark" {
-		t.Fatalf("got %q after the password change, want only the public mark", got)
+			testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "before", "owner": user.Id})
+			if got := next(t, stream); got != "create before" {
+				t.Fatalf("got %q", got)
+			}
+			revoke(t, app, user)
+			testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "after", "owner": user.Id})
+			testsupport.SaveRecord(t, app, "marks", map[string]any{"title": "mark"})
+			if got := next(t, stream); got != "create mark" {
+				t.Fatalf("got %q after the token was revoked, want only the public mark", got)
+			}
+		})
 	}
 }
+
+// userTokenKey is a custom model struct of the users table, as code may
+// write one.
+type userTokenKey struct {
+	core.BaseModel
+	TokenKey string `db:"tokenKey"`
+}
+
+func (*userTokenKey) TableName() string { return "users" }
 
 // A user who deletes itself hears of it, as in PocketBase, which makes a
 // delete's messages before the delete, while the caller is still signed in.
@@ -380,7 +407,7 @@ func TestASubscribeAfterTheConnectionEndedLeavesNothing(t *testing.T) {
 	c.Set(apis.RealtimeClientAuthKey, nil)
 	c.Subscribe("notes/*")
 	notes, _ := app.FindCollectionByNameOrId("notes")
-	if any, _ := b.interest(core.NewRecord(notes)); any {
+	if any, _ := b.interest(notes); any {
 		t.Fatal("the collection still counts a subscriber")
 	}
 	clients := make(chan int)
@@ -412,7 +439,7 @@ func TestPocketBasesLoopDoesNotWalkTheWrappedClients(t *testing.T) {
 	lookups := &atomic.Int64{}
 	c := newClient(b, countingClient{subscriptions.NewDefaultClient(), lookups})
 	c.Subscribe("custom-topic")
-	app.SubscriptionsBroker().Register(c)
+	defer b.registered(app.SubscriptionsBroker(), c, true)() // as its stream registers it
 	testsupport.SaveRecord(t, app, "notes", map[string]any{"title": "x"})
 	if n := lookups.Load(); n != 0 {
 		t.Fatalf("PocketBase's loop looked the wrapped client up %d times", n)
